@@ -1,0 +1,58 @@
+import { join } from 'node:path';
+import { FileDigestCache } from '../content/digest-cache.js';
+import { push } from '../push.js';
+import { type Context, connectOptions, type NetworkFlags } from './common.js';
+import { printResult } from './output.js';
+import { progressBar } from './progress.js';
+
+export interface PushFlags extends NetworkFlags {
+  cache?: boolean;
+}
+
+/** `$XDG_CACHE_HOME/wasm-to-oci`, else `~/.cache/wasm-to-oci`. */
+export function cacheDir(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'wasm-to-oci');
+  if (env.HOME) return join(env.HOME, '.cache', 'wasm-to-oci');
+  return undefined;
+}
+
+export async function runPush(
+  file: string,
+  reference: string,
+  flags: PushFlags,
+  ctx: Context,
+): Promise<void> {
+  const dir = flags.cache === false ? undefined : cacheDir(ctx.env);
+  const bar = progressBar(ctx.io.stderr, 'Pushing');
+  let result: Awaited<ReturnType<typeof push>>;
+  try {
+    result = await push({
+      ...connectOptions(flags, ctx),
+      file,
+      reference,
+      digestCache: dir ? new FileDigestCache(join(dir, 'digests.json')) : undefined,
+      signal: ctx.signal,
+      onProgress: flags.json ? undefined : bar.onProgress,
+    });
+  } finally {
+    bar.finish();
+  }
+  if (result.defaultedTag && !flags.json) ctx.io.stderr.write('Using default tag: latest\n');
+  printResult(
+    ctx.io,
+    flags.json ?? false,
+    [
+      ['Pushed', result.reference],
+      ['Size', result.size],
+      ['Digest', result.digest],
+    ],
+    {
+      reference: result.reference,
+      digest: result.digest,
+      size: result.size,
+      mediaType: result.mediaType,
+      layer: result.layer,
+      uploadedBytes: result.uploadedBytes,
+    },
+  );
+}

@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { WasmOciError } from '../errors.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { MemoryStore } from './memory.js';
+import type { Content, OperationOptions } from './types.js';
+import { isVerifiedFor, toReadable, verified } from './verify.js';
+
+/**
+ * A MemoryStore whose large blobs stay in files: push packs the manifest and config in memory and
+ * links the module's file, so copy() streams it from disk without holding it in memory.
+ */
+export class FileBackedStore extends MemoryStore {
+  private readonly files = new Map<string, string>();
+
+  /** Serves `desc` from `path`; the bytes are verified against `desc` as they are read. */
+  linkFile(desc: Descriptor, path: string): void {
+    this.files.set(desc.digest, path);
+  }
+
+  override async fetch(desc: Descriptor): Promise<Readable> {
+    const path = this.files.get(desc.digest);
+    if (path !== undefined) return createReadStream(path);
+    return super.fetch(desc);
+  }
+
+  override async exists(desc: Descriptor): Promise<boolean> {
+    return this.files.has(desc.digest) || super.exists(desc);
+  }
+}
+
+/** A temporary file beside `target`, so the final rename stays on one file system (and is atomic). */
+export function temporaryPath(target: string): string {
+  return join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.part`);
+}
+
+/**
+ * Writes a stream to `path` atomically: into a temporary file beside it, renamed into place only when
+ * the stream ended cleanly (for a verified stream: when its digest and size matched). On any failure
+ * the temporary file is removed and whatever was at `path` stays untouched.
+ */
+export async function writeFileAtomic(path: string, content: Readable, signal?: AbortSignal): Promise<void> {
+  const temp = temporaryPath(path);
+  try {
+    await pipeline(content, createWriteStream(temp, { flags: 'wx' }), { signal });
+    await rename(temp, path);
+  } catch (err) {
+    await unlink(temp).catch(() => {});
+    if (err instanceof WasmOciError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.name === 'AbortError') throw new WasmOciError('ABORTED', 'operation cancelled', { cause: err });
+    if (e.code && e.syscall) throw fileError(e, path);
+    throw err;
+  }
+}
+
+/** Our error for a failed file-system call, with the path and a readable reason. */
+export function fileError(err: NodeJS.ErrnoException, path: string): WasmOciError {
+  const reason =
+    err.code === 'ENOENT'
+      ? 'no such file or directory'
+      : err.code === 'EACCES' || err.code === 'EPERM'
+        ? 'permission denied'
+        : err.code === 'EISDIR'
+          ? 'is a directory'
+          : err.code === 'ENOSPC'
+            ? 'no space left on device'
+            : (err.message ?? String(err));
+  return new WasmOciError('FILE', `${path}: ${reason}`, { cause: err });
+}
+
+/**
+ * The destination of a pull: blobs registered with `expect(desc, path)` are written to their file
+ * atomically once verified; everything else (the manifest) is kept in memory.
+ */
+export class FileOutputStore extends MemoryStore {
+  private readonly outputs = new Map<string, string>();
+
+  expect(desc: Descriptor, path: string): void {
+    this.outputs.set(desc.digest, path);
+  }
+
+  override async exists(desc: Descriptor): Promise<boolean> {
+    return !this.outputs.has(desc.digest) && (await super.exists(desc));
+  }
+
+  override async push(desc: Descriptor, content: Content, options: OperationOptions = {}): Promise<void> {
+    const path = this.outputs.get(desc.digest);
+    if (path === undefined) return super.push(desc, content, options);
+    const stream = toReadable(content);
+    await writeFileAtomic(
+      path,
+      isVerifiedFor(stream, desc) ? stream : verified(stream, desc),
+      options.signal,
+    );
+  }
+}

@@ -1,0 +1,81 @@
+import { Readable } from 'node:stream';
+import { WasmOciError } from '../errors.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { Digester } from '../oci/digest.js';
+import { isManifestMediaType } from '../oci/mediatypes.js';
+import type { Content, Ingester, IngestOptions, OperationOptions, ReferencePusher, Target } from './types.js';
+import { readAll, verified, verifyBytes } from './verify.js';
+
+/**
+ * A Target held in memory: where push packs an artifact before copying it to a registry, and the store
+ * the tests use. Content is verified on the way in; tags map to descriptors.
+ */
+export class MemoryStore implements Target, ReferencePusher, Ingester {
+  private readonly blobs = new Map<string, Buffer>();
+  private readonly descriptors = new Map<string, Descriptor>();
+  private readonly tags = new Map<string, Descriptor>();
+
+  async fetch(desc: Descriptor): Promise<Readable> {
+    const bytes = this.blobs.get(desc.digest);
+    if (!bytes) throw new WasmOciError('NOT_FOUND', `${desc.digest}: not found in memory store`);
+    return Readable.from([bytes]);
+  }
+
+  /** The stored bytes of a digest, for callers that know the content is small. */
+  get(digest: string): Buffer | undefined {
+    return this.blobs.get(digest);
+  }
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    return this.blobs.has(desc.digest);
+  }
+
+  async push(desc: Descriptor, content: Content, _options?: OperationOptions): Promise<void> {
+    let bytes: Buffer;
+    if (content instanceof Uint8Array) {
+      verifyBytes(content, desc);
+      bytes = Buffer.from(content);
+    } else {
+      bytes = await readAll(verified(content, desc), Number.MAX_SAFE_INTEGER);
+    }
+    this.blobs.set(desc.digest, bytes);
+    this.descriptors.set(desc.digest, desc);
+  }
+
+  async pushReference(desc: Descriptor, content: Uint8Array, reference: string): Promise<void> {
+    await this.push(desc, content);
+    await this.tag(desc, reference);
+  }
+
+  async ingest(mediaType: string, content: Readable, options: IngestOptions = {}): Promise<Descriptor> {
+    const digester = new Digester();
+    const chunks: Buffer[] = [];
+    for await (const chunk of content) {
+      digester.update(chunk as Buffer);
+      chunks.push(chunk as Buffer);
+    }
+    const bytes = Buffer.concat(chunks);
+    if (options.size !== undefined && options.size !== bytes.length) {
+      throw new WasmOciError('SIZE_MISMATCH', `expected ${options.size} bytes, read ${bytes.length}`);
+    }
+    const desc: Descriptor = { mediaType, digest: digester.digest(), size: bytes.length };
+    this.blobs.set(desc.digest, bytes);
+    this.descriptors.set(desc.digest, desc);
+    return desc;
+  }
+
+  async resolve(reference: string): Promise<Descriptor> {
+    const desc = this.tags.get(reference) ?? this.descriptors.get(reference);
+    if (!desc || !isManifestMediaType(desc.mediaType) || !this.blobs.has(desc.digest)) {
+      throw new WasmOciError('NOT_FOUND', `${reference}: not found`);
+    }
+    return desc;
+  }
+
+  async tag(desc: Descriptor, reference: string): Promise<void> {
+    if (!this.blobs.has(desc.digest)) {
+      throw new WasmOciError('NOT_FOUND', `cannot tag ${desc.digest}: content not stored`);
+    }
+    this.tags.set(reference, desc);
+  }
+}

@@ -1,0 +1,78 @@
+import type { Readable } from 'node:stream';
+import type { Descriptor } from '../oci/descriptor.js';
+
+/** Bytes to store: in memory (manifests, configs, small modules) or streamed (large modules). */
+export type Content = Uint8Array | Readable;
+
+export interface OperationOptions {
+  signal?: AbortSignal | undefined;
+}
+
+/** Reads a blob or manifest by descriptor. The stream is raw: wrap it with `verified()` before trusting it. */
+export interface Fetcher {
+  fetch(desc: Descriptor, options?: OperationOptions): Promise<Readable>;
+}
+
+/** Stores content under a known descriptor; implementations must reject content that does not match it. */
+export interface Pusher {
+  push(desc: Descriptor, content: Content, options?: OperationOptions): Promise<void>;
+}
+
+export interface Storage extends Fetcher, Pusher {
+  exists(desc: Descriptor, options?: OperationOptions): Promise<boolean>;
+}
+
+/** Turns a tag or digest into the descriptor of the manifest it names. */
+export interface Resolver {
+  resolve(reference: string, options?: OperationOptions): Promise<Descriptor>;
+}
+
+/** Points a tag at a manifest that is already stored. */
+export interface Tagger {
+  tag(desc: Descriptor, reference: string, options?: OperationOptions): Promise<void>;
+}
+
+export interface ReadOnlyTarget extends Fetcher, Resolver {
+  exists(desc: Descriptor, options?: OperationOptions): Promise<boolean>;
+}
+
+/** A place artifacts live: a registry repository, a memory store, an image-layout directory. */
+export interface Target extends Storage, Resolver, Tagger {}
+
+/**
+ * Optional capability: store a manifest and point a tag at it in one step (a registry's
+ * `PUT /manifests/<tag>`), so a tag moves only when the manifest is accepted.
+ */
+export interface ReferencePusher {
+  pushReference(
+    desc: Descriptor,
+    content: Uint8Array,
+    reference: string,
+    options?: OperationOptions,
+  ): Promise<void>;
+}
+
+/**
+ * Optional capability: store content whose digest is not known yet, hashing it while it is sent, so a
+ * large file is read once. Returns the descriptor of what was stored.
+ */
+export interface Ingester {
+  ingest(
+    mediaType: string,
+    content: Readable,
+    options?: OperationOptions & IngestOptions,
+  ): Promise<Descriptor>;
+}
+
+export interface IngestOptions {
+  /** The size, when known: lets the transport send a Content-Length and check the count. */
+  size?: number | undefined;
+}
+
+export function canPushReference(target: object): target is ReferencePusher {
+  return typeof (target as Partial<ReferencePusher>).pushReference === 'function';
+}
+
+export function canIngest(target: object): target is Ingester {
+  return typeof (target as Partial<Ingester>).ingest === 'function';
+}

@@ -1,0 +1,114 @@
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { WasmOciError } from '../errors.js';
+import { type Descriptor, describe } from '../oci/descriptor.js';
+import { Digester, parseDigest } from '../oci/digest.js';
+import type { Content } from './types.js';
+
+/**
+ * A pass-through stream that hashes and counts what flows through it and fails the stream when the
+ * content overruns the descriptor's size, or when it ends with the wrong size or digest. Nothing
+ * downstream may treat the bytes as good before this stream has ended without error.
+ */
+export class VerifyingStream extends Transform {
+  private readonly digester: Digester;
+  private count = 0;
+
+  constructor(readonly desc: Descriptor) {
+    super();
+    this.digester = new Digester(parseDigest(desc.digest).algorithm);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.count += chunk.length;
+    if (this.count > this.desc.size) {
+      callback(sizeMismatch(this.desc, `more than ${this.desc.size}`));
+      return;
+    }
+    this.digester.update(chunk);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.count !== this.desc.size) {
+      callback(sizeMismatch(this.desc, String(this.count)));
+      return;
+    }
+    const actual = this.digester.digest();
+    callback(actual === this.desc.digest ? null : digestMismatch(this.desc, actual));
+  }
+}
+
+function sizeMismatch(desc: Descriptor, got: string): WasmOciError {
+  return new WasmOciError('SIZE_MISMATCH', `${describe(desc)}: expected ${desc.size} bytes, got ${got}`, {
+    hint: 'the content changed or was truncated in transit; try again',
+  });
+}
+
+function digestMismatch(desc: Descriptor, actual: string): WasmOciError {
+  return new WasmOciError(
+    'DIGEST_MISMATCH',
+    `${describe(desc)}: content digest ${actual} does not match ${desc.digest}`,
+    {
+      hint: 'the content is corrupt or was replaced; it was not used',
+      details: { expected: desc.digest, actual },
+    },
+  );
+}
+
+/** Wraps a raw stream so it fails unless it delivers exactly the descriptor's bytes. */
+export function verified(stream: Readable, desc: Descriptor): Readable {
+  const verify = new VerifyingStream(desc);
+  stream.on('error', (err) => verify.destroy(err));
+  return stream.pipe(verify);
+}
+
+/** True when `stream` is already a verifier for exactly `desc`, so a store need not hash it twice. */
+export function isVerifiedFor(stream: Readable, desc: Descriptor): boolean {
+  return (
+    stream instanceof VerifyingStream && stream.desc.digest === desc.digest && stream.desc.size === desc.size
+  );
+}
+
+/** Checks bytes in memory against a descriptor. */
+export function verifyBytes(bytes: Uint8Array, desc: Descriptor): void {
+  if (bytes.byteLength !== desc.size) throw sizeMismatch(desc, String(bytes.byteLength));
+  const d = new Digester(parseDigest(desc.digest).algorithm);
+  d.update(bytes);
+  const actual = d.digest();
+  if (actual !== desc.digest) throw digestMismatch(desc, actual);
+}
+
+/**
+ * Reads a whole stream into memory, refusing more than `cap` bytes (manifests and configs are capped
+ * before parsing: a hostile registry must not make us allocate without bound).
+ */
+export async function readAll(stream: Readable, cap: number, what = 'content'): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    const buf = chunk as Buffer;
+    total += buf.length;
+    if (total > cap) {
+      stream.destroy();
+      throw new WasmOciError('TOO_LARGE', `${what} is larger than the ${cap}-byte limit`);
+    }
+    chunks.push(buf);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** Reads a descriptor's content fully, verified and capped at the descriptor's size and `cap`. */
+export async function readVerified(stream: Readable, desc: Descriptor, cap: number): Promise<Buffer> {
+  if (desc.size > cap) {
+    stream.destroy();
+    throw new WasmOciError(
+      'TOO_LARGE',
+      `${describe(desc)} is ${desc.size} bytes, over the ${cap}-byte limit`,
+    );
+  }
+  return readAll(verified(stream, desc), cap, describe(desc));
+}
+
+export function toReadable(content: Content): Readable {
+  return content instanceof Uint8Array ? Readable.from([Buffer.from(content)]) : content;
+}

@@ -1,0 +1,212 @@
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import type { Content, Fetcher, Ingester, ReadOnlyTarget, Storage, Target } from './content/types.js';
+import { canPushReference } from './content/types.js';
+import { readVerified, verified } from './content/verify.js';
+import { throwIfAborted } from './errors.js';
+import type { Descriptor } from './oci/descriptor.js';
+import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest, successors } from './oci/manifest.js';
+import { isManifestMediaType } from './oci/mediatypes.js';
+
+/**
+ * The only code that moves bytes between targets. An artifact is a graph of descriptors (index ->
+ * manifests -> config and layers); copying it means copying every node the destination lacks, children
+ * before parents, so a registry never sees a manifest whose blobs are missing and a tag only moves once
+ * everything it points at is in place.
+ */
+
+export type ProgressEvent =
+  /** A transfer of `desc` begins. */
+  | { type: 'start'; desc: Descriptor }
+  /** `bytes` of `desc` have gone through so far. */
+  | { type: 'progress'; desc: Descriptor; bytes: number }
+  /** The destination already had `desc`: nothing was sent. */
+  | { type: 'skip'; desc: Descriptor }
+  /** `desc` is stored at the destination. */
+  | { type: 'done'; desc: Descriptor };
+
+export interface CopyGraphOptions {
+  /** Blob transfers running at once (default 3). */
+  concurrency?: number;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((event: ProgressEvent) => void) | undefined;
+  /**
+   * Which children of a manifest to copy (default: all of them). Pull uses it to fetch only the wasm
+   * layer of a manifest.
+   */
+  findSuccessors?: (desc: Descriptor, parsed: ParsedManifest) => Descriptor[];
+}
+
+export interface CopyOptions extends CopyGraphOptions {
+  /** Extra tags to point at the root after the first one. */
+  tags?: readonly string[];
+}
+
+const DEFAULT_CONCURRENCY = 3;
+
+/** Limits how many async jobs run at once. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly limit: number) {}
+
+  async run<T>(job: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await job();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
+/** Counts bytes flowing through and reports them. */
+class ProgressStream extends Transform {
+  private bytes = 0;
+  constructor(
+    private readonly desc: Descriptor,
+    private readonly report: (event: ProgressEvent) => void,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.report({ type: 'progress', desc: this.desc, bytes: this.bytes });
+    callback(null, chunk);
+  }
+}
+
+function withProgress(stream: Readable, desc: Descriptor, report?: (event: ProgressEvent) => void): Readable {
+  if (!report) return stream;
+  const counter = new ProgressStream(desc, report);
+  stream.on('error', (err) => counter.destroy(err));
+  return stream.pipe(counter);
+}
+
+/** Fetches a manifest's bytes, verified against its descriptor and capped. */
+export async function fetchManifest(src: Fetcher, desc: Descriptor, signal?: AbortSignal): Promise<Buffer> {
+  return readVerified(await src.fetch(desc, { signal }), desc, MAX_MANIFEST_BYTES);
+}
+
+class GraphCopier {
+  private readonly done = new Map<string, Promise<void>>();
+  private readonly blobs: Semaphore;
+
+  constructor(
+    private readonly src: Fetcher,
+    private readonly dst: Storage,
+    private readonly options: CopyGraphOptions,
+  ) {
+    this.blobs = new Semaphore(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
+  }
+
+  /** Copies a node once, however many parents share it. */
+  copyNode(desc: Descriptor): Promise<void> {
+    let pending = this.done.get(desc.digest);
+    if (!pending) {
+      pending = this.copyNodeOnce(desc);
+      this.done.set(desc.digest, pending);
+    }
+    return pending;
+  }
+
+  /** Copies the children of a manifest whose bytes are already in hand. */
+  async copyChildren(desc: Descriptor, bytes: Uint8Array): Promise<void> {
+    const parsed = parseManifest(bytes, desc.mediaType);
+    const children = this.options.findSuccessors?.(desc, parsed) ?? successors(parsed);
+    await Promise.all(children.map((child) => this.copyNode(child)));
+  }
+
+  private async copyNodeOnce(desc: Descriptor): Promise<void> {
+    const { signal, onProgress } = this.options;
+    throwIfAborted(signal);
+    if (await this.dst.exists(desc, { signal })) {
+      onProgress?.({ type: 'skip', desc });
+      return;
+    }
+    if (isManifestMediaType(desc.mediaType)) {
+      const bytes = await fetchManifest(this.src, desc, signal);
+      await this.copyChildren(desc, bytes);
+      await this.dst.push(desc, bytes, { signal });
+      onProgress?.({ type: 'done', desc });
+      return;
+    }
+    await this.blobs.run(async () => {
+      throwIfAborted(signal);
+      onProgress?.({ type: 'start', desc });
+      // The verifier is outermost, so a store can see the stream is already checked against `desc`.
+      const stream = verified(withProgress(await this.src.fetch(desc, { signal }), desc, onProgress), desc);
+      await this.dst.push(desc, stream, { signal });
+      onProgress?.({ type: 'done', desc });
+    });
+  }
+}
+
+/** Copies everything reachable from `root` that `dst` does not have yet. */
+export async function copyGraph(
+  src: Fetcher,
+  dst: Storage,
+  root: Descriptor,
+  options: CopyGraphOptions = {},
+): Promise<void> {
+  await new GraphCopier(src, dst, options).copyNode(root);
+}
+
+/**
+ * Copies the artifact `srcRef` names from `src` to `dst`, then points `dstRef` (and `options.tags`) at
+ * it. The root manifest is written last, under its tag in one request where the destination can, so a
+ * failed copy never moves a tag. Returns the root descriptor.
+ */
+export async function copy(
+  src: ReadOnlyTarget,
+  srcRef: string,
+  dst: Target,
+  dstRef: string,
+  options: CopyOptions = {},
+): Promise<Descriptor> {
+  const { signal } = options;
+  const root = await src.resolve(srcRef, { signal });
+  const copier = new GraphCopier(src, dst, options);
+  if (!isManifestMediaType(root.mediaType)) {
+    await copier.copyNode(root);
+    await dst.tag(root, dstRef, { signal });
+  } else {
+    const bytes = await fetchManifest(src, root, signal);
+    await copier.copyChildren(root, bytes);
+    if (canPushReference(dst)) await dst.pushReference(root, bytes, dstRef, { signal });
+    else {
+      await dst.push(root, bytes, { signal });
+      await dst.tag(root, dstRef, { signal });
+    }
+    options.onProgress?.({ type: 'done', desc: root });
+  }
+  for (const tag of options.tags ?? []) await dst.tag(root, tag, { signal });
+  return root;
+}
+
+/**
+ * Stores content whose digest is not known yet, hashing it as it is sent (single pass over a large
+ * file), with progress. `size` is the expected length when known.
+ */
+export async function ingest(
+  dst: Ingester,
+  mediaType: string,
+  stream: Readable,
+  options: {
+    size?: number | undefined;
+    signal?: AbortSignal | undefined;
+    onProgress?: CopyGraphOptions['onProgress'];
+  },
+): Promise<Descriptor> {
+  const placeholder: Descriptor = { mediaType, digest: '', size: options.size ?? 0 };
+  options.onProgress?.({ type: 'start', desc: placeholder });
+  const desc = await dst.ingest(mediaType, withProgress(stream, placeholder, options.onProgress), {
+    size: options.size,
+    signal: options.signal,
+  });
+  options.onProgress?.({ type: 'done', desc });
+  return desc;
+}
+
+export type { Content };

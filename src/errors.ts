@@ -1,0 +1,82 @@
+/**
+ * The one error type of wasm-to-oci. Every failure the library reports is a `WasmOciError` with a stable
+ * `code` (part of the public API: scripts may switch on it), a message that reads well on one line, an
+ * optional `hint` telling the user what to do, and the underlying `cause` when there is one.
+ */
+
+export type ErrorCode =
+  /** The command line or an option object is malformed. */
+  | 'USAGE'
+  /** A reference string does not follow the distribution grammar. */
+  | 'INVALID_REFERENCE'
+  /** A digest string is malformed or uses an unsupported algorithm. */
+  | 'INVALID_DIGEST'
+  /** A local file could not be read or written. */
+  | 'FILE'
+  /** The input is not a WebAssembly binary. */
+  | 'NOT_WASM'
+  /** A manifest, index or config is not valid JSON of the expected shape. */
+  | 'INVALID_MANIFEST'
+  /** No layer (or more than one) of the artifact holds a wasm module. */
+  | 'NO_WASM_LAYER'
+  /** Content did not hash to the digest its descriptor promised. */
+  | 'DIGEST_MISMATCH'
+  /** Content was longer or shorter than its descriptor said. */
+  | 'SIZE_MISMATCH'
+  /** Content exceeded a safety cap (for example a 4 MiB manifest limit). */
+  | 'TOO_LARGE'
+  /** The registry has no such manifest, tag, blob or repository. */
+  | 'NOT_FOUND'
+  /** The registry wants credentials (401). */
+  | 'UNAUTHORIZED'
+  /** The registry refused the operation with the credentials given (403). */
+  | 'DENIED'
+  /** The registry answered with an unexpected status or a protocol error. */
+  | 'REGISTRY'
+  /** The registry could not be reached (DNS, refused connection, reset). */
+  | 'NETWORK'
+  /** A TLS handshake or certificate check failed. */
+  | 'TLS'
+  /** The operation was cancelled through its AbortSignal. */
+  | 'ABORTED'
+  /** The registry or content uses something this version does not support. */
+  | 'UNSUPPORTED';
+
+export interface WasmOciErrorOptions {
+  hint?: string;
+  cause?: unknown;
+  /** HTTP status, when the error came from a registry response. */
+  status?: number;
+  /** Extra machine-readable facts (registry error codes, layer lists...). */
+  details?: Record<string, unknown>;
+}
+
+export class WasmOciError extends Error {
+  override readonly name = 'WasmOciError';
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly status: number | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: WasmOciErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+    this.status = options.status;
+    this.details = options.details;
+  }
+}
+
+/** True when `err` is a WasmOciError with the given code (or any code, when none is given). */
+export function hasCode(err: unknown, code?: ErrorCode): err is WasmOciError {
+  return err instanceof WasmOciError && (code === undefined || err.code === code);
+}
+
+/** Wraps an AbortSignal's reason into our error type, so callers see one code for cancellation. */
+export function abortError(signal: AbortSignal | undefined): WasmOciError {
+  return new WasmOciError('ABORTED', 'operation cancelled', { cause: signal?.reason });
+}
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abortError(signal);
+}

@@ -1,0 +1,41 @@
+/** wasm-to-oci: store WebAssembly modules and components in OCI registries and get them back. */
+export type { Credential, CredentialSource } from './auth/authorizer.js';
+export { type DigestCache, FileDigestCache } from './content/digest-cache.js';
+export { FileBackedStore, FileOutputStore } from './content/file.js';
+export { MemoryStore } from './content/memory.js';
+export type {
+  Content,
+  Fetcher,
+  Ingester,
+  OperationOptions,
+  Pusher,
+  ReadOnlyTarget,
+  Resolver,
+  Storage,
+  Tagger,
+  Target,
+} from './content/types.js';
+export { readVerified, verified, verifyBytes } from './content/verify.js';
+export { type CopyGraphOptions, type CopyOptions, copy, copyGraph, type ProgressEvent } from './copy.js';
+export { type ErrorCode, hasCode, WasmOciError } from './errors.js';
+export { type HttpEngine, type HttpRequest, type HttpResponse, NodeHttpEngine } from './http.js';
+export type { Annotations, Descriptor, Platform } from './oci/descriptor.js';
+export { digestOf } from './oci/digest.js';
+export { type ImageIndex, type ImageManifest, parseManifest, serializeManifest } from './oci/manifest.js';
+export { MediaType } from './oci/mediatypes.js';
+export { type PullOptions, type PullResult, pull } from './pull.js';
+export { IN_MEMORY_LIMIT, type PushOptions, type PushResult, push } from './push.js';
+export {
+  formatReference,
+  type ParsedReference,
+  parseReference,
+  type Reference,
+} from './reference.js';
+export { RegistryClient, type RegistryOptions } from './registry/client.js';
+export { RemoteRepository } from './registry/repository.js';
+export { type ConnectOptions, openRepository } from './target.js';
+export { VERSION } from './version.js';
+export { packClassic } from './wasm/classic.js';
+export { detectWasm, type WasmKind } from './wasm/detect.js';
+export { WasmMediaType } from './wasm/mediatypes.js';
+export { selectIndexEntry, selectWasmLayer } from './wasm/select.js';

@@ -1,0 +1,83 @@
+import { resolve as resolvePath } from 'node:path';
+import { FileOutputStore } from './content/file.js';
+import { copyGraph, fetchManifest, type ProgressEvent } from './copy.js';
+import { WasmOciError } from './errors.js';
+import type { Descriptor } from './oci/descriptor.js';
+import { parseManifest } from './oci/manifest.js';
+import { formatReference, manifestReference, parseReference } from './reference.js';
+import { type ConnectOptions, openRepository } from './target.js';
+import { selectIndexEntry, selectWasmLayer } from './wasm/select.js';
+
+export interface PullOptions extends ConnectOptions {
+  /** What to pull: `host[:port]/repository[:tag][@digest]`. */
+  reference: string;
+  /** Where to write the module. It appears only once verified; a failed pull leaves it untouched. */
+  output: string;
+  /** Pick the layer with this digest or title when the artifact has several. */
+  layer?: string | undefined;
+  concurrency?: number | undefined;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((event: ProgressEvent) => void) | undefined;
+}
+
+export interface PullResult {
+  /** The reference pulled, with its tag or digest. */
+  reference: string;
+  /** True when the input had no tag and `latest` was used. */
+  defaultedTag: boolean;
+  /** Digest of the wasm layer (the module written). */
+  digest: string;
+  /** Media type of the wasm layer. */
+  mediaType: string;
+  /** Size of the module in bytes. */
+  size: number;
+  /** The manifest the layer came from (for an index: the chosen entry). */
+  manifest: Descriptor;
+  layer: Descriptor;
+  /** Absolute path of the written file. */
+  output: string;
+}
+
+/**
+ * Pulls the wasm module a reference names into a file. Reads the classic and the CNCF layouts (and
+ * any manifest with a single wasm layer); every byte is verified against its descriptor before the file
+ * is renamed into place.
+ */
+export async function pull(options: PullOptions): Promise<PullResult> {
+  const ref = parseReference(options.reference);
+  const { signal } = options;
+  const repo = openRepository(ref, 'pull', options);
+  try {
+    let manifestDesc = await repo.resolve(manifestReference(ref), { signal });
+    let parsed = parseManifest(await fetchManifest(repo, manifestDesc, signal), manifestDesc.mediaType);
+    if (parsed.kind === 'index') {
+      manifestDesc = selectIndexEntry(parsed.index);
+      parsed = parseManifest(await fetchManifest(repo, manifestDesc, signal), manifestDesc.mediaType);
+      if (parsed.kind === 'index') {
+        throw new WasmOciError('UNSUPPORTED', 'nested image indexes are not supported');
+      }
+    }
+    const layer = selectWasmLayer(parsed.manifest, { layer: options.layer });
+    const output = resolvePath(options.output);
+    const sink = new FileOutputStore();
+    sink.expect(layer, output);
+    await copyGraph(repo, sink, manifestDesc, {
+      signal,
+      onProgress: options.onProgress,
+      concurrency: options.concurrency,
+      findSuccessors: () => [layer],
+    });
+    return {
+      reference: formatReference(ref),
+      defaultedTag: ref.defaultedTag,
+      digest: layer.digest,
+      mediaType: layer.mediaType,
+      size: layer.size,
+      manifest: manifestDesc,
+      layer,
+      output,
+    };
+  } finally {
+    repo.client.close();
+  }
+}

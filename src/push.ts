@@ -1,0 +1,156 @@
+import type { Stats } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { type FileHandle, open } from 'node:fs/promises';
+import type { DigestCache } from './content/digest-cache.js';
+import { FileBackedStore, fileError } from './content/file.js';
+import { copy, ingest, type ProgressEvent } from './copy.js';
+import { hasCode, throwIfAborted, WasmOciError } from './errors.js';
+import type { Descriptor } from './oci/descriptor.js';
+import { digestOf } from './oci/digest.js';
+import { isManifestMediaType } from './oci/mediatypes.js';
+import { formatReference, parseReference } from './reference.js';
+import { type ConnectOptions, openRepository } from './target.js';
+import { classicTitle, packClassic } from './wasm/classic.js';
+import { PREAMBLE_LENGTH, requireWasm, type WasmKind } from './wasm/detect.js';
+import { WasmMediaType } from './wasm/mediatypes.js';
+
+export interface PushOptions extends ConnectOptions {
+  /** The module's path, as the user typed it: it becomes the layer's title annotation. */
+  file: string;
+  /** Where to push: `host[:port]/repository[:tag]`. */
+  reference: string;
+  /** Override the title annotation. */
+  title?: string | undefined;
+  /** Remembers digests of large files so an unchanged re-push sends no blob bytes. */
+  digestCache?: DigestCache | undefined;
+  concurrency?: number | undefined;
+  signal?: AbortSignal | undefined;
+  onProgress?: ((event: ProgressEvent) => void) | undefined;
+}
+
+export interface PushResult {
+  /** The reference pushed, with its tag: `localhost:5000/hello:v1`. */
+  reference: string;
+  /** True when the input had no tag and `latest` was used. */
+  defaultedTag: boolean;
+  /** Digest of the manifest. */
+  digest: string;
+  /** Media type of the manifest. */
+  mediaType: string;
+  /** Size of the wasm layer (the module). */
+  size: number;
+  manifest: Descriptor;
+  layer: Descriptor;
+  kind: WasmKind;
+  /** Blob bytes actually sent to the registry (0 when it had everything). */
+  uploadedBytes: number;
+}
+
+/**
+ * Modules up to this size are read into memory once, hashed, and uploaded only if the registry lacks
+ * them. Larger ones are never held in memory: they stream from disk, hashed as they are sent.
+ */
+export const IN_MEMORY_LIMIT = 16 * 1024 * 1024;
+
+async function openModule(path: string): Promise<{ handle: FileHandle; stats: Stats; kind: WasmKind }> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    throw fileError(err as NodeJS.ErrnoException, path);
+  }
+  try {
+    const stats = await handle.stat();
+    if (stats.isDirectory()) throw new WasmOciError('FILE', `${path}: is a directory`);
+    const preamble = Buffer.alloc(PREAMBLE_LENGTH);
+    const { bytesRead } = await handle.read(preamble, 0, PREAMBLE_LENGTH, 0);
+    const kind = requireWasm(preamble.subarray(0, bytesRead), path);
+    return { handle, stats, kind };
+  } catch (err) {
+    await handle.close();
+    if (err instanceof WasmOciError) throw err;
+    throw fileError(err as NodeJS.ErrnoException, path);
+  }
+}
+
+/**
+ * Pushes a wasm module in the classic wasm-to-oci format. Blobs the registry already has are not sent;
+ * the manifest goes last, under its tag, so a failed push never moves the tag.
+ */
+export async function push(options: PushOptions): Promise<PushResult> {
+  const ref = parseReference(options.reference);
+  if (ref.digest !== undefined) {
+    throw new WasmOciError('USAGE', `push needs a tag, not a digest: ${options.reference}`, {
+      hint: 'the digest of what you push is computed from the content; name a tag instead',
+    });
+  }
+  const tag = ref.tag as string;
+  const { signal, onProgress } = options;
+  const { handle, stats, kind } = await openModule(options.file);
+  const repo = openRepository(ref, 'push', options);
+  const source = new FileBackedStore();
+  let uploadedBytes = 0;
+  const progress = (event: ProgressEvent) => {
+    if (event.type === 'done' && !isManifestMediaType(event.desc.mediaType)) {
+      uploadedBytes += event.desc.size;
+    }
+    onProgress?.(event);
+  };
+  try {
+    let layer: Descriptor;
+    const mediaType = WasmMediaType.classicLayer;
+    if (stats.size <= IN_MEMORY_LIMIT) {
+      const bytes = await handle.readFile();
+      requireWasm(bytes, options.file);
+      layer = { mediaType, digest: digestOf(bytes), size: bytes.length };
+      await source.push(layer, bytes);
+    } else {
+      const cached = await options.digestCache?.get(stats);
+      if (cached !== undefined) {
+        layer = { mediaType, digest: cached, size: stats.size };
+        source.linkFile(layer, options.file);
+      } else {
+        throwIfAborted(signal);
+        // Single pass: the file is hashed while it is uploaded; the manifest is built afterwards.
+        layer = await ingest(
+          repo,
+          mediaType,
+          createReadStream(options.file, { fd: handle, autoClose: false, start: 0 }),
+          {
+            size: stats.size,
+            signal,
+            onProgress: progress,
+          },
+        );
+        await options.digestCache?.set(stats, layer.digest);
+      }
+    }
+
+    const packed = packClassic(layer, options.title ?? classicTitle(options.file));
+    await source.push(packed.config.desc, packed.config.bytes);
+    await source.push(packed.desc, packed.bytes);
+    await source.tag(packed.desc, tag);
+    try {
+      await copy(source, tag, repo, tag, { signal, onProgress: progress, concurrency: options.concurrency });
+    } catch (err) {
+      // A cached digest that no longer matches the file: forget it so the next push re-reads the file.
+      if (hasCode(err, 'DIGEST_MISMATCH') || hasCode(err, 'SIZE_MISMATCH'))
+        await options.digestCache?.delete(stats);
+      throw err;
+    }
+    return {
+      reference: formatReference({ registry: ref.registry, repository: ref.repository, tag }),
+      defaultedTag: ref.defaultedTag,
+      digest: packed.desc.digest,
+      mediaType: packed.desc.mediaType,
+      size: layer.size,
+      manifest: packed.desc,
+      layer: packed.manifest.layers[0] as Descriptor,
+      kind,
+      uploadedBytes,
+    };
+  } finally {
+    await handle.close().catch(() => {});
+    repo.client.close();
+  }
+}

@@ -1,0 +1,329 @@
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { type Action, repositoryScope } from '../auth/scope.js';
+import type {
+  Content,
+  Ingester,
+  IngestOptions,
+  OperationOptions,
+  ReferencePusher,
+  Target,
+} from '../content/types.js';
+import { readAll } from '../content/verify.js';
+import { WasmOciError } from '../errors.js';
+import { discard, type HttpResponse, header } from '../http.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { Digester, digestOf, isDigest, parseDigest } from '../oci/digest.js';
+import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
+import { baseMediaType, isManifestMediaType, MANIFEST_ACCEPT, MediaType } from '../oci/mediatypes.js';
+import type { RegistryClient } from './client.js';
+import { responseError } from './errors.js';
+
+export interface RepositoryOptions {
+  /**
+   * What the caller will do: `push` asks every token for `pull,push` from the first request on, so one
+   * token serves a whole push instead of a pull token followed by a push token.
+   */
+  access?: 'pull' | 'push';
+}
+
+/** Hashes and counts bytes as they stream past, for uploads of unknown digest. */
+class HashingStream extends Transform {
+  readonly digester = new Digester();
+  count = 0;
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.digester.update(chunk);
+    this.count += chunk.length;
+    callback(null, chunk);
+  }
+}
+
+/** How many recently resolved manifests are kept, so resolve-then-fetch costs one GET. */
+const MANIFEST_MEMO_SIZE = 16;
+
+/**
+ * A repository on a registry, as a Target over the distribution API: manifests by tag or digest, blobs
+ * with existence checks, monolithic uploads for known digests and a streamed single-pass upload
+ * (POST, PATCH, PUT ?digest=) for content hashed as it is sent.
+ */
+export class RemoteRepository implements Target, ReferencePusher, Ingester {
+  readonly client: RegistryClient;
+  readonly name: string;
+  private readonly actions: Action[];
+  private readonly manifests = new Map<string, Buffer>();
+
+  constructor(client: RegistryClient, name: string, options: RepositoryOptions = {}) {
+    this.client = client;
+    this.name = name;
+    this.actions = options.access === 'push' ? ['pull', 'push'] : ['pull'];
+  }
+
+  private get scopes(): string[] {
+    return [repositoryScope(this.name, this.actions)];
+  }
+
+  private get pushScopes(): string[] {
+    return [repositoryScope(this.name, ['pull', 'push'])];
+  }
+
+  private path(kind: 'manifests' | 'blobs', reference: string): string {
+    return `/v2/${this.name}/${kind}/${reference}`;
+  }
+
+  private where(): string {
+    return `${this.client.registry}/${this.name}`;
+  }
+
+  private remember(digest: string, bytes: Buffer): void {
+    this.manifests.set(digest, bytes);
+    if (this.manifests.size > MANIFEST_MEMO_SIZE) {
+      const oldest = this.manifests.keys().next().value;
+      if (oldest !== undefined) this.manifests.delete(oldest);
+    }
+  }
+
+  /**
+   * Resolves a tag or digest with one GET (the bytes are kept for the fetch that follows). The body is
+   * checked against the digest asked for, or against the registry's Docker-Content-Digest.
+   */
+  async resolve(reference: string, options: OperationOptions = {}): Promise<Descriptor> {
+    const res = await this.client.send({
+      method: 'GET',
+      url: this.path('manifests', reference),
+      headers: { accept: MANIFEST_ACCEPT.join(', ') },
+      scopes: this.scopes,
+      signal: options.signal,
+    });
+    if (res.status === 404) {
+      await discard(res.body);
+      throw new WasmOciError('NOT_FOUND', `${this.where()}:${reference}: manifest not found`, {
+        status: 404,
+        hint: isDigest(reference)
+          ? undefined
+          : `check the repository name and the tag; nothing is tagged ${reference} in ${this.where()}`,
+      });
+    }
+    if (res.status !== 200) throw await responseError(res, `get manifest ${this.where()}:${reference}`);
+    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES, 'manifest');
+    const desc = this.manifestDescriptor(res, bytes, reference);
+    this.remember(desc.digest, bytes);
+    return desc;
+  }
+
+  private manifestDescriptor(res: HttpResponse, bytes: Buffer, reference: string): Descriptor {
+    const claimed = header(res, 'docker-content-digest');
+    const expected = isDigest(reference) ? reference : claimed && isDigest(claimed) ? claimed : undefined;
+    const algorithm = expected ? parseDigest(expected).algorithm : 'sha256';
+    const digest = digestOf(bytes, algorithm);
+    if (expected && digest !== expected) {
+      throw new WasmOciError(
+        'DIGEST_MISMATCH',
+        `manifest ${this.where()}:${reference} hashes to ${digest}, not ${expected}`,
+        { hint: 'the registry served corrupt or substituted content; nothing was used' },
+      );
+    }
+    let mediaType = baseMediaType(header(res, 'content-type') ?? '');
+    if (!isManifestMediaType(mediaType)) {
+      // Some registries serve a generic type; the body's own mediaType, or its shape, says what it is.
+      try {
+        const json = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown; manifests?: unknown };
+        if (typeof json.mediaType === 'string') mediaType = json.mediaType;
+        else mediaType = Array.isArray(json.manifests) ? MediaType.ociIndex : MediaType.ociManifest;
+      } catch {
+        throw new WasmOciError('INVALID_MANIFEST', `manifest ${this.where()}:${reference} is not JSON`);
+      }
+    }
+    return { mediaType, digest, size: bytes.length };
+  }
+
+  async fetch(desc: Descriptor, options: OperationOptions = {}): Promise<Readable> {
+    if (isManifestMediaType(desc.mediaType)) {
+      const memo = this.manifests.get(desc.digest);
+      if (memo) return Readable.from([memo]);
+      const res = await this.client.send({
+        method: 'GET',
+        url: this.path('manifests', desc.digest),
+        headers: { accept: [desc.mediaType, ...MANIFEST_ACCEPT].join(', ') },
+        scopes: this.scopes,
+        signal: options.signal,
+      });
+      if (res.status !== 200) throw await responseError(res, `get manifest ${this.where()}@${desc.digest}`);
+      return res.body;
+    }
+    const res = await this.client.send({
+      method: 'GET',
+      url: this.path('blobs', desc.digest),
+      scopes: this.scopes,
+      signal: options.signal,
+      followRedirects: true,
+    });
+    if (res.status !== 200) throw await responseError(res, `get blob ${this.where()}@${desc.digest}`);
+    return res.body;
+  }
+
+  async exists(desc: Descriptor, options: OperationOptions = {}): Promise<boolean> {
+    const kind = isManifestMediaType(desc.mediaType) ? 'manifests' : 'blobs';
+    const res = await this.client.send({
+      method: 'HEAD',
+      url: this.path(kind, desc.digest),
+      headers: kind === 'manifests' ? { accept: MANIFEST_ACCEPT.join(', ') } : {},
+      scopes: this.scopes,
+      signal: options.signal,
+    });
+    await discard(res.body);
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    throw await responseError(res, `check ${this.where()}@${desc.digest}`);
+  }
+
+  async push(desc: Descriptor, content: Content, options: OperationOptions = {}): Promise<void> {
+    if (isManifestMediaType(desc.mediaType)) {
+      if (!(content instanceof Uint8Array)) {
+        throw new WasmOciError('USAGE', 'manifests are pushed from memory, not from a stream');
+      }
+      await this.putManifest(desc, content, desc.digest, options.signal);
+      return;
+    }
+    const location = await this.startUpload(options.signal);
+    location.searchParams.set('digest', desc.digest);
+    const res = await this.client.send({
+      method: 'PUT',
+      url: location,
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
+      body: content,
+      scopes: this.pushScopes,
+      signal: options.signal,
+    });
+    if (res.status !== 201) {
+      const err = await responseError(res, `upload blob ${desc.digest} to ${this.where()}`);
+      await this.cancelUpload(location);
+      throw err;
+    }
+    await discard(res.body);
+  }
+
+  async pushReference(
+    desc: Descriptor,
+    content: Uint8Array,
+    reference: string,
+    options: OperationOptions = {},
+  ): Promise<void> {
+    await this.putManifest(desc, content, reference, options.signal);
+  }
+
+  async tag(desc: Descriptor, reference: string, options: OperationOptions = {}): Promise<void> {
+    const bytes = await readAll(await this.fetch(desc, options), MAX_MANIFEST_BYTES, 'manifest');
+    await this.putManifest(desc, bytes, reference, options.signal);
+  }
+
+  private async putManifest(
+    desc: Descriptor,
+    bytes: Uint8Array,
+    reference: string,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const res = await this.client.send({
+      method: 'PUT',
+      url: this.path('manifests', reference),
+      headers: { 'content-type': desc.mediaType },
+      body: bytes,
+      scopes: this.pushScopes,
+      signal,
+    });
+    if (res.status !== 201 && res.status !== 200) {
+      throw await responseError(res, `push manifest to ${this.where()}:${reference}`);
+    }
+    await discard(res.body);
+    const answered = header(res, 'docker-content-digest');
+    if (
+      answered &&
+      isDigest(answered) &&
+      parseDigest(answered).algorithm === parseDigest(desc.digest).algorithm
+    ) {
+      if (answered !== desc.digest) {
+        throw new WasmOciError(
+          'DIGEST_MISMATCH',
+          `${this.where()} stored the manifest as ${answered}, not ${desc.digest}`,
+          { hint: 'the registry rewrote the manifest; its digest is not the one we computed' },
+        );
+      }
+    }
+    this.remember(desc.digest, Buffer.from(bytes));
+  }
+
+  /** `POST /blobs/uploads/`: opens an upload session and returns its location. */
+  private async startUpload(signal: AbortSignal | undefined): Promise<URL> {
+    const res = await this.client.expect(
+      { method: 'POST', url: `/v2/${this.name}/blobs/uploads/`, scopes: this.pushScopes, signal },
+      [202],
+      `start upload to ${this.where()}`,
+    );
+    await discard(res.body);
+    return this.location(res);
+  }
+
+  private location(res: HttpResponse): URL {
+    const location = header(res, 'location');
+    if (!location) throw new WasmOciError('REGISTRY', `${this.client.registry} sent no upload Location`);
+    return new URL(location, res.url);
+  }
+
+  private async cancelUpload(location: URL): Promise<void> {
+    try {
+      const url = new URL(location);
+      url.searchParams.delete('digest');
+      const res = await this.client.send({ method: 'DELETE', url, scopes: this.pushScopes });
+      await discard(res.body);
+    } catch {
+      // Best effort: the registry purges abandoned uploads on its own.
+    }
+  }
+
+  /**
+   * Single-pass upload of content whose digest is not known yet: POST opens the session, one PATCH
+   * streams the bytes while they are hashed, and `PUT ?digest=` commits them under the computed digest
+   * (the registry checks it too). The file is read exactly once.
+   */
+  async ingest(
+    mediaType: string,
+    content: Readable,
+    options: OperationOptions & IngestOptions = {},
+  ): Promise<Descriptor> {
+    const { signal, size } = options;
+    const location = await this.startUpload(signal);
+    const hashing = new HashingStream();
+    content.on('error', (err) => hashing.destroy(err));
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    if (size !== undefined) {
+      headers['content-length'] = String(size);
+      if (size > 0) headers['content-range'] = `0-${size - 1}`;
+    }
+    let committed = false;
+    try {
+      const patch = await this.client.send({
+        method: 'PATCH',
+        url: location,
+        headers,
+        body: content.pipe(hashing),
+        scopes: this.pushScopes,
+        signal,
+      });
+      if (patch.status !== 202) throw await responseError(patch, `upload to ${this.where()}`);
+      await discard(patch.body);
+      if (size !== undefined && hashing.count !== size) {
+        throw new WasmOciError('SIZE_MISMATCH', `expected ${size} bytes, read ${hashing.count}`, {
+          hint: 'the file changed while it was read',
+        });
+      }
+      const desc: Descriptor = { mediaType, digest: hashing.digester.digest(), size: hashing.count };
+      const commit = this.location(patch);
+      commit.searchParams.set('digest', desc.digest);
+      const put = await this.client.send({ method: 'PUT', url: commit, scopes: this.pushScopes, signal });
+      if (put.status !== 201) throw await responseError(put, `commit upload to ${this.where()}`);
+      await discard(put.body);
+      committed = true;
+      return desc;
+    } finally {
+      if (!committed) await this.cancelUpload(location);
+    }
+  }
+}

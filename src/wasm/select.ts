@@ -1,0 +1,70 @@
+import { WasmOciError } from '../errors.js';
+import { ANNOTATION_TITLE, type Descriptor } from '../oci/descriptor.js';
+import type { ImageIndex, ImageManifest } from '../oci/manifest.js';
+import { WASM_LAYER_MEDIA_TYPES } from './mediatypes.js';
+
+export interface SelectOptions {
+  /** Pick the layer with this digest or title instead of guessing. */
+  layer?: string | undefined;
+}
+
+function layerList(layers: readonly Descriptor[]): string {
+  return layers
+    .map((l) => `  ${l.mediaType}  ${l.size} bytes  ${l.annotations?.[ANNOTATION_TITLE] ?? l.digest}`)
+    .join('\n');
+}
+
+/**
+ * Chooses the layer that holds the wasm module. Exactly one layer with a wasm media type is taken; zero
+ * or several is an error listing the layers, never a guess. `layer` (digest or title) picks explicitly.
+ */
+export function selectWasmLayer(manifest: ImageManifest, options: SelectOptions = {}): Descriptor {
+  const { layers } = manifest;
+  if (options.layer !== undefined) {
+    const wanted = options.layer;
+    const found = layers.find((l) => l.digest === wanted || l.annotations?.[ANNOTATION_TITLE] === wanted);
+    if (found) return found;
+    throw new WasmOciError(
+      'NO_WASM_LAYER',
+      `no layer has the digest or title "${wanted}"; the layers are:\n${layerList(layers)}`,
+      {
+        details: { layers },
+      },
+    );
+  }
+  const candidates = layers.filter((l) => WASM_LAYER_MEDIA_TYPES.includes(l.mediaType));
+  if (candidates.length === 1) return candidates[0] as Descriptor;
+  if (candidates.length === 0 && layers.length === 1 && manifest.artifactType?.includes('wasm')) {
+    return layers[0] as Descriptor;
+  }
+  const why =
+    candidates.length === 0
+      ? 'no layer holds a wasm module'
+      : `${candidates.length} layers hold wasm modules`;
+  throw new WasmOciError('NO_WASM_LAYER', `${why}; the layers are:\n${layerList(layers)}`, {
+    hint: 'pick one with --layer <digest|title>',
+    details: { layers },
+  });
+}
+
+const WASM_PLATFORMS = new Set(['wasm', 'wasi', 'wasip1', 'wasip2']);
+
+/** From an index, the manifest for a wasm platform, or the only manifest. */
+export function selectIndexEntry(index: ImageIndex): Descriptor {
+  const { manifests } = index;
+  if (manifests.length === 1) return manifests[0] as Descriptor;
+  const wasm = manifests.filter(
+    (m) => m.platform && (WASM_PLATFORMS.has(m.platform.architecture) || WASM_PLATFORMS.has(m.platform.os)),
+  );
+  if (wasm.length === 1) return wasm[0] as Descriptor;
+  const list = manifests
+    .map(
+      (m) => `  ${m.digest}  ${m.platform ? `${m.platform.os}/${m.platform.architecture}` : '(no platform)'}`,
+    )
+    .join('\n');
+  throw new WasmOciError(
+    'NO_WASM_LAYER',
+    `the index has ${manifests.length} manifests and ${wasm.length === 0 ? 'none' : 'several'} for a wasm platform:\n${list}`,
+    { hint: 'pull one of them by digest: <registry>/<repository>@<digest>', details: { manifests } },
+  );
+}
