@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MemoryStore } from './content/memory.js';
+import { readAll } from './content/verify.js';
+import { copy, type ProgressEvent } from './copy.js';
+import type { Descriptor } from './oci/descriptor.js';
+import { digestOf } from './oci/digest.js';
+import { serializeIndex } from './oci/manifest.js';
+import { packClassic } from './wasm/classic.js';
+
+const wasm = Buffer.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]);
+
+async function artifact(store: MemoryStore, tag: string) {
+  const layer = {
+    mediaType: 'application/vnd.wasm.content.layer.v1+wasm',
+    digest: digestOf(wasm),
+    size: wasm.length,
+  };
+  await store.push(layer, wasm);
+  const packed = packClassic(layer, 'm.wasm');
+  await store.push(packed.config.desc, packed.config.bytes);
+  await store.pushReference(packed.desc, packed.bytes, tag);
+  return { layer, packed };
+}
+
+/** Counts what a destination is asked to store. */
+class CountingStore extends MemoryStore {
+  pushed: string[] = [];
+  override async push(desc: Descriptor, content: Parameters<MemoryStore['push']>[1]) {
+    this.pushed.push(desc.digest);
+    return super.push(desc, content);
+  }
+}
+
+describe('copy', () => {
+  it('copies a manifest graph children first, tags the root, and skips what the destination has', async () => {
+    const src = new MemoryStore();
+    const { layer, packed } = await artifact(src, 'v1');
+    const dst = new CountingStore();
+    const events: ProgressEvent[] = [];
+    const root = await copy(src, 'v1', dst, 'v2', { tags: ['v3'], onProgress: (e) => events.push(e) });
+    assert.deepEqual(root, packed.desc);
+    assert.deepEqual(dst.pushed.slice(-1), [packed.desc.digest], 'the manifest is stored last');
+    assert.deepEqual(
+      new Set(dst.pushed),
+      new Set([layer.digest, packed.config.desc.digest, packed.desc.digest]),
+    );
+    assert.deepEqual(await dst.resolve('v2'), packed.desc);
+    assert.deepEqual(await dst.resolve('v3'), packed.desc);
+    assert.deepEqual(await readAll(await dst.fetch(layer), 100), wasm);
+    assert.ok(
+      events.some((e) => e.type === 'progress' && e.desc.digest === layer.digest && e.bytes === wasm.length),
+    );
+
+    dst.pushed = [];
+    const again: ProgressEvent[] = [];
+    await copy(src, 'v1', dst, 'v4', { onProgress: (e) => again.push(e) });
+    assert.deepEqual(dst.pushed, [packed.desc.digest], 'only the root manifest is written again');
+    assert.equal(again.filter((e) => e.type === 'skip').length, 2);
+  });
+
+  it('copies a shared blob once for an index of two manifests', async () => {
+    const src = new MemoryStore();
+    const a = await artifact(src, 'a');
+    const other = Buffer.from('{"x":1}');
+    const otherConfig = {
+      mediaType: 'application/vnd.oci.image.config.v1+json',
+      digest: digestOf(other),
+      size: other.length,
+    };
+    await src.push(otherConfig, other);
+    const m2 = Buffer.from(JSON.stringify({ schemaVersion: 2, config: otherConfig, layers: [a.layer] }));
+    const m2desc = {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: digestOf(m2),
+      size: m2.length,
+    };
+    await src.push(m2desc, m2);
+    const index = serializeIndex({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [a.packed.desc, m2desc],
+    });
+    const idesc = {
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      digest: digestOf(index),
+      size: index.length,
+    };
+    await src.pushReference(idesc, index, 'multi');
+    const dst = new CountingStore();
+    await copy(src, 'multi', dst, 'multi');
+    assert.equal(dst.pushed.filter((x) => x === a.layer.digest).length, 1);
+    assert.equal(dst.pushed.length, 6);
+  });
+
+  it('refuses corrupt source content and leaves the tag alone', async () => {
+    const src = new MemoryStore();
+    const { layer } = await artifact(src, 'v1');
+    // Corrupt the stored layer behind the store's back.
+    const stored = src.get(layer.digest);
+    assert.ok(stored);
+    stored[7] = 9;
+    const dst = new MemoryStore();
+    await assert.rejects(copy(src, 'v1', dst, 'v1'), { code: 'DIGEST_MISMATCH' });
+    await assert.rejects(dst.resolve('v1'), { code: 'NOT_FOUND' });
+  });
+
+  it('stops when aborted', async () => {
+    const src = new MemoryStore();
+    await artifact(src, 'v1');
+    const controller = new AbortController();
+    controller.abort();
+    await assert.rejects(copy(src, 'v1', new MemoryStore(), 'v1', { signal: controller.signal }), {
+      code: 'ABORTED',
+    });
+  });
+});

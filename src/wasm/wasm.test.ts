@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Descriptor } from '../oci/descriptor.js';
+import type { ImageIndex, ImageManifest } from '../oci/manifest.js';
+import { detectWasm, requireWasm } from './detect.js';
+import { selectIndexEntry, selectWasmLayer } from './select.js';
+
+const bytes = (...b: number[]) => Uint8Array.from(b);
+
+describe('detectWasm', () => {
+  it('tells modules from components by the layer field', () => {
+    assert.equal(detectWasm(bytes(0, 0x61, 0x73, 0x6d, 1, 0, 0, 0)), 'module');
+    assert.equal(detectWasm(bytes(0, 0x61, 0x73, 0x6d, 0x0d, 0, 1, 0)), 'component');
+    assert.equal(detectWasm(bytes(0, 0x61, 0x73, 0x6d, 0x0a, 0, 1, 0)), 'component');
+  });
+  it('refuses anything else', () => {
+    assert.equal(detectWasm(bytes(0, 0x61, 0x73, 0x6d, 2, 0, 0, 0)), undefined);
+    assert.equal(detectWasm(bytes(0, 0x61, 0x73, 0x6d)), undefined);
+    assert.equal(detectWasm(Buffer.from('(module)')), undefined);
+    assert.throws(() => requireWasm(Buffer.from('(module)'), 'x.wat'), {
+      code: 'NOT_WASM',
+      message: /x\.wat is not a WebAssembly binary/,
+    });
+    assert.throws(() => requireWasm(bytes(0, 0x61, 0x73, 0x6d, 9, 0, 0, 0), 'y'), { message: /unsupported/ });
+  });
+});
+
+const d = (mediaType: string, n: string, title?: string): Descriptor => ({
+  mediaType,
+  digest: `sha256:${n.repeat(64)}`,
+  size: 10,
+  ...(title ? { annotations: { 'org.opencontainers.image.title': title } } : {}),
+});
+const manifest = (layers: Descriptor[], artifactType?: string): ImageManifest => ({
+  schemaVersion: 2,
+  config: d('application/vnd.oci.empty.v1+json', 'e'),
+  layers,
+  ...(artifactType ? { artifactType } : {}),
+});
+
+describe('selectWasmLayer', () => {
+  it('takes the classic layer', () => {
+    const layer = d('application/vnd.wasm.content.layer.v1+wasm', 'a');
+    assert.equal(selectWasmLayer(manifest([layer])), layer);
+  });
+  it('takes the CNCF layer among non-wasm layers', () => {
+    const layer = d('application/wasm', 'b');
+    assert.equal(selectWasmLayer(manifest([d('text/plain', 'c'), layer])), layer);
+  });
+  it('lists the layers when several qualify', () => {
+    const layers = [
+      d('application/vnd.wasm.content.layer.v1+wasm', 'a', 'one.wasm'),
+      d('application/vnd.wasm.content.layer.v1+wasm', 'b', 'two.wasm'),
+    ];
+    assert.throws(
+      () => selectWasmLayer(manifest(layers)),
+      (err: Error & { code?: string; hint?: string }) => {
+        assert.equal(err.code, 'NO_WASM_LAYER');
+        assert.match(err.message, /2 layers hold wasm modules/);
+        assert.match(err.message, /one\.wasm/);
+        assert.match(err.message, /two\.wasm/);
+        assert.match(err.hint ?? '', /--layer/);
+        return true;
+      },
+    );
+    assert.equal(selectWasmLayer(manifest(layers), { layer: 'two.wasm' }), layers[1]);
+    assert.equal(selectWasmLayer(manifest(layers), { layer: layers[0]?.digest }), layers[0]);
+    assert.throws(() => selectWasmLayer(manifest(layers), { layer: 'three' }), { code: 'NO_WASM_LAYER' });
+  });
+  it('fails when no layer holds wasm', () => {
+    assert.throws(() => selectWasmLayer(manifest([d('text/plain', 'c')])), {
+      message: /no layer holds a wasm module/,
+    });
+  });
+});
+
+describe('selectIndexEntry', () => {
+  const m = (n: string, os?: string, architecture?: string): Descriptor => ({
+    ...d('application/vnd.oci.image.manifest.v1+json', n),
+    ...(os && architecture ? { platform: { os, architecture } } : {}),
+  });
+  const index = (manifests: Descriptor[]): ImageIndex => ({ schemaVersion: 2, manifests });
+  it('takes the only entry', () => {
+    const only = m('a');
+    assert.equal(selectIndexEntry(index([only])), only);
+  });
+  it('takes the wasm platform entry', () => {
+    const wasm = m('b', 'wasip1', 'wasm');
+    assert.equal(selectIndexEntry(index([m('a', 'linux', 'amd64'), wasm])), wasm);
+  });
+  it('refuses to guess', () => {
+    assert.throws(() => selectIndexEntry(index([m('a', 'linux', 'amd64'), m('b', 'linux', 'arm64')])), {
+      code: 'NO_WASM_LAYER',
+    });
+  });
+});
