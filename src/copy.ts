@@ -1,7 +1,16 @@
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
-import type { Content, Fetcher, Ingester, ReadOnlyTarget, Storage, Target } from './content/types.js';
-import { canPushReference } from './content/types.js';
-import { readVerified, verified } from './content/verify.js';
+import type {
+  ChunkFetcher,
+  ChunkPusher,
+  Content,
+  Fetcher,
+  Ingester,
+  ReadOnlyTarget,
+  Storage,
+  Target,
+} from './content/types.js';
+import { canFetchInto, canOpenWriter, canPushReference, STREAM_CHUNK } from './content/types.js';
+import { readVerified, Verifier, verified } from './content/verify.js';
 import { throwIfAborted } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
 import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest, successors } from './oci/manifest.js';
@@ -68,7 +77,7 @@ class ProgressStream extends Transform {
     private readonly desc: Descriptor,
     private readonly report: (event: ProgressEvent) => void,
   ) {
-    super();
+    super({ highWaterMark: STREAM_CHUNK });
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
@@ -118,6 +127,35 @@ class GraphCopier {
     await Promise.all(children.map((child) => this.copyNode(child)));
   }
 
+  /**
+   * The allocation-free path: the source hands each chunk to the destination's writer while it is
+   * hashed, in one synchronous step per chunk; the writer commits only after the digest matched.
+   */
+  private async copyChunks(desc: Descriptor): Promise<void> {
+    const { signal, onProgress } = this.options;
+    const src = this.src as Fetcher & ChunkFetcher;
+    const writer = await (this.dst as Storage & ChunkPusher).openWriter(desc, { signal });
+    const verifier = new Verifier(desc);
+    let bytes = 0;
+    try {
+      await src.fetchInto(
+        desc,
+        (chunk) => {
+          verifier.update(chunk);
+          writer.write(chunk);
+          bytes += chunk.length;
+          onProgress?.({ type: 'progress', desc, bytes });
+        },
+        { signal },
+      );
+      verifier.finish();
+      await writer.commit();
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+  }
+
   private async copyNodeOnce(desc: Descriptor): Promise<void> {
     const { signal, onProgress } = this.options;
     throwIfAborted(signal);
@@ -135,6 +173,11 @@ class GraphCopier {
     await this.blobs.run(async () => {
       throwIfAborted(signal);
       onProgress?.({ type: 'start', desc });
+      if (canFetchInto(this.src) && canOpenWriter(this.dst)) {
+        await this.copyChunks(desc);
+        onProgress?.({ type: 'done', desc });
+        return;
+      }
       // The verifier is outermost, so a store can see the stream is already checked against `desc`.
       const stream = verified(withProgress(await this.src.fetch(desc, { signal }), desc, onProgress), desc);
       await this.dst.push(desc, stream, { signal });

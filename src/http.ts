@@ -3,6 +3,7 @@ import * as https from 'node:https';
 import { Readable } from 'node:stream';
 import * as tls from 'node:tls';
 import { abortError, WasmOciError } from './errors.js';
+import { rawGet } from './http-raw.js';
 
 /**
  * The HTTP engine: node:http(s) with keep-alive agents. Measured here, it adds nothing to start-up and
@@ -18,6 +19,13 @@ export interface HttpRequest {
   headers?: Record<string, string>;
   body?: HttpBody | undefined;
   signal?: AbortSignal | undefined;
+  /** The response body is expected to be large (a blob): the engine may use its fast GET path. */
+  largeBody?: boolean | undefined;
+  /**
+   * For a 2xx answer, deliver the body to this synchronous sink (each chunk valid only during the
+   * call) instead of buffering it in `body`, which then only signals the end (or the error).
+   */
+  sink?: ((chunk: Buffer) => void) | undefined;
 }
 
 export interface HttpResponse {
@@ -102,15 +110,16 @@ export class NodeHttpEngine implements HttpEngine {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
   private readonly log: ((line: string) => void) | undefined;
+  private readonly tlsOptions: { rejectUnauthorized: boolean; ca?: string[] };
 
   constructor(options: NodeHttpOptions = {}) {
-    this.httpAgent = new http.Agent({ keepAlive: true });
-    this.httpsAgent = new https.Agent({
-      keepAlive: true,
+    this.tlsOptions = {
       rejectUnauthorized: !options.insecure,
-      // Extra CAs add to the system roots instead of replacing them.
       ...(options.ca?.length ? { ca: [...tls.rootCertificates, ...options.ca] } : {}),
-    });
+    };
+    this.httpAgent = new http.Agent({ keepAlive: true });
+    // Extra CAs add to the system roots instead of replacing them.
+    this.httpsAgent = new https.Agent({ keepAlive: true, ...this.tlsOptions });
     this.log = options.log;
   }
 
@@ -124,6 +133,12 @@ export class NodeHttpEngine implements HttpEngine {
       headers['content-length'] = '0';
     }
     this.log?.(`> ${method} ${redactUrl(url)} ${JSON.stringify(redact(headers))}`);
+    if (method === 'GET' && req.largeBody && body === undefined) {
+      return rawGet({ ...req, headers }, { tls: this.tlsOptions, onError: networkError }).then((res) => {
+        this.log?.(`< ${res.status} ${method} ${redactUrl(url)}`);
+        return res;
+      });
+    }
     const isHttps = url.protocol === 'https:';
     const transport = isHttps ? https : http;
     return new Promise<HttpResponse>((resolve, reject) => {
@@ -150,7 +165,18 @@ export class NodeHttpEngine implements HttpEngine {
         }
         settled = true;
         this.log?.(`< ${res.statusCode} ${method} ${redactUrl(url)}`);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url });
+        const status = res.statusCode ?? 0;
+        const sink = req.sink;
+        if (sink && status >= 200 && status < 300) {
+          res.on('data', (chunk: Buffer) => {
+            try {
+              sink(chunk);
+            } catch (err) {
+              res.destroy(err as Error);
+            }
+          });
+        }
+        resolve({ status, headers: res.headers, body: res, url });
       });
       if (body === undefined) request.end();
       else if (body instanceof Uint8Array) request.end(body);

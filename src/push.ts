@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { DigestCache } from './content/digest-cache.js';
 import { FileBackedStore, fileError } from './content/file.js';
+import { STREAM_CHUNK } from './content/types.js';
 import { copy, ingest, type ProgressEvent } from './copy.js';
 import { hasCode, throwIfAborted, WasmOciError } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
@@ -115,7 +116,12 @@ export async function push(options: PushOptions): Promise<PushResult> {
         layer = await ingest(
           repo,
           mediaType,
-          createReadStream(options.file, { fd: handle, autoClose: false, start: 0 }),
+          createReadStream(options.file, {
+            fd: handle,
+            autoClose: false,
+            start: 0,
+            highWaterMark: STREAM_CHUNK,
+          }),
           {
             size: stats.size,
             signal,

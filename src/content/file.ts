@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, openSync, writeSync } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -7,7 +7,13 @@ import { pipeline } from 'node:stream/promises';
 import { WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { MemoryStore } from './memory.js';
-import type { Content, OperationOptions } from './types.js';
+import {
+  type ChunkPusher,
+  type ChunkWriter,
+  type Content,
+  type OperationOptions,
+  STREAM_CHUNK,
+} from './types.js';
 import { isVerifiedFor, toReadable, verified } from './verify.js';
 
 /**
@@ -24,7 +30,7 @@ export class FileBackedStore extends MemoryStore {
 
   override async fetch(desc: Descriptor): Promise<Readable> {
     const path = this.files.get(desc.digest);
-    if (path !== undefined) return createReadStream(path);
+    if (path !== undefined) return createReadStream(path, { highWaterMark: STREAM_CHUNK });
     return super.fetch(desc);
   }
 
@@ -46,7 +52,9 @@ export function temporaryPath(target: string): string {
 export async function writeFileAtomic(path: string, content: Readable, signal?: AbortSignal): Promise<void> {
   const temp = temporaryPath(path);
   try {
-    await pipeline(content, createWriteStream(temp, { flags: 'wx' }), { signal });
+    await pipeline(content, createWriteStream(temp, { flags: 'wx', highWaterMark: 4 * STREAM_CHUNK }), {
+      signal,
+    });
     await rename(temp, path);
   } catch (err) {
     await unlink(temp).catch(() => {});
@@ -77,8 +85,63 @@ export function fileError(err: NodeJS.ErrnoException, path: string): WasmOciErro
  * The destination of a pull: blobs registered with `expect(desc, path)` are written to their file
  * atomically once verified; everything else (the manifest) is kept in memory.
  */
-export class FileOutputStore extends MemoryStore {
+export class FileOutputStore extends MemoryStore implements ChunkPusher {
   private readonly outputs = new Map<string, string>();
+
+  /**
+   * A writer into a temporary file beside the output, with synchronous writes (the chunk's memory is
+   * reused as soon as the call returns); commit renames it into place, abort removes it.
+   */
+  async openWriter(desc: Descriptor): Promise<ChunkWriter> {
+    const path = this.outputs.get(desc.digest);
+    if (path === undefined) {
+      const chunks: Buffer[] = [];
+      return {
+        write: (chunk) => chunks.push(Buffer.from(chunk)),
+        commit: () => this.push(desc, Buffer.concat(chunks)),
+        abort: async () => {},
+      };
+    }
+    const temp = temporaryPath(path);
+    let fd: number;
+    try {
+      fd = openSync(temp, 'wx');
+    } catch (err) {
+      throw fileError(err as NodeJS.ErrnoException, path);
+    }
+    let closed = false;
+    const close = () => {
+      if (!closed) {
+        closed = true;
+        closeSync(fd);
+      }
+    };
+    return {
+      write: (chunk) => {
+        try {
+          for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
+        } catch (err) {
+          throw fileError(err as NodeJS.ErrnoException, path);
+        }
+      },
+      commit: async () => {
+        try {
+          close();
+          await rename(temp, path);
+        } catch (err) {
+          await unlink(temp).catch(() => {});
+          throw fileError(err as NodeJS.ErrnoException, path);
+        }
+      },
+      abort: async () => {
+        try {
+          close();
+        } finally {
+          await unlink(temp).catch(() => {});
+        }
+      },
+    };
+  }
 
   expect(desc: Descriptor, path: string): void {
     this.outputs.set(desc.digest, path);

@@ -1,6 +1,12 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../oci/descriptor.js';
 
+/**
+ * Buffer size for streaming blobs through files and transforms: large enough that a 256 MiB module
+ * moves in a few hundred writes instead of thousands (measured in bench/push-pull.mjs).
+ */
+export const STREAM_CHUNK = 1024 * 1024;
+
 /** Bytes to store: in memory (manifests, configs, small modules) or streamed (large modules). */
 export type Content = Uint8Array | Readable;
 
@@ -67,6 +73,38 @@ export interface Ingester {
 export interface IngestOptions {
   /** The size, when known: lets the transport send a Content-Length and check the count. */
   size?: number | undefined;
+}
+
+/**
+ * Receives content chunk by chunk and processes each before returning: the chunk's memory is reused
+ * for the next one. This is how a blob moves from socket to file without a fresh allocation per read
+ * (fresh memory costs about 1.2 ms per MiB in page faults here, more than hashing it).
+ */
+export type ChunkSink = (chunk: Buffer) => void;
+
+/** Optional source capability: deliver a blob's bytes straight into a synchronous sink. */
+export interface ChunkFetcher {
+  fetchInto(desc: Descriptor, sink: ChunkSink, options?: OperationOptions): Promise<void>;
+}
+
+/** Writes one blob chunk by chunk; nothing is visible until `commit`, and `abort` leaves no trace. */
+export interface ChunkWriter {
+  write: ChunkSink;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+/** Optional destination capability: accept a blob through a ChunkWriter. */
+export interface ChunkPusher {
+  openWriter(desc: Descriptor, options?: OperationOptions): Promise<ChunkWriter>;
+}
+
+export function canFetchInto(target: object): target is ChunkFetcher {
+  return typeof (target as Partial<ChunkFetcher>).fetchInto === 'function';
+}
+
+export function canOpenWriter(target: object): target is ChunkPusher {
+  return typeof (target as Partial<ChunkPusher>).openWriter === 'function';
 }
 
 export function canPushReference(target: object): target is ReferencePusher {

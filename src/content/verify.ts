@@ -2,39 +2,62 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { WasmOciError } from '../errors.js';
 import { type Descriptor, describe } from '../oci/descriptor.js';
 import { Digester, parseDigest } from '../oci/digest.js';
-import type { Content } from './types.js';
+import { type Content, STREAM_CHUNK } from './types.js';
 
 /**
- * A pass-through stream that hashes and counts what flows through it and fails the stream when the
- * content overruns the descriptor's size, or when it ends with the wrong size or digest. Nothing
- * downstream may treat the bytes as good before this stream has ended without error.
+ * Hashes and counts content as it arrives and checks it against a descriptor: `update` fails as soon
+ * as the content overruns the size, `finish` fails on a short count or a wrong digest.
  */
-export class VerifyingStream extends Transform {
+export class Verifier {
   private readonly digester: Digester;
   private count = 0;
 
   constructor(readonly desc: Descriptor) {
-    super();
     this.digester = new Digester(parseDigest(desc.digest).algorithm);
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  update(chunk: Uint8Array): void {
     this.count += chunk.length;
-    if (this.count > this.desc.size) {
-      callback(sizeMismatch(this.desc, `more than ${this.desc.size}`));
-      return;
-    }
+    if (this.count > this.desc.size) throw sizeMismatch(this.desc, `more than ${this.desc.size}`);
     this.digester.update(chunk);
-    callback(null, chunk);
+  }
+
+  finish(): void {
+    if (this.count !== this.desc.size) throw sizeMismatch(this.desc, String(this.count));
+    const actual = this.digester.digest();
+    if (actual !== this.desc.digest) throw digestMismatch(this.desc, actual);
+  }
+}
+
+/**
+ * A pass-through stream that verifies what flows through it and fails the stream when the content
+ * overruns the descriptor's size, or ends with the wrong size or digest. Nothing downstream may treat
+ * the bytes as good before this stream has ended without error.
+ */
+export class VerifyingStream extends Transform {
+  private readonly verifier: Verifier;
+
+  constructor(readonly desc: Descriptor) {
+    super({ highWaterMark: STREAM_CHUNK });
+    this.verifier = new Verifier(desc);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.verifier.update(chunk);
+      callback(null, chunk);
+    } catch (err) {
+      callback(err as Error);
+    }
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.count !== this.desc.size) {
-      callback(sizeMismatch(this.desc, String(this.count)));
-      return;
+    try {
+      this.verifier.finish();
+      callback();
+    } catch (err) {
+      callback(err as Error);
     }
-    const actual = this.digester.digest();
-    callback(actual === this.desc.digest ? null : digestMismatch(this.desc, actual));
   }
 }
 
@@ -71,11 +94,10 @@ export function isVerifiedFor(stream: Readable, desc: Descriptor): boolean {
 
 /** Checks bytes in memory against a descriptor. */
 export function verifyBytes(bytes: Uint8Array, desc: Descriptor): void {
-  if (bytes.byteLength !== desc.size) throw sizeMismatch(desc, String(bytes.byteLength));
-  const d = new Digester(parseDigest(desc.digest).algorithm);
-  d.update(bytes);
-  const actual = d.digest();
-  if (actual !== desc.digest) throw digestMismatch(desc, actual);
+  const verifier = new Verifier(desc);
+  if (bytes.byteLength > desc.size) throw sizeMismatch(desc, String(bytes.byteLength));
+  verifier.update(bytes);
+  verifier.finish();
 }
 
 /**

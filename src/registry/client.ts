@@ -37,6 +37,10 @@ export interface SendRequest {
   signal?: AbortSignal | undefined;
   /** Follow redirects (blob downloads are redirected to storage hosts). */
   followRedirects?: boolean;
+  /** The response body is a blob: let the engine use its fast path for large bodies. */
+  largeBody?: boolean;
+  /** Deliver a 2xx body to this synchronous sink (see HttpRequest.sink). */
+  sink?: ((chunk: Buffer) => void) | undefined;
 }
 
 const MAX_REDIRECTS = 5;
@@ -94,7 +98,15 @@ export class RegistryClient {
         for (const name of Object.keys(headers))
           if (name !== 'user-agent' && name !== 'range') delete headers[name];
       }
-      const res = await this.engine.request({ method, url, headers, body, signal: req.signal });
+      const res = await this.engine.request({
+        method,
+        url,
+        headers,
+        body,
+        signal: req.signal,
+        largeBody: req.largeBody,
+        sink: req.sink,
+      });
       if (res.status === 401 && sameOrigin && !retriedAuth) {
         retriedAuth = true;
         const replayable = body === undefined || body instanceof Uint8Array;

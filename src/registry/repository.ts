@@ -1,12 +1,16 @@
 import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { type Action, repositoryScope } from '../auth/scope.js';
-import type {
-  Content,
-  Ingester,
-  IngestOptions,
-  OperationOptions,
-  ReferencePusher,
-  Target,
+import {
+  type ChunkFetcher,
+  type ChunkSink,
+  type Content,
+  type Ingester,
+  type IngestOptions,
+  type OperationOptions,
+  type ReferencePusher,
+  STREAM_CHUNK,
+  type Target,
 } from '../content/types.js';
 import { readAll } from '../content/verify.js';
 import { WasmOciError } from '../errors.js';
@@ -30,6 +34,9 @@ export interface RepositoryOptions {
 class HashingStream extends Transform {
   readonly digester = new Digester();
   count = 0;
+  constructor() {
+    super({ highWaterMark: STREAM_CHUNK });
+  }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.digester.update(chunk);
     this.count += chunk.length;
@@ -45,7 +52,7 @@ const MANIFEST_MEMO_SIZE = 16;
  * with existence checks, monolithic uploads for known digests and a streamed single-pass upload
  * (POST, PATCH, PUT ?digest=) for content hashed as it is sent.
  */
-export class RemoteRepository implements Target, ReferencePusher, Ingester {
+export class RemoteRepository implements Target, ReferencePusher, Ingester, ChunkFetcher {
   readonly client: RegistryClient;
   readonly name: string;
   private readonly actions: Action[];
@@ -155,9 +162,26 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester {
       scopes: this.scopes,
       signal: options.signal,
       followRedirects: true,
+      largeBody: true,
     });
     if (res.status !== 200) throw await responseError(res, `get blob ${this.where()}@${desc.digest}`);
     return res.body;
+  }
+
+  /** Downloads a blob straight into a synchronous sink (the allocation-free path of copy()). */
+  async fetchInto(desc: Descriptor, sink: ChunkSink, options: OperationOptions = {}): Promise<void> {
+    const res = await this.client.send({
+      method: 'GET',
+      url: this.path('blobs', desc.digest),
+      scopes: this.scopes,
+      signal: options.signal,
+      followRedirects: true,
+      largeBody: true,
+      sink,
+    });
+    if (res.status !== 200) throw await responseError(res, `get blob ${this.where()}@${desc.digest}`);
+    res.body.resume();
+    await finished(res.body);
   }
 
   async exists(desc: Descriptor, options: OperationOptions = {}): Promise<boolean> {

@@ -1,0 +1,261 @@
+#!/usr/bin/env node
+// Benchmarks for issue 2, printed as figures (not a timed test). Run with `npm run bench`.
+//
+// On one local Distribution registry, in one run:
+//  - push and pull of a 256 MiB wasm file: wall time (median of N) against a raw-protocol curl baseline
+//    (POST + PUT of the same file; GET to a file) and skopeo where installed; peak RSS of our process;
+//  - re-push of an unchanged module: blob bytes uploaded;
+//  - push of a 1.6 MB module end to end (process start to exit), `--version` start-up and `node -e 0`.
+//
+// Environment: BENCH_SIZE_MIB (default 256), BENCH_RUNS (default 5).
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const harness = join(root, '.test-build/test/harness');
+const { startRegistry } = await import(join(harness, 'registry.js'));
+const { writeLargeWasm, tempDir } = await import(join(harness, 'fixtures.js'));
+
+const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB ?? 256);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const CLI = join(root, 'dist/cli/main.js');
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const fmt = (ms) => `${(ms / 1000).toFixed(3)} s`;
+
+/** Runs a command, returning wall time (ms), peak RSS (KiB, via GNU time when installed) and output. */
+function run(cmd, args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const argv = TIME ? [TIME, '-f', '__RSS__%M', cmd, ...args] : [cmd, ...args];
+    const start = process.hrtime.bigint();
+    const child = spawn(argv[0], argv.slice(1), {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      const m = /__RSS__(\d+)/.exec(stderr);
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr}`));
+      else resolve({ ms, rssKiB: m ? Number(m[1]) : undefined, stdout, stderr });
+    });
+  });
+}
+
+async function sha256File(path) {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk);
+  return `sha256:${hash.digest('hex')}`;
+}
+
+const registry = await startRegistry();
+const work = await tempDir();
+const rows = [];
+try {
+  const host = registry.host;
+  const big = join(work.path, 'big.wasm');
+  await writeLargeWasm(big, SIZE_MIB * 1024 * 1024);
+  const digest = await sha256File(big);
+  const env = { XDG_CACHE_HOME: join(work.path, 'cache') };
+  console.log(
+    `registry ${host}; module ${SIZE_MIB} MiB; ${RUNS} runs each; peak RSS via ${TIME ?? '(GNU time missing)'}`,
+  );
+
+  // curl baseline: POST + PUT (digest known in advance), GET to a file.
+  const curlPush = [];
+  const curlPull = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = process.hrtime.bigint();
+    const post = spawnSync('curl', [
+      '-s',
+      '-D',
+      '-',
+      '-o',
+      '/dev/null',
+      '-X',
+      'POST',
+      `http://${host}/v2/curl${i}/blobs/uploads/`,
+    ]);
+    const location = /location: (\S+)/i.exec(post.stdout.toString())?.[1];
+    const url = new URL(location, `http://${host}`);
+    url.searchParams.set('digest', digest);
+    await run('curl', [
+      '-sf',
+      '-X',
+      'PUT',
+      '-H',
+      'Content-Type: application/octet-stream',
+      '--data-binary',
+      `@${big}`,
+      url.href,
+    ]);
+    curlPush.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    const get = await run('curl', [
+      '-sf',
+      '-o',
+      join(work.path, 'curl.out'),
+      `http://${host}/v2/curl${i}/blobs/${digest}`,
+    ]);
+    curlPull.push(get.ms);
+  }
+
+  // wasm-to-oci: each push goes to a fresh repository with --no-cache, so every run uploads.
+  const oursPush = [];
+  const oursPull = [];
+  const pushRss = [];
+  const pullRss = [];
+  for (let i = 0; i < RUNS; i++) {
+    const p = await run('node', [CLI, 'push', big, `${host}/ours${i}:v1`, '--no-cache'], env);
+    oursPush.push(p.ms);
+    pushRss.push(p.rssKiB);
+    const out = join(work.path, 'ours.out');
+    const q = await run('node', [CLI, 'pull', `${host}/ours${i}:v1`, '--out', out], env);
+    oursPull.push(q.ms);
+    pullRss.push(q.rssKiB);
+    if ((await stat(out)).size !== SIZE_MIB * 1024 * 1024) throw new Error('pulled file has the wrong size');
+  }
+
+  // skopeo, where installed: layout -> registry, registry -> layout.
+  let skopeoPush;
+  let skopeoPull;
+  if (spawnSync('skopeo', ['--version']).status === 0) {
+    const policy = join(work.path, 'policy.json');
+    await writeFile(policy, '{"default":[{"type":"insecureAcceptAnything"}]}');
+    const layout = join(work.path, 'layout');
+    await mkdir(join(layout, 'blobs/sha256'), { recursive: true });
+    await link(big, join(layout, 'blobs/sha256', digest.slice(7)));
+    const config = Buffer.from('{}');
+    const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
+    await writeFile(join(layout, 'blobs/sha256', configDigest.slice(7)), config);
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        config: { mediaType: 'application/vnd.wasm.config.v1+json', digest: configDigest, size: 2 },
+        layers: [
+          { mediaType: 'application/vnd.wasm.content.layer.v1+wasm', digest, size: SIZE_MIB * 1024 * 1024 },
+        ],
+      }),
+    );
+    const manifestDigest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+    await writeFile(join(layout, 'blobs/sha256', manifestDigest.slice(7)), manifest);
+    await writeFile(join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    await writeFile(
+      join(layout, 'index.json'),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest: manifestDigest,
+            size: manifest.length,
+            annotations: { 'org.opencontainers.image.ref.name': 'v1' },
+          },
+        ],
+      }),
+    );
+    skopeoPush = [];
+    skopeoPull = [];
+    for (let i = 0; i < RUNS; i++) {
+      const p = await run('skopeo', [
+        '--policy',
+        policy,
+        'copy',
+        '-q',
+        '--dest-tls-verify=false',
+        `oci:${layout}:v1`,
+        `docker://${host}/skopeo${i}:v1`,
+      ]);
+      skopeoPush.push(p.ms);
+      const dest = join(work.path, `skopeo-out-${i}`);
+      const q = await run('skopeo', [
+        '--policy',
+        policy,
+        'copy',
+        '-q',
+        '--src-tls-verify=false',
+        `docker://${host}/skopeo${i}:v1`,
+        `oci:${dest}:v1`,
+      ]);
+      skopeoPull.push(q.ms);
+      await rm(dest, { recursive: true, force: true });
+    }
+  }
+
+  // Re-push of an unchanged module: the first push fills the digest cache, the second uploads nothing.
+  await run('node', [CLI, 'push', big, `${host}/repush:v1`, '--json'], env);
+  const again = await run('node', [CLI, 'push', big, `${host}/repush:v2`, '--json'], env);
+  const repushBytes = JSON.parse(again.stdout).uploadedBytes;
+
+  // A 1.6 MB module end to end, and start-up.
+  const small = join(work.path, 'small.wasm');
+  await writeLargeWasm(small, 1624962);
+  const smallPush = [];
+  const version = [];
+  const bare = [];
+  for (let i = 0; i < Math.max(RUNS, 9); i++) {
+    smallPush.push((await run('node', [CLI, 'push', small, `${host}/small${i}:v1`, '--no-cache'], env)).ms);
+    version.push((await run('node', [CLI, '--version'])).ms);
+    bare.push((await run('node', ['-e', '0'])).ms);
+  }
+
+  const ratio = (a, b) => `${(median(a) / median(b)).toFixed(2)}x`;
+  const mib = (kib) => (kib === undefined ? 'n/a' : `${(kib / 1024).toFixed(1)} MiB`);
+  rows.push([`push ${SIZE_MIB} MiB`, 'curl POST+PUT', fmt(median(curlPush)), '']);
+  rows.push([
+    'push 256 MiB',
+    'wasm-to-oci',
+    fmt(median(oursPush)),
+    `${ratio(oursPush, curlPush)} of curl; peak RSS ${mib(Math.max(...pushRss))}`,
+  ]);
+  if (skopeoPush)
+    rows.push([
+      'push 256 MiB',
+      'skopeo copy',
+      fmt(median(skopeoPush)),
+      `${ratio(skopeoPush, curlPush)} of curl`,
+    ]);
+  rows.push([`pull ${SIZE_MIB} MiB`, 'curl GET', fmt(median(curlPull)), '']);
+  rows.push([
+    'pull 256 MiB',
+    'wasm-to-oci',
+    fmt(median(oursPull)),
+    `${ratio(oursPull, curlPull)} of curl; peak RSS ${mib(Math.max(...pullRss))}`,
+  ]);
+  if (skopeoPull)
+    rows.push([
+      'pull 256 MiB',
+      'skopeo copy',
+      fmt(median(skopeoPull)),
+      `${ratio(skopeoPull, curlPull)} of curl`,
+    ]);
+  rows.push(['re-push unchanged', 'wasm-to-oci', `${repushBytes} blob bytes uploaded`, '']);
+  rows.push(['push 1.6 MB, process start to exit', 'wasm-to-oci', fmt(median(smallPush)), '']);
+  rows.push(['start-up', 'wasm-to-oci --version', fmt(median(version)), '']);
+  rows.push(['start-up', 'node -e 0', fmt(median(bare)), '']);
+  console.log('');
+  const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const r of rows)
+    console.log(`${r[0].padEnd(widths[0])}  ${r[1].padEnd(widths[1])}  ${r[2].padStart(widths[2])}  ${r[3]}`);
+  console.log(
+    `\nraw medians (ms): ${JSON.stringify({ curlPush: median(curlPush), oursPush: median(oursPush), curlPull: median(curlPull), oursPull: median(oursPull) })}`,
+  );
+  await readFile(big).then(
+    () => {},
+    () => {},
+  );
+} finally {
+  await registry.stop();
+  await work.remove();
+}

@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as net from 'node:net';
+import { finished } from 'node:stream/promises';
+import { after, before, describe, it } from 'node:test';
+import { readAll } from './content/verify.js';
+import { WasmOciError } from './errors.js';
+import { rawGet } from './http-raw.js';
+
+// Edge cases of the fast GET path against an in-process server (the real registry is exercised by the
+// integration tests): chunked framing, sink delivery, truncated bodies, odd heads.
+
+const big = Buffer.alloc(3 * 1024 * 1024 + 7);
+for (let i = 0; i < big.length; i++) big[i] = (i * 31) & 0xff;
+
+let server: http.Server;
+let rawServer: net.Server;
+let base = '';
+let rawBase = '';
+const seen: http.IncomingHttpHeaders[] = [];
+
+before(async () => {
+  server = http.createServer((req, res) => {
+    seen.push(req.headers);
+    if (req.url === '/length') {
+      res.writeHead(200, { 'content-length': String(big.length) });
+      res.end(big);
+    } else if (req.url === '/chunked') {
+      res.writeHead(200, { 'transfer-encoding': 'chunked' });
+      let off = 0;
+      const step = () => {
+        if (off >= big.length) return res.end();
+        const n = Math.min(100_000 + (off % 7), big.length - off);
+        res.write(big.subarray(off, off + n));
+        off += n;
+        setImmediate(step);
+      };
+      step();
+    } else if (req.url === '/redirect') {
+      res.writeHead(307, { location: '/length', 'content-length': '0' });
+      res.end();
+    } else if (req.url === '/missing') {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end('{"errors":[{"code":"BLOB_UNKNOWN"}]}');
+    } else if (req.url === '/empty') {
+      res.writeHead(204);
+      res.end();
+    }
+  });
+  // Answers a declared length but closes early, or speaks no HTTP at all.
+  rawServer = net.createServer((socket) => {
+    socket.once('data', (d) => {
+      if (d.toString().startsWith('GET /short')) {
+        socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly a few bytes');
+      } else {
+        socket.end('SSH-2.0-OpenSSH_9.0\r\n\r\n');
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  await new Promise<void>((r) => rawServer.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  rawBase = `http://127.0.0.1:${(rawServer.address() as AddressInfo).port}`;
+});
+after(() => {
+  server.close();
+  rawServer.close();
+});
+
+const onError = (err: NodeJS.ErrnoException) => new WasmOciError('NETWORK', err.message, { cause: err });
+const get = (path: string, extra: Partial<Parameters<typeof rawGet>[0]> = {}) =>
+  rawGet(
+    { method: 'GET', url: new URL(path, path.startsWith('http') ? undefined : base), ...extra },
+    { onError },
+  );
+
+describe('rawGet', () => {
+  it('streams a Content-Length body and sends our headers', async () => {
+    const res = await get('/length', { headers: { 'user-agent': 'wasm-to-oci/test', range: 'bytes=0-' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-length'], String(big.length));
+    assert.deepEqual(await readAll(res.body, big.length), big);
+    assert.equal(seen.at(-1)?.['user-agent'], 'wasm-to-oci/test');
+    assert.equal(seen.at(-1)?.range, 'bytes=0-');
+  });
+
+  it('decodes a chunked body', async () => {
+    const res = await get('/chunked');
+    assert.equal(res.status, 200);
+    assert.deepEqual(await readAll(res.body, big.length), big);
+  });
+
+  it('delivers a 2xx body to a sink, chunk by chunk, without buffering it', async () => {
+    for (const path of ['/length', '/chunked']) {
+      const parts: Buffer[] = [];
+      const res = await get(path, { sink: (c) => parts.push(Buffer.from(c)) });
+      res.body.resume();
+      await finished(res.body);
+      assert.deepEqual(Buffer.concat(parts), big, path);
+    }
+  });
+
+  it('fails the body when the sink throws', async () => {
+    const res = await get('/length', {
+      sink: () => {
+        throw new WasmOciError('SIZE_MISMATCH', 'too much');
+      },
+    });
+    res.body.resume();
+    await assert.rejects(finished(res.body), { code: 'SIZE_MISMATCH' });
+  });
+
+  it('gives non-2xx answers their body even with a sink', async () => {
+    let called = false;
+    const res = await get('/missing', {
+      sink: () => {
+        called = true;
+      },
+    });
+    assert.equal(res.status, 404);
+    assert.match((await readAll(res.body, 1000)).toString(), /BLOB_UNKNOWN/);
+    assert.equal(called, false);
+  });
+
+  it('returns redirects and empty answers as they are', async () => {
+    const redirect = await get('/redirect');
+    assert.equal(redirect.status, 307);
+    assert.equal(redirect.headers.location, '/length');
+    assert.equal((await readAll(redirect.body, 10)).length, 0);
+    const empty = await get('/empty');
+    assert.equal(empty.status, 204);
+    assert.equal((await readAll(empty.body, 10)).length, 0);
+  });
+
+  it('fails a body cut short', async () => {
+    const res = await get(`${rawBase}/short`);
+    assert.equal(res.status, 200);
+    await assert.rejects(readAll(res.body, 1000), /closed before the body ended/);
+  });
+
+  it('fails on an answer that is not HTTP', async () => {
+    await assert.rejects(get(`${rawBase}/nohttp`), /malformed HTTP status line/);
+  });
+
+  it('maps connection errors through onError', async () => {
+    await assert.rejects(get('http://127.0.0.1:1/x'), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'NETWORK');
+      return true;
+    });
+  });
+
+  it('refuses header values with line breaks', async () => {
+    await assert.rejects(get('/length', { headers: { 'x-evil': 'a\r\nInjected: 1' } }), { code: 'USAGE' });
+  });
+
+  it('stops on abort', async () => {
+    const controller = new AbortController();
+    const res = await get('/chunked', { signal: controller.signal });
+    controller.abort();
+    await assert.rejects(readAll(res.body, big.length), { code: 'ABORTED' });
+  });
+});
