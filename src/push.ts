@@ -4,14 +4,14 @@ import { type FileHandle, open } from 'node:fs/promises';
 import type { DigestCache } from './content/digest-cache.js';
 import { FileBackedStore, fileError } from './content/file.js';
 import { STREAM_CHUNK } from './content/types.js';
-import { copy, ingest, type ProgressEvent } from './copy.js';
+import { copy, copyGraph, ingest, type ProgressEvent } from './copy.js';
 import { hasCode, throwIfAborted, WasmOciError } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
 import { digestOf } from './oci/digest.js';
 import { isManifestMediaType } from './oci/mediatypes.js';
 import { formatReference, parseReference } from './reference.js';
 import { type ConnectOptions, openRepository } from './target.js';
-import { classicTitle, packClassic } from './wasm/classic.js';
+import { classicConfig, classicTitle, packClassic } from './wasm/classic.js';
 import { PREAMBLE_LENGTH, requireWasm, type WasmKind } from './wasm/detect.js';
 import { WasmMediaType } from './wasm/mediatypes.js';
 
@@ -112,22 +112,28 @@ export async function push(options: PushOptions): Promise<PushResult> {
         source.linkFile(layer, options.file);
       } else {
         throwIfAborted(signal);
-        // Single pass: the file is hashed while it is uploaded; the manifest is built afterwards.
-        layer = await ingest(
-          repo,
-          mediaType,
-          createReadStream(options.file, {
-            fd: handle,
-            autoClose: false,
-            start: 0,
-            highWaterMark: STREAM_CHUNK,
-          }),
-          {
-            size: stats.size,
-            signal,
-            onProgress: progress,
-          },
-        );
+        // Single pass: the file is hashed while it is uploaded (the config goes up meanwhile); the
+        // manifest is built afterwards.
+        const config = classicConfig();
+        await source.push(config.desc, config.bytes);
+        [layer] = await Promise.all([
+          ingest(
+            repo,
+            mediaType,
+            createReadStream(options.file, {
+              fd: handle,
+              autoClose: false,
+              start: 0,
+              highWaterMark: STREAM_CHUNK,
+            }),
+            {
+              size: stats.size,
+              signal,
+              onProgress: progress,
+            },
+          ),
+          copyGraph(source, repo, config.desc, { signal, onProgress: progress }),
+        ]);
         await options.digestCache?.set(stats, layer.digest);
       }
     }

@@ -57,6 +57,8 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
   readonly name: string;
   private readonly actions: Action[];
   private readonly manifests = new Map<string, Buffer>();
+  /** Blobs this process stored or saw in the repository: no need to ask again. */
+  private readonly present = new Set<string>();
 
   constructor(client: RegistryClient, name: string, options: RepositoryOptions = {}) {
     this.client = client;
@@ -185,6 +187,7 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
   }
 
   async exists(desc: Descriptor, options: OperationOptions = {}): Promise<boolean> {
+    if (this.present.has(desc.digest)) return true;
     const kind = isManifestMediaType(desc.mediaType) ? 'manifests' : 'blobs';
     const res = await this.client.send({
       method: 'HEAD',
@@ -194,7 +197,10 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
       signal: options.signal,
     });
     await discard(res.body);
-    if (res.status === 200) return true;
+    if (res.status === 200) {
+      if (kind === 'blobs') this.present.add(desc.digest);
+      return true;
+    }
     if (res.status === 404) return false;
     throw await responseError(res, `check ${this.where()}@${desc.digest}`);
   }
@@ -223,6 +229,7 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
       throw err;
     }
     await discard(res.body);
+    this.present.add(desc.digest);
   }
 
   async pushReference(
@@ -345,6 +352,7 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
       if (put.status !== 201) throw await responseError(put, `commit upload to ${this.where()}`);
       await discard(put.body);
       committed = true;
+      this.present.add(desc.digest);
       return desc;
     } finally {
       if (!committed) await this.cancelUpload(location);

@@ -10,6 +10,18 @@ export function classicTitle(pathAsTyped: string): string {
   return isAbsolute(pathAsTyped) ? basename(pathAsTyped) : pathAsTyped;
 }
 
+/** The classic config blob: the two bytes `{}`. */
+export function classicConfig(): { desc: Descriptor; bytes: Uint8Array } {
+  return {
+    desc: {
+      mediaType: WasmMediaType.classicConfig,
+      digest: CLASSIC_CONFIG_DIGEST,
+      size: CLASSIC_CONFIG_BYTES.length,
+    },
+    bytes: CLASSIC_CONFIG_BYTES,
+  };
+}
+
 export interface PackedManifest {
   manifest: ImageManifest;
   /** The exact manifest bytes that get pushed and hashed. */
@@ -25,14 +37,10 @@ export interface PackedManifest {
  * annotation, no top-level mediaType, serialised byte for byte as Go's encoding/json writes it.
  */
 export function packClassic(layer: { digest: string; size: number }, title: string): PackedManifest {
-  const config: Descriptor = {
-    mediaType: WasmMediaType.classicConfig,
-    digest: CLASSIC_CONFIG_DIGEST,
-    size: CLASSIC_CONFIG_BYTES.length,
-  };
+  const config = classicConfig();
   const manifest: ImageManifest = {
     schemaVersion: 2,
-    config,
+    config: config.desc,
     layers: [
       {
         mediaType: WasmMediaType.classicLayer,
@@ -47,6 +55,6 @@ export function packClassic(layer: { digest: string; size: number }, title: stri
     manifest,
     bytes,
     desc: { mediaType: MediaType.ociManifest, digest: digestOf(bytes), size: bytes.length },
-    config: { desc: config, bytes: CLASSIC_CONFIG_BYTES },
+    config,
   };
 }
