@@ -1,24 +1,24 @@
-import type { Command } from 'commander';
 import type { ConnectOptions } from '../target.js';
+import type { OptionSpec, OptionValues } from './args.js';
 import type { Io } from './output.js';
 
-/** Flags every network command shares. */
-export interface NetworkFlags {
-  plainHttp?: boolean;
-  useHttp?: boolean;
-  insecure?: boolean;
-  json?: boolean;
-  verbose?: boolean;
-}
-
-export function addNetworkFlags(cmd: Command): Command {
-  return cmd
-    .option('--plain-http', 'talk plain HTTP to the registry (loopback registries use it without asking)')
-    .option('--use-http', 'alias of --plain-http (the original tool’s name)')
-    .option('-k, --insecure', 'skip TLS certificate verification')
-    .option('--json', 'print the result as one JSON object')
-    .option('-v, --verbose', 'log HTTP requests to stderr (credentials redacted)');
-}
+/** Options every network command shares. */
+export const NETWORK_OPTIONS: OptionSpec[] = [
+  {
+    name: 'plain-http',
+    type: 'boolean',
+    description: 'talk plain HTTP to the registry (loopback registries use it without asking)',
+  },
+  { name: 'use-http', type: 'boolean', description: 'alias of --plain-http (the original tool’s name)' },
+  { name: 'insecure', short: 'k', type: 'boolean', description: 'skip TLS certificate verification' },
+  { name: 'json', type: 'boolean', description: 'print the result as one JSON object' },
+  {
+    name: 'verbose',
+    short: 'v',
+    type: 'boolean',
+    description: 'log HTTP requests to stderr (secrets redacted)',
+  },
+];
 
 export interface Context {
   io: Io;
@@ -26,10 +26,19 @@ export interface Context {
   env: NodeJS.ProcessEnv;
 }
 
-export function connectOptions(flags: NetworkFlags, ctx: Context): ConnectOptions {
+export function flag(options: OptionValues, name: string): boolean {
+  return options[name] === true;
+}
+
+export function text(options: OptionValues, name: string): string | undefined {
+  const value = options[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+export function connectOptions(options: OptionValues, ctx: Context): ConnectOptions {
   return {
-    plainHttp: flags.plainHttp || flags.useHttp ? true : undefined,
-    insecure: flags.insecure,
-    log: flags.verbose ? (line: string) => ctx.io.stderr.write(`${line}\n`) : undefined,
+    plainHttp: flag(options, 'plain-http') || flag(options, 'use-http') ? true : undefined,
+    insecure: flag(options, 'insecure'),
+    log: flag(options, 'verbose') ? (line: string) => ctx.io.stderr.write(`${line}\n`) : undefined,
   };
 }

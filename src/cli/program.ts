@@ -1,53 +1,74 @@
-import { Command, CommanderError, Option } from 'commander';
 import { VERSION } from '../version.js';
-import { addNetworkFlags, type Context } from './common.js';
+import {
+  type CommandSpec,
+  commandHelp,
+  type OptionValues,
+  parseCommand,
+  programHelp,
+  suggest,
+} from './args.js';
+import { type Context, NETWORK_OPTIONS } from './common.js';
 import { EXIT_OK, EXIT_USAGE, type Io } from './output.js';
 
 /**
- * The command tree. Effects (stdio, environment, cancellation) come in as parameters; commands are
- * loaded lazily so `--version` and `--help` stay fast.
+ * The command table. Effects (stdio, environment, cancellation) come in as parameters; each command's
+ * module is loaded only when that command runs, so `--version` and `--help` stay fast.
  */
 
-function build(ctx: Context, setVerbose: (v: boolean) => void): Command {
-  const program = new Command('wasm-to-oci')
-    .description('Store WebAssembly modules in OCI registries and get them back')
-    .version(VERSION, '-V, --version', 'print the version')
-    .helpOption('-h, --help', 'show help')
-    .showSuggestionAfterError(true)
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => ctx.io.stdout.write(s),
-      writeErr: (s) => ctx.io.stderr.write(s),
-    });
-
-  addNetworkFlags(
-    program
-      .command('push')
-      .description('push a wasm module to a registry (classic wasm-to-oci format)')
-      .argument('<file>', 'the .wasm file')
-      .argument('<reference>', 'host[:port]/repository[:tag]; the tag defaults to latest')
-      .option('--no-cache', 'do not remember digests of large files between pushes'),
-  ).action(async (file: string, reference: string, flags) => {
-    setVerbose(flags.verbose ?? false);
-    const { runPush } = await import('./push.js');
-    await runPush(file, reference, flags, ctx);
-  });
-
-  addNetworkFlags(
-    program
-      .command('pull')
-      .description('pull a wasm module from a registry into a file')
-      .argument('<reference>', 'host[:port]/repository[:tag][@digest]; the tag defaults to latest')
-      .option('-o, --out <file>', 'where to write the module', 'module.wasm')
-      .addOption(new Option('--layer <digest|title>', 'pick this layer when the artifact has several')),
-  ).action(async (reference: string, flags) => {
-    setVerbose(flags.verbose ?? false);
-    const { runPull } = await import('./pull.js');
-    await runPull(reference, flags, ctx);
-  });
-
-  return program;
+interface Command extends CommandSpec {
+  run(args: string[], options: OptionValues, ctx: Context): Promise<void>;
 }
+
+const COMMANDS: Command[] = [
+  {
+    name: 'push',
+    summary: 'push a wasm module to a registry (the classic wasm-to-oci format)',
+    arguments: [
+      { name: 'file', description: 'the .wasm file' },
+      { name: 'reference', description: 'host[:port]/repository[:tag]; the tag defaults to latest' },
+    ],
+    options: [
+      {
+        name: 'no-cache',
+        type: 'boolean',
+        description: 'do not remember digests of large files between pushes',
+      },
+      ...NETWORK_OPTIONS,
+    ],
+    details:
+      'Prints "Pushed:", "Size:" (the module) and "Digest:" (the manifest). Blobs the registry already\n' +
+      'has are not sent again; the tag moves only once everything it points at is stored.',
+    run: async (args, options, ctx) => (await import('./push.js')).runPush(args, options, ctx),
+  },
+  {
+    name: 'pull',
+    summary: 'pull a wasm module from a registry into a file',
+    arguments: [
+      { name: 'reference', description: 'host[:port]/repository[:tag][@digest]; the tag defaults to latest' },
+    ],
+    options: [
+      {
+        name: 'out',
+        short: 'o',
+        type: 'string',
+        value: '<file>',
+        default: 'module.wasm',
+        description: 'where to write the module',
+      },
+      {
+        name: 'layer',
+        type: 'string',
+        value: '<digest|title>',
+        description: 'pick this layer when there are several',
+      },
+      ...NETWORK_OPTIONS,
+    ],
+    details:
+      'Prints "Pulled:", "Size:" and "Digest:" (the module). The file appears only once its digest and\n' +
+      'size are verified; a failed pull leaves no file and an existing one untouched.',
+    run: async (args, options, ctx) => (await import('./pull.js')).runPull(args, options, ctx),
+  },
+];
 
 export async function main(
   argv: string[],
@@ -55,23 +76,46 @@ export async function main(
   env: NodeJS.ProcessEnv,
   signal: AbortSignal,
 ): Promise<number> {
+  const [first, ...rest] = argv;
   let verbose = false;
-  const program = build({ io, env, signal }, (v) => {
-    verbose = v;
-  });
   try {
-    if (argv.length === 0) {
-      program.outputHelp({ error: true });
+    if (first === undefined) {
+      io.stderr.write(programHelp(COMMANDS, VERSION));
       return EXIT_USAGE;
     }
-    await program.parseAsync(argv, { from: 'user' });
+    if (first === '-V' || first === '--version') {
+      io.stdout.write(`${VERSION}\n`);
+      return EXIT_OK;
+    }
+    if (first === '-h' || first === '--help') {
+      io.stdout.write(programHelp(COMMANDS, VERSION));
+      return EXIT_OK;
+    }
+    const name = first === 'help' ? rest[0] : first;
+    const command = COMMANDS.find((c) => c.name === name);
+    if (first === 'help') {
+      io.stdout.write(command ? commandHelp(command) : programHelp(COMMANDS, VERSION));
+      return EXIT_OK;
+    }
+    if (!command) {
+      const near = suggest(
+        first,
+        COMMANDS.map((c) => c.name),
+      );
+      const { WasmOciError } = await import('../errors.js');
+      throw new WasmOciError('USAGE', `unknown command '${first}'${near ? ` (did you mean ${near}?)` : ''}`, {
+        hint: 'see: wasm-to-oci --help',
+      });
+    }
+    const parsed = parseCommand(command, rest);
+    if (parsed.options.help) {
+      io.stdout.write(commandHelp(command));
+      return EXIT_OK;
+    }
+    verbose = parsed.options.verbose === true;
+    await command.run(parsed.args, parsed.options, { io, env, signal });
     return EXIT_OK;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK;
-      if (err.code === 'commander.help') return EXIT_OK;
-      return EXIT_USAGE;
-    }
     const { reportError } = await import('./output.js');
     return reportError(io, err, verbose);
   }

@@ -1,32 +1,30 @@
 import { pull } from '../pull.js';
-import { type Context, connectOptions, type NetworkFlags } from './common.js';
+import type { OptionValues } from './args.js';
+import { type Context, connectOptions, flag, text } from './common.js';
 import { printResult } from './output.js';
 import { progressBar } from './progress.js';
 
-export interface PullFlags extends NetworkFlags {
-  out: string;
-  layer?: string;
-}
-
-export async function runPull(reference: string, flags: PullFlags, ctx: Context): Promise<void> {
+export async function runPull(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const [reference] = args as [string];
+  const json = flag(options, 'json');
   const bar = progressBar(ctx.io.stderr, 'Pulling');
   let result: Awaited<ReturnType<typeof pull>>;
   try {
     result = await pull({
-      ...connectOptions(flags, ctx),
+      ...connectOptions(options, ctx),
       reference,
-      output: flags.out,
-      layer: flags.layer,
+      output: text(options, 'out') ?? 'module.wasm',
+      layer: text(options, 'layer'),
       signal: ctx.signal,
-      onProgress: flags.json ? undefined : bar.onProgress,
+      onProgress: json ? undefined : bar.onProgress,
     });
   } finally {
     bar.finish();
   }
-  if (result.defaultedTag && !flags.json) ctx.io.stderr.write('Using default tag: latest\n');
+  if (result.defaultedTag && !json) ctx.io.stderr.write('Using default tag: latest\n');
   printResult(
     ctx.io,
-    flags.json ?? false,
+    json,
     [
       ['Pulled', result.reference],
       ['Size', result.size],

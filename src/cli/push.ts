@@ -1,13 +1,10 @@
 import { join } from 'node:path';
 import { FileDigestCache } from '../content/digest-cache.js';
 import { push } from '../push.js';
-import { type Context, connectOptions, type NetworkFlags } from './common.js';
+import type { OptionValues } from './args.js';
+import { type Context, connectOptions, flag } from './common.js';
 import { printResult } from './output.js';
 import { progressBar } from './progress.js';
-
-export interface PushFlags extends NetworkFlags {
-  cache?: boolean;
-}
 
 /** `$XDG_CACHE_HOME/wasm-to-oci`, else `~/.cache/wasm-to-oci`. */
 export function cacheDir(env: NodeJS.ProcessEnv): string | undefined {
@@ -16,31 +13,28 @@ export function cacheDir(env: NodeJS.ProcessEnv): string | undefined {
   return undefined;
 }
 
-export async function runPush(
-  file: string,
-  reference: string,
-  flags: PushFlags,
-  ctx: Context,
-): Promise<void> {
-  const dir = flags.cache === false ? undefined : cacheDir(ctx.env);
+export async function runPush(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const [file, reference] = args as [string, string];
+  const json = flag(options, 'json');
+  const dir = flag(options, 'no-cache') ? undefined : cacheDir(ctx.env);
   const bar = progressBar(ctx.io.stderr, 'Pushing');
   let result: Awaited<ReturnType<typeof push>>;
   try {
     result = await push({
-      ...connectOptions(flags, ctx),
+      ...connectOptions(options, ctx),
       file,
       reference,
       digestCache: dir ? new FileDigestCache(join(dir, 'digests.json')) : undefined,
       signal: ctx.signal,
-      onProgress: flags.json ? undefined : bar.onProgress,
+      onProgress: json ? undefined : bar.onProgress,
     });
   } finally {
     bar.finish();
   }
-  if (result.defaultedTag && !flags.json) ctx.io.stderr.write('Using default tag: latest\n');
+  if (result.defaultedTag && !json) ctx.io.stderr.write('Using default tag: latest\n');
   printResult(
     ctx.io,
-    flags.json ?? false,
+    json,
     [
       ['Pushed', result.reference],
       ['Size', result.size],
