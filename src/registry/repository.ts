@@ -158,30 +158,31 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
       if (res.status !== 200) throw await responseError(res, `get manifest ${this.where()}@${desc.digest}`);
       return res.body;
     }
-    const res = await this.client.send({
-      method: 'GET',
-      url: this.path('blobs', desc.digest),
-      scopes: this.scopes,
-      signal: options.signal,
-      followRedirects: true,
-      largeBody: true,
-    });
-    if (res.status !== 200) throw await responseError(res, `get blob ${this.where()}@${desc.digest}`);
-    return res.body;
+    return (await this.getBlob(desc, options.signal)).body;
   }
 
-  /** Downloads a blob straight into a synchronous sink (the allocation-free path of copy()). */
-  async fetchInto(desc: Descriptor, sink: ChunkSink, options: OperationOptions = {}): Promise<void> {
+  /** `GET /blobs/<digest>`, following redirects to storage hosts (which get no registry credentials). */
+  private async getBlob(
+    desc: Descriptor,
+    signal: AbortSignal | undefined,
+    sink?: ChunkSink,
+  ): Promise<HttpResponse> {
     const res = await this.client.send({
       method: 'GET',
       url: this.path('blobs', desc.digest),
       scopes: this.scopes,
-      signal: options.signal,
+      signal,
       followRedirects: true,
       largeBody: true,
       sink,
     });
     if (res.status !== 200) throw await responseError(res, `get blob ${this.where()}@${desc.digest}`);
+    return res;
+  }
+
+  /** Downloads a blob straight into a synchronous sink (the allocation-free path of copy()). */
+  async fetchInto(desc: Descriptor, sink: ChunkSink, options: OperationOptions = {}): Promise<void> {
+    const res = await this.getBlob(desc, options.signal, sink);
     res.body.resume();
     await finished(res.body);
   }

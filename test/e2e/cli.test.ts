@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { runCli } from '../harness/cli.js';
 import { HELLO_WASM, tempDir } from '../harness/fixtures.js';
-import { rawGetManifest, rawPushBlob, rawPushManifest, sha256 } from '../harness/raw.js';
+import { rawGetManifest, rawPushCncf, sha256 } from '../harness/raw.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';
 
 const exec = promisify(execFile);
@@ -175,27 +175,7 @@ describe('wasm-to-oci CLI end to end', () => {
 
   it('pulls a CNCF-layout artifact pushed with raw HTTP', async () => {
     const config = Buffer.from('{"architecture":"wasm","os":"wasip1","layerDigests":[]}');
-    const configDigest = await rawPushBlob(registry.host, 'raw/cncf', config);
-    const layerDigest = await rawPushBlob(registry.host, 'raw/cncf', module);
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: {
-          mediaType: 'application/vnd.wasm.config.v0+json',
-          digest: configDigest,
-          size: config.length,
-        },
-        layers: [{ mediaType: 'application/wasm', digest: layerDigest, size: module.length }],
-      }),
-    );
-    await rawPushManifest(
-      registry.host,
-      'raw/cncf',
-      'v1',
-      manifest,
-      'application/vnd.oci.image.manifest.v1+json',
-    );
+    await rawPushCncf(registry.host, 'raw/cncf', 'v1', module, config);
     const res = await cli(['pull', `${registry.host}/raw/cncf:v1`, '-o', 'raw.wasm']);
     assert.equal(res.code, 0, res.stderr);
     assert.deepEqual(await readFile(join(work.path, 'raw.wasm')), module);

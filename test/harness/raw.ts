@@ -68,3 +68,35 @@ export async function rawGetManifest(host: string, repo: string, ref: string): P
     accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json',
   });
 }
+
+/** Pushes a module in the CNCF layout by raw requests: config, layer, manifest. Returns the digests. */
+export async function rawPushCncf(
+  host: string,
+  repo: string,
+  tag: string,
+  module: Buffer,
+  config: Buffer,
+  layerAnnotations?: Record<string, string>,
+): Promise<{ manifest: string; layer: string }> {
+  const configDigest = await rawPushBlob(host, repo, config);
+  const layer = await rawPushBlob(host, repo, module);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.wasm.config.v0+json', digest: configDigest, size: config.length },
+      layers: [
+        {
+          mediaType: 'application/wasm',
+          digest: layer,
+          size: module.length,
+          ...(layerAnnotations ? { annotations: layerAnnotations } : {}),
+        },
+      ],
+    }),
+  );
+  return {
+    manifest: await rawPushManifest(host, repo, tag, manifest, 'application/vnd.oci.image.manifest.v1+json'),
+    layer,
+  };
+}

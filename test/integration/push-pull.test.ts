@@ -8,7 +8,7 @@ import { pull } from '../../src/pull.js';
 import { IN_MEMORY_LIMIT, push } from '../../src/push.js';
 import { CountingEngine } from '../harness/counting-engine.js';
 import { HELLO_WASM, tempDir, writeLargeWasm } from '../harness/fixtures.js';
-import { raw, rawGetManifest, rawPushBlob, rawPushManifest, sha256 } from '../harness/raw.js';
+import { raw, rawGetManifest, rawPushCncf, sha256 } from '../harness/raw.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';
 
 let registry: RegistryServer;
@@ -136,33 +136,13 @@ describe('push and pull against the real Distribution registry', () => {
         component: null,
       }),
     );
-    const configDigest = await rawPushBlob(registry.host, 'cncf/hello', config);
-    const layerDigest = await rawPushBlob(registry.host, 'cncf/hello', module);
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: {
-          mediaType: 'application/vnd.wasm.config.v0+json',
-          digest: configDigest,
-          size: config.length,
-        },
-        layers: [
-          {
-            mediaType: 'application/wasm',
-            digest: layerDigest,
-            size: module.length,
-            annotations: { 'org.opencontainers.image.title': 'hello.wasm' },
-          },
-        ],
-      }),
-    );
-    const manifestDigest = await rawPushManifest(
+    const { manifest: manifestDigest, layer: layerDigest } = await rawPushCncf(
       registry.host,
       'cncf/hello',
       '1.0',
-      manifest,
-      'application/vnd.oci.image.manifest.v1+json',
+      module,
+      config,
+      { 'org.opencontainers.image.title': 'hello.wasm' },
     );
     const out = join(dir.path, 'cncf.wasm');
     const pulled = await pull({ reference: `${registry.host}/cncf/hello:1.0`, output: out });
