@@ -5,6 +5,7 @@ import type {
   Content,
   Fetcher,
   Ingester,
+  IngestSource,
   ReadOnlyTarget,
   Storage,
   Target,
@@ -12,6 +13,7 @@ import type {
 import { canFetchInto, canOpenWriter, canPushReference, STREAM_CHUNK } from './content/types.js';
 import { readVerified, Verifier, verified } from './content/verify.js';
 import { throwIfAborted } from './errors.js';
+import { isFileRange } from './http.js';
 import type { Descriptor } from './oci/descriptor.js';
 import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest, successors } from './oci/manifest.js';
 import { isManifestMediaType } from './oci/mediatypes.js';
@@ -235,20 +237,33 @@ export async function copy(
 export async function ingest(
   dst: Ingester,
   mediaType: string,
-  stream: Readable,
+  content: IngestSource,
   options: {
     size?: number | undefined;
     signal?: AbortSignal | undefined;
     onProgress?: CopyGraphOptions['onProgress'];
   },
 ): Promise<Descriptor> {
+  const { onProgress } = options;
   const placeholder: Descriptor = { mediaType, digest: '', size: options.size ?? 0 };
-  options.onProgress?.({ type: 'start', desc: placeholder });
-  const desc = await dst.ingest(mediaType, withProgress(stream, placeholder, options.onProgress), {
-    size: options.size,
-    signal: options.signal,
-  });
-  options.onProgress?.({ type: 'done', desc });
+  onProgress?.({ type: 'start', desc: placeholder });
+  let source = content;
+  if (onProgress) {
+    if (isFileRange(content)) {
+      let bytes = 0;
+      const { observe } = content;
+      source = {
+        ...content,
+        observe: (chunk) => {
+          observe?.(chunk);
+          bytes += chunk.length;
+          onProgress({ type: 'progress', desc: placeholder, bytes });
+        },
+      };
+    } else source = withProgress(content, placeholder, onProgress);
+  }
+  const desc = await dst.ingest(mediaType, source, { size: options.size, signal: options.signal });
+  onProgress?.({ type: 'done', desc });
   return desc;
 }
 

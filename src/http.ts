@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { Readable } from 'node:stream';
@@ -11,7 +12,66 @@ import { rawGet } from './http-raw.js';
  * The engine is an interface so tests and later transports (proxies, TLS options) plug in.
  */
 
-export type HttpBody = Uint8Array | Readable;
+/**
+ * A byte range of an open file, sent through a few reused buffers (fresh memory costs ~1.2 ms per MiB
+ * in page faults here) and replayable, since it can be read again. `observe` sees every chunk as it is
+ * sent (hashing, progress); the chunk is only valid during the call.
+ */
+export interface FileRange {
+  readonly fd: number;
+  readonly start: number;
+  readonly length: number;
+  readonly observe?: ((chunk: Buffer) => void) | undefined;
+}
+
+export type HttpBody = Uint8Array | Readable | FileRange;
+
+export function isFileRange(body: unknown): body is FileRange {
+  return typeof body === 'object' && body !== null && typeof (body as FileRange).fd === 'number';
+}
+
+const FILE_BUFFERS = 4;
+const FILE_BUFFER_BYTES = 1024 * 1024;
+
+/** Reads a file range into a small pool of buffers and writes it to the request, in order. */
+function sendFileRange(range: FileRange, request: http.ClientRequest, fail: (err: unknown) => void): void {
+  const free: Buffer[] = Array.from({ length: FILE_BUFFERS }, () => Buffer.allocUnsafe(FILE_BUFFER_BYTES));
+  let position = range.start;
+  let left = range.length;
+  let reading = false;
+  const pump = () => {
+    if (reading || left === 0 || free.length === 0 || request.destroyed) return;
+    const buffer = free.pop() as Buffer;
+    reading = true;
+    fs.read(range.fd, buffer, 0, Math.min(buffer.length, left), position, (err, n) => {
+      reading = false;
+      if (err || n === 0) {
+        const cause = err ?? new Error('the file is shorter than expected');
+        request.destroy(cause);
+        fail(cause);
+        return;
+      }
+      const chunk = buffer.subarray(0, n);
+      position += n;
+      left -= n;
+      try {
+        range.observe?.(chunk);
+      } catch (error) {
+        request.destroy(error as Error);
+        fail(error);
+        return;
+      }
+      // The buffer is reused once the socket has taken it.
+      request.write(chunk, () => {
+        free.push(buffer);
+        pump();
+      });
+      if (left === 0) request.end();
+      else pump();
+    });
+  };
+  pump();
+}
 
 export interface HttpRequest {
   method: string;
@@ -129,6 +189,7 @@ export class NodeHttpEngine implements HttpEngine {
     const headers = { ...(req.headers ?? {}) };
     const body = req.body;
     if (body instanceof Uint8Array) headers['content-length'] = String(body.byteLength);
+    else if (isFileRange(body)) headers['content-length'] = String(body.length);
     else if (body === undefined && (method === 'PUT' || method === 'POST' || method === 'PATCH')) {
       headers['content-length'] = '0';
     }
@@ -180,6 +241,7 @@ export class NodeHttpEngine implements HttpEngine {
       });
       if (body === undefined) request.end();
       else if (body instanceof Uint8Array) request.end(body);
+      else if (isFileRange(body)) sendFileRange(body, request, fail);
       else {
         body.on('error', (err) => {
           request.destroy(err);

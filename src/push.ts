@@ -1,9 +1,7 @@
 import type { Stats } from 'node:fs';
-import { createReadStream } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { DigestCache } from './content/digest-cache.js';
 import { FileBackedStore, fileError } from './content/file.js';
-import { STREAM_CHUNK } from './content/types.js';
 import { copy, copyGraph, ingest, type ProgressEvent } from './copy.js';
 import { hasCode, throwIfAborted, WasmOciError } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
@@ -120,12 +118,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
           ingest(
             repo,
             mediaType,
-            createReadStream(options.file, {
-              fd: handle,
-              autoClose: false,
-              start: 0,
-              highWaterMark: STREAM_CHUNK,
-            }),
+            { fd: handle.fd, start: 0, length: stats.size },
             {
               size: stats.size,
               signal,

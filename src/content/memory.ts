@@ -3,7 +3,16 @@ import { WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { Digester } from '../oci/digest.js';
 import { isManifestMediaType } from '../oci/mediatypes.js';
-import type { Content, Ingester, IngestOptions, OperationOptions, ReferencePusher, Target } from './types.js';
+import {
+  type Content,
+  type Ingester,
+  type IngestOptions,
+  type IngestSource,
+  ingestStream,
+  type OperationOptions,
+  type ReferencePusher,
+  type Target,
+} from './types.js';
 import { readAll, verified, verifyBytes } from './verify.js';
 
 /**
@@ -47,10 +56,10 @@ export class MemoryStore implements Target, ReferencePusher, Ingester {
     await this.tag(desc, reference);
   }
 
-  async ingest(mediaType: string, content: Readable, options: IngestOptions = {}): Promise<Descriptor> {
+  async ingest(mediaType: string, content: IngestSource, options: IngestOptions = {}): Promise<Descriptor> {
     const digester = new Digester();
     const chunks: Buffer[] = [];
-    for await (const chunk of content) {
+    for await (const chunk of ingestStream(content)) {
       digester.update(chunk as Buffer);
       chunks.push(chunk as Buffer);
     }

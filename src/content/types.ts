@@ -1,4 +1,6 @@
+import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { type FileRange, isFileRange } from '../http.js';
 import type { Descriptor } from '../oci/descriptor.js';
 
 /**
@@ -65,9 +67,27 @@ export interface ReferencePusher {
 export interface Ingester {
   ingest(
     mediaType: string,
-    content: Readable,
+    content: IngestSource,
     options?: OperationOptions & IngestOptions,
   ): Promise<Descriptor>;
+}
+
+/** What ingest reads: a stream, or a range of an open file (sent without fresh buffers, replayable). */
+export type IngestSource = Readable | FileRange;
+
+/** A stream over whatever an ingest source is. */
+export function ingestStream(content: IngestSource): Readable {
+  if (!isFileRange(content)) return content;
+  const stream = createReadStream('', {
+    fd: content.fd,
+    start: content.start,
+    end: content.start + content.length - 1,
+    autoClose: false,
+    highWaterMark: STREAM_CHUNK,
+  });
+  const observe = content.observe;
+  if (observe) stream.on('data', (chunk) => observe(chunk as Buffer));
+  return stream;
 }
 
 export interface IngestOptions {
@@ -114,3 +134,5 @@ export function canPushReference(target: object): target is ReferencePusher {
 export function canIngest(target: object): target is Ingester {
   return typeof (target as Partial<Ingester>).ingest === 'function';
 }
+
+export type { FileRange };

@@ -68,6 +68,30 @@ describe('MemoryStore', () => {
     await assert.rejects(store.resolve('v2'), { code: 'NOT_FOUND' });
     await assert.rejects(store.tag({ ...mdesc, digest: digestOf('missing') }, 'x'), { code: 'NOT_FOUND' });
   });
+  it('ingests a range of an open file, telling the observer every chunk', async () => {
+    const { mkdtemp, open, rm, writeFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'wasm-to-oci-unit-'));
+    try {
+      await writeFile(join(dir, 'f'), Buffer.concat([Buffer.from('xx'), bytes, Buffer.from('yy')]));
+      const handle = await open(join(dir, 'f'));
+      let seen = 0;
+      const got = await new MemoryStore().ingest('application/wasm', {
+        fd: handle.fd,
+        start: 2,
+        length: bytes.length,
+        observe: (chunk) => {
+          seen += chunk.length;
+        },
+      });
+      await handle.close();
+      assert.equal(got.digest, desc.digest);
+      assert.equal(seen, bytes.length);
+    } finally {
+      await rm(dir, { recursive: true });
+    }
+  });
   it('ingests content of unknown digest', async () => {
     const store = new MemoryStore();
     const got = await store.ingest('application/wasm', chunks('hello, ', 'wasm'), { size: bytes.length });

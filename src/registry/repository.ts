@@ -7,6 +7,7 @@ import {
   type Content,
   type Ingester,
   type IngestOptions,
+  type IngestSource,
   type OperationOptions,
   type ReferencePusher,
   STREAM_CHUNK,
@@ -14,7 +15,7 @@ import {
 } from '../content/types.js';
 import { readAll } from '../content/verify.js';
 import { WasmOciError } from '../errors.js';
-import { discard, type HttpResponse, header } from '../http.js';
+import { discard, type HttpBody, type HttpResponse, header, isFileRange } from '../http.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { Digester, digestOf, isDigest, parseDigest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
@@ -30,18 +31,37 @@ export interface RepositoryOptions {
   access?: 'pull' | 'push';
 }
 
-/** Hashes and counts bytes as they stream past, for uploads of unknown digest. */
-class HashingStream extends Transform {
+/** Hashes and counts what an upload of unknown digest sends. */
+class UploadHash {
   readonly digester = new Digester();
   count = 0;
-  constructor() {
-    super({ highWaterMark: STREAM_CHUNK });
-  }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  update(chunk: Buffer): void {
     this.digester.update(chunk);
     this.count += chunk.length;
-    callback(null, chunk);
   }
+}
+
+/** The upload body for an ingest source, hashed as it is sent. */
+function hashedBody(content: IngestSource, hash: UploadHash): HttpBody {
+  if (isFileRange(content)) {
+    const { observe } = content;
+    return {
+      ...content,
+      observe: (chunk) => {
+        observe?.(chunk);
+        hash.update(chunk);
+      },
+    };
+  }
+  const tap = new Transform({
+    highWaterMark: STREAM_CHUNK,
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+  });
+  content.on('error', (err) => tap.destroy(err));
+  return content.pipe(tap);
 }
 
 /** How many recently resolved manifests are kept, so resolve-then-fetch costs one GET. */
@@ -317,13 +337,12 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
    */
   async ingest(
     mediaType: string,
-    content: Readable,
+    content: IngestSource,
     options: OperationOptions & IngestOptions = {},
   ): Promise<Descriptor> {
     const { signal, size } = options;
     const location = await this.startUpload(signal);
-    const hashing = new HashingStream();
-    content.on('error', (err) => hashing.destroy(err));
+    const hashing = new UploadHash();
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
     if (size !== undefined) {
       headers['content-length'] = String(size);
@@ -335,7 +354,7 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
         method: 'PATCH',
         url: location,
         headers,
-        body: content.pipe(hashing),
+        body: hashedBody(content, hashing),
         scopes: this.pushScopes,
         signal,
       });
