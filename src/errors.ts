@@ -31,6 +31,8 @@ export type ErrorCode =
   | 'UNAUTHORIZED'
   /** The registry refused the operation with the credentials given (403). */
   | 'DENIED'
+  /** Credentials could not be read (a failing credential helper, a malformed config entry). */
+  | 'CREDENTIALS'
   /** The registry answered with an unexpected status or a protocol error. */
   | 'REGISTRY'
   /** The registry could not be reached (DNS, refused connection, reset). */

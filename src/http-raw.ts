@@ -20,7 +20,7 @@ const FLUSH_BYTES = 256 * 1024;
 
 export interface RawGetOptions {
   /** TLS options for https URLs. */
-  tls?: Pick<tls.ConnectionOptions, 'rejectUnauthorized' | 'ca'>;
+  tls?: Pick<tls.ConnectionOptions, 'rejectUnauthorized' | 'secureContext'>;
   onError: (err: NodeJS.ErrnoException, url: URL) => WasmOciError;
 }
 

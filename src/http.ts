@@ -1,10 +1,11 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { Readable } from 'node:stream';
+import { type Duplex, Readable } from 'node:stream';
 import * as tls from 'node:tls';
 import { abortError, WasmOciError } from './errors.js';
 import { rawGet } from './http-raw.js';
+import { proxyAuthorization, proxyFor } from './proxy.js';
 
 /**
  * The HTTP engine: node:http(s) with keep-alive agents. Measured here, it adds nothing to start-up and
@@ -103,9 +104,14 @@ export interface HttpEngine {
 
 export interface NodeHttpOptions {
   /** Skip TLS certificate verification. */
-  insecure?: boolean;
-  /** Extra CA certificates (PEM) trusted in addition to the system's. */
-  ca?: string[];
+  insecure?: boolean | undefined;
+  /** Extra CA certificates (PEM), trusted in addition to the system's. */
+  ca?: string[] | undefined;
+  /** Client certificate and key (PEM) for mutual TLS. */
+  cert?: string | undefined;
+  key?: string | undefined;
+  /** Environment for proxy selection (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`). */
+  env?: Readonly<Record<string, string | undefined>> | undefined;
   /** Debug log sink; `Authorization` values are redacted before they reach it. */
   log?: ((line: string) => void) | undefined;
 }
@@ -119,19 +125,27 @@ const TLS_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
   'CERT_NOT_YET_VALID',
   'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+  'EPROTO',
 ]);
 
 /** Turns a socket-level error into our error type with a message a user can act on. */
 export function networkError(err: NodeJS.ErrnoException, url: URL): WasmOciError {
   const code = err.code ?? '';
   const where = url.host;
-  if (TLS_CODES.has(code) || /ssl|tls|certificate/i.test(err.message)) {
-    const wrongProtocol = /wrong version number|packet length too long|http request/i.test(err.message);
+  if (TLS_CODES.has(code) || /ssl|tls|certificate|alert/i.test(err.message) || code.startsWith('ERR_SSL')) {
+    const plainHttpPeer = /wrong version number|packet length too long|http request/i.test(err.message);
+    const clientCert =
+      /certificate required|bad certificate|handshake failure|unknown ca/i.test(err.message) &&
+      !/self.signed|verify/i.test(err.message);
     return new WasmOciError('TLS', `TLS with ${where} failed: ${err.message}`, {
       cause: err,
-      hint: wrongProtocol
+      details: { plainHttpPeer },
+      hint: plainHttpPeer
         ? 'the registry seems to speak plain HTTP: use --plain-http'
-        : 'use --insecure to skip certificate verification, or --plain-http if the registry has no TLS',
+        : clientCert
+          ? 'the registry wants a client certificate: use --cert <pem> and --key <pem>'
+          : "trust the registry's CA with --ca-file <pem> (or SSL_CERT_FILE), or skip verification with --insecure",
     });
   }
   if (code === 'ECONNREFUSED') {
@@ -166,21 +180,64 @@ export function redactUrl(url: URL): string {
   return url.search ? `${url.origin}${url.pathname}?<redacted>` : url.href;
 }
 
+/** The system's CA bundle, where Debian, Fedora and others keep it (Node trusts only its own copy). */
+const SYSTEM_CA_FILES = [
+  '/etc/ssl/certs/ca-certificates.crt',
+  '/etc/pki/tls/certs/ca-bundle.crt',
+  '/etc/ssl/cert.pem',
+];
+
 export class NodeHttpEngine implements HttpEngine {
   private readonly httpAgent: http.Agent;
-  private readonly httpsAgent: https.Agent;
   private readonly log: ((line: string) => void) | undefined;
-  private readonly tlsOptions: { rejectUnauthorized: boolean; ca?: string[] };
+  private readonly options: NodeHttpOptions;
+  private tls?: { rejectUnauthorized: boolean; secureContext?: tls.SecureContext };
+  private httpsAgents = new Map<string, https.Agent>();
 
   constructor(options: NodeHttpOptions = {}) {
-    this.tlsOptions = {
-      rejectUnauthorized: !options.insecure,
-      ...(options.ca?.length ? { ca: [...tls.rootCertificates, ...options.ca] } : {}),
-    };
+    this.options = options;
     this.httpAgent = new http.Agent({ keepAlive: true });
-    // Extra CAs add to the system roots instead of replacing them.
-    this.httpsAgent = new https.Agent({ keepAlive: true, ...this.tlsOptions });
     this.log = options.log;
+  }
+
+  /**
+   * TLS settings, built on first use: Node's roots, the system bundle and the extra CAs, and the client
+   * certificate, in one secure context shared by every connection.
+   */
+  private tlsSettings(): { rejectUnauthorized: boolean; secureContext?: tls.SecureContext } {
+    if (this.tls) return this.tls;
+    const { ca, cert, key, insecure } = this.options;
+    let secureContext: tls.SecureContext | undefined;
+    if (ca?.length || cert || key) {
+      const system: string[] = [];
+      for (const file of SYSTEM_CA_FILES) {
+        try {
+          system.push(fs.readFileSync(file, 'utf8'));
+          break;
+        } catch {
+          // Not on this system.
+        }
+      }
+      secureContext = tls.createSecureContext({
+        ca: [...tls.rootCertificates, ...system, ...(ca ?? [])],
+        cert,
+        key,
+      });
+    }
+    this.tls = { rejectUnauthorized: !insecure, ...(secureContext ? { secureContext } : {}) };
+    return this.tls;
+  }
+
+  /** The https agent for a proxy (or none): connections through a proxy are CONNECT tunnels. */
+  private httpsAgent(proxy: URL | undefined): https.Agent {
+    const key = proxy?.href ?? '';
+    let agent = this.httpsAgents.get(key);
+    if (!agent) {
+      const settings = this.tlsSettings();
+      agent = proxy ? new TunnelAgent(proxy, settings) : new https.Agent({ keepAlive: true, ...settings });
+      this.httpsAgents.set(key, agent);
+    }
+    return agent;
   }
 
   request(req: HttpRequest): Promise<HttpResponse> {
@@ -194,14 +251,15 @@ export class NodeHttpEngine implements HttpEngine {
       headers['content-length'] = '0';
     }
     this.log?.(`> ${method} ${redactUrl(url)} ${JSON.stringify(redact(headers))}`);
-    if (method === 'GET' && req.largeBody && body === undefined) {
-      return rawGet({ ...req, headers }, { tls: this.tlsOptions, onError: networkError }).then((res) => {
+    const proxy = proxyFor(url, this.options.env ?? {});
+    if (method === 'GET' && req.largeBody && body === undefined && !proxy) {
+      return rawGet({ ...req, headers }, { tls: this.tlsSettings(), onError: networkError }).then((res) => {
         this.log?.(`< ${res.status} ${method} ${redactUrl(url)}`);
         return res;
       });
     }
     const isHttps = url.protocol === 'https:';
-    const transport = isHttps ? https : http;
+    const proxyAuth = proxy ? proxyAuthorization(proxy) : undefined;
     return new Promise<HttpResponse>((resolve, reject) => {
       let settled = false;
       const fail = (err: unknown) => {
@@ -209,12 +267,25 @@ export class NodeHttpEngine implements HttpEngine {
         settled = true;
         reject(err);
       };
-      const request = transport.request(url, {
-        method,
-        headers,
-        agent: isHttps ? this.httpsAgent : this.httpAgent,
-        signal,
-      });
+      const request =
+        proxy && !isHttps
+          ? // Plain HTTP through a proxy: the absolute URL goes to the proxy.
+            http.request({
+              host: proxy.hostname,
+              port: proxy.port || 80,
+              path: url.href,
+              method,
+              headers: {
+                ...headers,
+                host: url.host,
+                ...(proxyAuth ? { 'proxy-authorization': proxyAuth } : {}),
+              },
+              agent: this.httpAgent,
+              signal,
+            })
+          : isHttps
+            ? https.request(url, { method, headers, agent: this.httpsAgent(proxy), signal })
+            : http.request(url, { method, headers, agent: this.httpAgent, signal });
       request.on('error', (err: NodeJS.ErrnoException) => {
         if (signal?.aborted) fail(abortError(signal));
         else fail(networkError(err, url));
@@ -255,7 +326,48 @@ export class NodeHttpEngine implements HttpEngine {
   /** Closes idle keep-alive sockets so the process can exit at once. */
   close(): void {
     this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    for (const agent of this.httpsAgents.values()) agent.destroy();
+  }
+}
+
+/** An https agent whose connections are TLS over a CONNECT tunnel through an HTTP proxy. */
+class TunnelAgent extends https.Agent {
+  constructor(
+    private readonly proxy: URL,
+    private readonly settings: { rejectUnauthorized: boolean; secureContext?: tls.SecureContext },
+  ) {
+    super({ keepAlive: true, ...settings });
+  }
+
+  override createConnection(
+    options: https.RequestOptions,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): undefined {
+    const target = `${options.host}:${options.port}`;
+    const auth = proxyAuthorization(this.proxy);
+    const connect = http.request({
+      host: this.proxy.hostname,
+      port: this.proxy.port || 80,
+      method: 'CONNECT',
+      path: target,
+      headers: { host: target, ...(auth ? { 'proxy-authorization': auth } : {}) },
+    });
+    connect.once('connect', (res, socket) => {
+      if (res.statusCode !== 200) {
+        socket.destroy();
+        callback?.(
+          new Error(`proxy ${this.proxy.host} refused CONNECT ${target}: HTTP ${res.statusCode}`),
+          socket,
+        );
+        return;
+      }
+      const servername =
+        options.servername ?? (options.host && !/^[\d.:]+$/.test(options.host) ? options.host : undefined);
+      callback?.(null, tls.connect({ socket, ...this.settings, ...(servername ? { servername } : {}) }));
+    });
+    connect.once('error', (err) => callback?.(err, connect.socket as Duplex));
+    connect.end();
+    return undefined;
   }
 }
 

@@ -53,6 +53,7 @@ export class Authorizer {
   private readonly now: () => number;
   private readonly hosts = new Map<string, HostState>();
   private readonly credentialCache = new Map<string, Promise<Credential | undefined>>();
+  private readonly problems = new Map<string, string>();
   private readonly userAgent: string | undefined;
 
   constructor(options: AuthorizerOptions) {
@@ -71,13 +72,32 @@ export class Authorizer {
     return state;
   }
 
+  /**
+   * The credential for a registry, looked up once. A lookup that fails (a broken credential helper)
+   * means anonymous access; the reason is kept for `explain()`, in case the registry then refuses.
+   */
   private credential(registry: string): Promise<Credential | undefined> {
     let pending = this.credentialCache.get(registry);
     if (!pending) {
-      pending = this.credentials(registry).catch(() => undefined);
+      pending = this.credentials(registry).catch((err: unknown) => {
+        this.problems.set(registry, err instanceof Error ? err.message : String(err));
+        return undefined;
+      });
       this.credentialCache.set(registry, pending);
     }
     return pending;
+  }
+
+  /**
+   * Why a refused request may have been refused, for the error's hint: a credential lookup that failed,
+   * or no credentials at all.
+   */
+  async explain(registry: string): Promise<string | undefined> {
+    const credential = await this.credential(registry);
+    const problem = this.problems.get(registry);
+    if (problem) return `no credentials were used: ${problem}`;
+    if (!credential) return `no credentials for ${registry}: log in with "wasm-to-oci login ${registry}"`;
+    return undefined;
   }
 
   /** The Authorization header for a request with these scopes, when one is known without asking. */
@@ -203,6 +223,26 @@ export class Authorizer {
         url.searchParams.set('account', cred.username);
       }
       res = await this.engine.request({ method: 'GET', url, headers, signal });
+      if ((res.status === 404 || res.status === 405) && cred?.username && cred.password !== undefined) {
+        // This realm only speaks OAuth2 POST: use the password grant.
+        await readText(res.body);
+        const form = new URLSearchParams({
+          grant_type: 'password',
+          username: cred.username,
+          password: cred.password,
+        });
+        if (service) form.set('service', service);
+        form.set('client_id', 'wasm-to-oci');
+        if (scopes.length) form.set('scope', scopes.join(' '));
+        const { authorization: _basic, ...plain } = headers;
+        res = await this.engine.request({
+          method: 'POST',
+          url: new URL(realm),
+          headers: { ...plain, 'content-type': 'application/x-www-form-urlencoded' },
+          body: Buffer.from(form.toString()),
+          signal,
+        });
+      }
     }
     const text = await readText(res.body);
     if (res.status !== 200) {

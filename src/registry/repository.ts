@@ -21,7 +21,6 @@ import { Digester, digestOf, isDigest, parseDigest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { baseMediaType, isManifestMediaType, MANIFEST_ACCEPT, MediaType } from '../oci/mediatypes.js';
 import type { RegistryClient } from './client.js';
-import { responseError } from './errors.js';
 
 export interface RepositoryOptions {
   /**
@@ -131,7 +130,8 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
           : `check the repository name and the tag; nothing is tagged ${reference} in ${this.where()}`,
       });
     }
-    if (res.status !== 200) throw await responseError(res, `get manifest ${this.where()}:${reference}`);
+    if (res.status !== 200)
+      throw await this.client.responseError(res, `get manifest ${this.where()}:${reference}`);
     const bytes = await readAll(res.body, MAX_MANIFEST_BYTES, 'manifest');
     const desc = this.manifestDescriptor(res, bytes, reference);
     this.remember(desc.digest, bytes);
@@ -175,7 +175,8 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
         scopes: this.scopes,
         signal: options.signal,
       });
-      if (res.status !== 200) throw await responseError(res, `get manifest ${this.where()}@${desc.digest}`);
+      if (res.status !== 200)
+        throw await this.client.responseError(res, `get manifest ${this.where()}@${desc.digest}`);
       return res.body;
     }
     return (await this.getBlob(desc, options.signal)).body;
@@ -196,7 +197,8 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
       largeBody: true,
       sink,
     });
-    if (res.status !== 200) throw await responseError(res, `get blob ${this.where()}@${desc.digest}`);
+    if (res.status !== 200)
+      throw await this.client.responseError(res, `get blob ${this.where()}@${desc.digest}`);
     return res;
   }
 
@@ -223,7 +225,7 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
       return true;
     }
     if (res.status === 404) return false;
-    throw await responseError(res, `check ${this.where()}@${desc.digest}`);
+    throw await this.client.responseError(res, `check ${this.where()}@${desc.digest}`);
   }
 
   async push(desc: Descriptor, content: Content, options: OperationOptions = {}): Promise<void> {
@@ -245,7 +247,7 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
       signal: options.signal,
     });
     if (res.status !== 201) {
-      const err = await responseError(res, `upload blob ${desc.digest} to ${this.where()}`);
+      const err = await this.client.responseError(res, `upload blob ${desc.digest} to ${this.where()}`);
       await this.cancelUpload(location);
       throw err;
     }
@@ -282,7 +284,7 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
       signal,
     });
     if (res.status !== 201 && res.status !== 200) {
-      throw await responseError(res, `push manifest to ${this.where()}:${reference}`);
+      throw await this.client.responseError(res, `push manifest to ${this.where()}:${reference}`);
     }
     await discard(res.body);
     const answered = header(res, 'docker-content-digest');
@@ -358,7 +360,7 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
         scopes: this.pushScopes,
         signal,
       });
-      if (patch.status !== 202) throw await responseError(patch, `upload to ${this.where()}`);
+      if (patch.status !== 202) throw await this.client.responseError(patch, `upload to ${this.where()}`);
       await discard(patch.body);
       if (size !== undefined && hashing.count !== size) {
         throw new WasmOciError('SIZE_MISMATCH', `expected ${size} bytes, read ${hashing.count}`, {
@@ -369,7 +371,7 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
       const commit = this.location(patch);
       commit.searchParams.set('digest', desc.digest);
       const put = await this.client.send({ method: 'PUT', url: commit, scopes: this.pushScopes, signal });
-      if (put.status !== 201) throw await responseError(put, `commit upload to ${this.where()}`);
+      if (put.status !== 201) throw await this.client.responseError(put, `commit upload to ${this.where()}`);
       await discard(put.body);
       committed = true;
       this.present.add(desc.digest);

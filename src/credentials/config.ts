@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Credential } from '../auth/authorizer.js';
+import { WasmOciError } from '../errors.js';
+
+/**
+ * Docker's config file, read and written exactly as `docker login` leaves it: `auths` entries keyed by
+ * registry (with or without scheme; Docker Hub as `https://index.docker.io/v1/`), `credsStore` and
+ * `credHelpers`. Podman's auth.json has the same `auths` shape.
+ */
+
+export interface AuthEntry {
+  auth?: string;
+  username?: string;
+  password?: string;
+  identitytoken?: string;
+  registrytoken?: string;
+  email?: string;
+}
+
+export interface DockerConfig {
+  auths?: Record<string, AuthEntry>;
+  credsStore?: string;
+  credHelpers?: Record<string, string>;
+  [other: string]: unknown;
+}
+
+export const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
+const DOCKER_HUB_HOSTS = new Set([
+  'docker.io',
+  'index.docker.io',
+  'registry-1.docker.io',
+  'registry.hub.docker.com',
+]);
+
+export interface ConfigLocation {
+  /** Environment (`DOCKER_CONFIG`, `REGISTRY_AUTH_FILE`, `XDG_RUNTIME_DIR`). */
+  env: Readonly<Record<string, string | undefined>>;
+  /** The user's home directory. */
+  home: string;
+  /** An explicit config file (`--registry-config`), which wins over everything. */
+  configFile?: string | undefined;
+}
+
+/** `--registry-config`, else `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`. */
+export function dockerConfigPath(location: ConfigLocation): string {
+  if (location.configFile) return location.configFile;
+  if (location.env.DOCKER_CONFIG) return join(location.env.DOCKER_CONFIG, 'config.json');
+  return join(location.home, '.docker', 'config.json');
+}
+
+/** Podman's auth files, in the order podman reads them. */
+export function podmanAuthPaths(location: ConfigLocation): string[] {
+  const paths: string[] = [];
+  if (location.env.REGISTRY_AUTH_FILE) paths.push(location.env.REGISTRY_AUTH_FILE);
+  if (location.env.XDG_RUNTIME_DIR) paths.push(join(location.env.XDG_RUNTIME_DIR, 'containers', 'auth.json'));
+  return paths;
+}
+
+/** Reads a config file; a missing file is `undefined`, a malformed one an error naming it. */
+export async function readConfig(path: string): Promise<DockerConfig | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new WasmOciError('FILE', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const json = JSON.parse(text) as unknown;
+    if (typeof json !== 'object' || json === null || Array.isArray(json))
+      throw new Error('not a JSON object');
+    return json as DockerConfig;
+  } catch (cause) {
+    throw new WasmOciError('FILE', `${path} is not a valid Docker config file`, {
+      cause,
+      hint: 'fix or remove the file, or point --registry-config at another one',
+    });
+  }
+}
+
+/** Writes a config file atomically, mode 0600, creating its directory (0700). */
+export async function writeConfig(path: string, config: DockerConfig): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(temp, `${JSON.stringify(config, null, '\t')}\n`, { mode: 0o600 });
+  await rename(temp, path);
+}
+
+/** The host a config key names: `https://ghcr.io/v2/` -> `ghcr.io`; Docker Hub's aliases -> `docker.io`. */
+export function keyHost(key: string): string {
+  let host = key.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
+  const slash = host.indexOf('/');
+  if (slash !== -1) host = host.slice(0, slash);
+  host = host.toLowerCase();
+  return DOCKER_HUB_HOSTS.has(host) ? 'docker.io' : host;
+}
+
+/** The key Docker stores a registry's credentials under. */
+export function credentialKey(registry: string): string {
+  return keyHost(registry) === 'docker.io' ? DOCKER_HUB_KEY : registry;
+}
+
+/** The `auths` entry for a registry, whichever way its key is written. */
+export function findAuthEntry(
+  config: DockerConfig | undefined,
+  registry: string,
+): [string, AuthEntry] | undefined {
+  const auths = config?.auths;
+  if (!auths) return undefined;
+  const wanted = keyHost(registry);
+  const exact = auths[credentialKey(registry)];
+  if (exact) return [credentialKey(registry), exact];
+  for (const [key, entry] of Object.entries(auths)) {
+    if (entry && keyHost(key) === wanted) return [key, entry];
+  }
+  return undefined;
+}
+
+/** The helper configured for a registry: its `credHelpers` entry, else `credsStore`. */
+export function helperFor(config: DockerConfig | undefined, registry: string): string | undefined {
+  const helpers = config?.credHelpers ?? {};
+  const wanted = keyHost(registry);
+  for (const [key, helper] of Object.entries(helpers)) if (keyHost(key) === wanted && helper) return helper;
+  return config?.credsStore || undefined;
+}
+
+/** Decodes an `auths` entry; an entry without secrets (as `docker login` leaves with a store) is none. */
+export function decodeEntry(entry: AuthEntry, where: string): Credential | undefined {
+  if (entry.identitytoken) {
+    return {
+      username: entry.username || decodeAuth(entry.auth, where)?.username,
+      identityToken: entry.identitytoken,
+    };
+  }
+  if (entry.auth) return decodeAuth(entry.auth, where);
+  if (entry.username && entry.password !== undefined)
+    return { username: entry.username, password: entry.password };
+  return undefined;
+}
+
+function decodeAuth(auth: string | undefined, where: string): Credential | undefined {
+  if (!auth) return undefined;
+  const text = Buffer.from(auth, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  if (colon <= 0) {
+    throw new WasmOciError('FILE', `the "auth" entry for ${where} is not base64 of user:password`, {
+      hint: 'log in again to rewrite it',
+    });
+  }
+  return { username: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+
+export function encodeAuth(username: string, password: string): string {
+  return Buffer.from(`${username}:${password}`).toString('base64');
+}
