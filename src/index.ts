@@ -17,8 +17,12 @@ export type {
 } from './content/types.js';
 export { readVerified, verified, verifyBytes } from './content/verify.js';
 export { type CopyGraphOptions, type CopyOptions, copy, copyGraph, type ProgressEvent } from './copy.js';
+export { type ConfigLocation, type DockerConfig } from './credentials/config.js';
+export { type HelperRunner, runHelper } from './credentials/helper.js';
+export { type DockerCredentialOptions, dockerCredentials } from './credentials/source.js';
 export { type ErrorCode, hasCode, WasmOciError } from './errors.js';
 export { type HttpEngine, type HttpRequest, type HttpResponse, NodeHttpEngine } from './http.js';
+export { type LoginOptions, type LoginResult, type LogoutOptions, login, logout } from './login.js';
 export type { Annotations, Descriptor, Platform } from './oci/descriptor.js';
 export { digestOf } from './oci/digest.js';
 export { type ImageIndex, type ImageManifest, parseManifest, serializeManifest } from './oci/manifest.js';
@@ -31,7 +35,7 @@ export {
   parseReference,
   type Reference,
 } from './reference.js';
-export { RegistryClient, type RegistryOptions } from './registry/client.js';
+export { RegistryClient, type RegistryOptions, type RetryPolicy } from './registry/client.js';
 export { RemoteRepository } from './registry/repository.js';
 export { type ConnectOptions, openRepository } from './target.js';
 export { VERSION } from './version.js';

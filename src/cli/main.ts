@@ -14,7 +14,14 @@ process.on('SIGINT', () => {
   controller.abort(new Error('interrupted'));
 });
 
-const io: Io = { stdout: process.stdout, stderr: process.stderr };
+const io: Io = {
+  // Created on first use: most commands never read stdin.
+  get stdin() {
+    return process.stdin;
+  },
+  stdout: process.stdout,
+  stderr: process.stderr,
+};
 main(process.argv.slice(2), io, process.env, controller.signal).then(
   (code) => {
     process.exitCode = interrupted ? EXIT_INTERRUPTED : code;

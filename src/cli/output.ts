@@ -1,6 +1,7 @@
 import { WasmOciError } from '../errors.js';
 
 export interface Io {
+  stdin?: (AsyncIterable<unknown> & { isTTY?: boolean | undefined }) | undefined;
   stdout: { write(text: string): unknown };
   stderr: { write(text: string): unknown; isTTY?: boolean | undefined; columns?: number | undefined };
 }

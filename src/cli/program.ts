@@ -68,6 +68,24 @@ const COMMANDS: Command[] = [
       'size are verified; a failed pull leaves no file and an existing one untouched.',
     run: async (args, options, ctx) => (await import('./pull.js')).runPull(args, options, ctx),
   },
+  {
+    name: 'login',
+    summary: 'check credentials against a registry and store them where Docker does',
+    arguments: [{ name: 'registry', description: 'host[:port], for example ghcr.io or localhost:5000' }],
+    options: NETWORK_OPTIONS,
+    details:
+      'Prompts on a terminal; otherwise pass the secret with --password-stdin. The credentials are\n' +
+      'checked against the registry first, then stored in the configured credential helper (credHelpers,\n' +
+      'credsStore) or in the Docker config file (mode 0600). Secrets are never printed.',
+    run: async (args, options, ctx) => (await import('./login.js')).runLogin(args, options, ctx),
+  },
+  {
+    name: 'logout',
+    summary: 'remove stored credentials for a registry',
+    arguments: [{ name: 'registry', description: 'host[:port]' }],
+    options: NETWORK_OPTIONS.filter((o) => o.name === 'registry-config' || o.name === 'json'),
+    run: async (args, options, ctx) => (await import('./login.js')).runLogout(args, options, ctx),
+  },
 ];
 
 export async function main(

@@ -11,7 +11,7 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
   let result: Awaited<ReturnType<typeof pull>>;
   try {
     result = await pull({
-      ...connectOptions(options, ctx),
+      ...(await connectOptions(options, ctx)),
       reference,
       output: text(options, 'out') ?? 'module.wasm',
       layer: text(options, 'layer'),

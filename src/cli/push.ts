@@ -21,7 +21,7 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
   let result: Awaited<ReturnType<typeof push>>;
   try {
     result = await push({
-      ...connectOptions(options, ctx),
+      ...(await connectOptions(options, ctx)),
       file,
       reference,
       digestCache: dir ? new FileDigestCache(join(dir, 'digests.json')) : undefined,
