@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs what wasm-to-oci's build, tests and demo need on a fresh Debian machine:
 # the npm dependencies (npm ci) and, when missing, the Debian packages docker-registry (the real CNCF
-# Distribution registry the tests run against) and skopeo (interop tests).
+# Distribution registry the tests run against), skopeo (interop tests), apache2-utils (htpasswd, for the
+# basic-auth registry) and openssl (test certificates).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]} (Debian packages)"
   SUDO=""
