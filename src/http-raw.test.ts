@@ -154,6 +154,40 @@ describe('rawGet', () => {
     await assert.rejects(get('/length', { headers: { 'x-evil': 'a\r\nInjected: 1' } }), { code: 'USAGE' });
   });
 
+  it('keeps the order of TLS records that arrive before the caller listens (and in sink mode)', async () => {
+    const { makeCa, makeCert } = await import('../test/harness/certs.js');
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const https = await import('node:https');
+    const dir = await mkdtemp(join(tmpdir(), 'wasm-to-oci-tls-'));
+    const ca = await makeCa(dir);
+    const leaf = await makeCert(ca, dir, 'server', { sans: ['127.0.0.1'] });
+    const tlsServer = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (_req, res) => {
+      res.writeHead(200, { 'content-length': String(big.length) });
+      res.end(big);
+    });
+    await new Promise<void>((r) => tlsServer.listen(0, '127.0.0.1', r));
+    try {
+      const { createSecureContext } = await import('node:tls');
+      const url = new URL(`https://127.0.0.1:${(tlsServer.address() as AddressInfo).port}/blob`);
+      const tls = { rejectUnauthorized: true, secureContext: createSecureContext({ ca: ca.certPem }) };
+      const streamed = await rawGet({ method: 'GET', url }, { tls, onError });
+      assert.deepEqual(await readAll(streamed.body, big.length), big);
+      const parts: Buffer[] = [];
+      const sunk = await rawGet(
+        { method: 'GET', url, sink: (c) => parts.push(Buffer.from(c)) },
+        { tls, onError },
+      );
+      sunk.body.resume();
+      await finished(sunk.body);
+      assert.deepEqual(Buffer.concat(parts), big);
+    } finally {
+      tlsServer.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('stops on abort', async () => {
     const controller = new AbortController();
     const res = await get('/chunked', { signal: controller.signal });

@@ -146,6 +146,8 @@ export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpRe
       return body.push(view);
     };
     let sink: ((chunk: Buffer) => void) | undefined;
+    /** Body bytes that arrived before the caller could listen, in order. */
+    let held: Buffer[] | undefined;
     const deliver = (slice: Buffer): boolean => {
       if (!body || slice.length === 0) return true;
       if (sink) {
@@ -215,12 +217,19 @@ export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpRe
       resolve({ status: parsed.status, headers: parsed.headers, body, url });
       // The caller gets the response in a later tick: hold the socket until then, so body bytes (and
       // errors) are delivered only once it is listening.
-      const pending = Buffer.from(rest);
+      // A TLS socket may still hand over records it already decrypted: they queue up behind `rest`.
+      held = [Buffer.from(rest)];
       setImmediate(() => {
+        const queued = held ?? [];
+        held = undefined;
         if (finished) return;
         try {
           if (remaining === 0) end();
-          else if (pending.length === 0 || onBody(pending)) socket.resume();
+          else {
+            let more = true;
+            for (const chunk of queued) if (chunk.length > 0 && !finished) more = onBody(chunk) && more;
+            if (more) socket.resume();
+          }
         } catch (err) {
           fail(err);
         }
@@ -234,6 +243,10 @@ export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpRe
         if (finished) return false;
         try {
           const data = buffer.subarray(0, n);
+          if (held) {
+            held.push(Buffer.from(data));
+            return false;
+          }
           if (head) return onBody(data);
           headBytes.push(Buffer.from(data));
           headLength += n;

@@ -41,8 +41,9 @@ export async function responseError(res: HttpResponse, what: string): Promise<Wa
   const entries = parseErrorBody(text);
   const registrySays = entries.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ');
   const code = codeForStatus(res.status);
-  const hint =
-    code === 'UNAUTHORIZED'
+  const hint = /HTTP request to an HTTPS server/i.test(text)
+    ? 'the registry speaks TLS: drop --plain-http'
+    : code === 'UNAUTHORIZED'
       ? 'the registry wants credentials: log in (docker login / wasm-to-oci login) or check the ones you have'
       : code === 'DENIED'
         ? 'the credentials in use are not allowed to do this'

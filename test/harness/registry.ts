@@ -26,6 +26,8 @@ export interface RegistryServer {
 export interface RegistryConfig {
   /** Extra YAML appended to the config (auth sections and the like). */
   extraYaml?: string;
+  /** Serve TLS with this certificate and key; `clientCas` makes client certificates mandatory. */
+  tls?: { certificate: string; key: string; clientCas?: string[] };
 }
 
 export async function startRegistry(config: RegistryConfig = {}): Promise<RegistryServer> {
@@ -55,6 +57,16 @@ export async function startRegistry(config: RegistryConfig = {}): Promise<Regist
     'http:',
     '  addr: 127.0.0.1:0',
     '  secret: wasm-to-oci-test-secret',
+    ...(config.tls
+      ? [
+          '  tls:',
+          `    certificate: ${config.tls.certificate}`,
+          `    key: ${config.tls.key}`,
+          ...(config.tls.clientCas?.length
+            ? ['    clientcas:', ...config.tls.clientCas.map((ca) => `      - ${ca}`)]
+            : []),
+        ]
+      : []),
     config.extraYaml ?? '',
   ].join('\n');
   const file = join(dir, 'config.yml');
