@@ -119,6 +119,18 @@ describe('credentials against a registry with htpasswd basic auth', () => {
     assert.match(viaFlag.stderr, /WARNING! Using --password on the command line is insecure/);
   });
 
+  it('leaks nothing into Node’s own debug log (NODE_DEBUG) or --verbose', async () => {
+    const env = { ...(await home()), NODE_DEBUG: 'http,https,net,tls,stream' };
+    const res = await cli(
+      ['push', HELLO_WASM, `${registry.host}/private/debug:v1`, '-u', USER, '--password-stdin', '-v'],
+      env,
+      PASSWORD,
+    );
+    assert.equal(res.code, 0, res.stderr);
+    assert.ok(res.stderr.length > 1000, 'the debug log was written');
+    assertNoSecrets(res.stdout, res.stderr);
+  });
+
   it('from a credential helper on PATH (credHelpers)', async () => {
     const { writeFile } = await import('node:fs/promises');
     await writeFile(helpers.store, JSON.stringify({ [registry.host]: { Username: USER, Secret: PASSWORD } }));
