@@ -221,6 +221,25 @@ describe('login and logout', () => {
     assert.deepEqual(JSON.parse(await readFile(helpers.store, 'utf8')), {});
   });
 
+  it('prompts on a terminal without echoing the password (under script(1))', async () => {
+    const { execFile } = await import('node:child_process');
+    const { CLI } = await import('../harness/cli.js');
+    const env = await home();
+    const typed = `sleep 1; printf '${USER}\\r'; sleep 0.7; printf '${PASSWORD}\\r'; sleep 2`;
+    const command = `(${typed}) | script -qec "${process.execPath} ${CLI} login ${registry.host}" /dev/null`;
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile('sh', ['-c', command], { env: { ...process.env, ...env } }, (err, stdout) =>
+        err ? reject(err) : resolve(stdout),
+      ),
+    );
+    assert.match(out, /Username: /);
+    assert.match(out, /Password: /);
+    assert.match(out, /Login Succeeded/);
+    assertNoSecrets(out);
+    const config = JSON.parse(await readFile(join(env.DOCKER_CONFIG as string, 'config.json'), 'utf8'));
+    assert.deepEqual(config.auths[registry.host], { auth: basic(USER, PASSWORD) });
+  });
+
   it('refuses wrong credentials and stores nothing', async () => {
     const env = await home();
     const res = await cli(['login', registry.host, '-u', USER, '--password-stdin'], env, 'nope');
