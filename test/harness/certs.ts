@@ -86,28 +86,30 @@ async function readPair(certPath: string, keyPath: string): Promise<CertificateF
   return { certPath, keyPath, certPem, keyPem };
 }
 
-/** A self-signed certificate authority (EC P-256 by default) named `wasm-to-oci test CA`. */
-export async function makeCa(
+/** Writes an openssl config and makes a self-signed certificate with the extensions in `extension`. */
+async function selfSigned(
   dir: string,
-  options: { keyType?: KeyType; days?: number } = {},
-): Promise<CertificateAuthority> {
-  const certPath = join(dir, 'ca.crt');
-  const keyPath = join(dir, 'ca.key');
-  const config = join(dir, 'ca.cnf');
+  base: string,
+  cn: string,
+  extension: string[],
+  keyType: KeyType,
+  days: number,
+): Promise<CertificateFiles> {
+  const certPath = join(dir, `${base}.crt`);
+  const keyPath = join(dir, `${base}.key`);
+  const config = join(dir, `${base}.cnf`);
   await writeFile(
     config,
     [
       '[req]',
       'prompt = no',
       'distinguished_name = dn',
-      'x509_extensions = ca_ext',
+      'x509_extensions = ext',
       '[dn]',
-      'CN = wasm-to-oci test CA',
+      `CN = ${cn}`,
       'O = wasm-to-oci tests',
-      '[ca_ext]',
-      'basicConstraints = critical, CA:TRUE',
-      'keyUsage = critical, keyCertSign, cRLSign',
-      'subjectKeyIdentifier = hash',
+      '[ext]',
+      ...extension,
       '',
     ].join('\n'),
   );
@@ -116,11 +118,11 @@ export async function makeCa(
       'req',
       '-x509',
       '-new',
-      ...newKeyArgs(options.keyType ?? 'ec'),
+      ...newKeyArgs(keyType),
       '-nodes',
       '-sha256',
       '-days',
-      String(options.days ?? 2),
+      String(days),
       '-set_serial',
       serial(),
       '-config',
@@ -133,6 +135,25 @@ export async function makeCa(
     dir,
   );
   return readPair(certPath, keyPath);
+}
+
+/** A self-signed certificate authority (EC P-256 by default) named `wasm-to-oci test CA`. */
+export function makeCa(
+  dir: string,
+  options: { keyType?: KeyType; days?: number } = {},
+): Promise<CertificateAuthority> {
+  return selfSigned(
+    dir,
+    'ca',
+    'wasm-to-oci test CA',
+    [
+      'basicConstraints = critical, CA:TRUE',
+      'keyUsage = critical, keyCertSign, cRLSign',
+      'subjectKeyIdentifier = hash',
+    ],
+    options.keyType ?? 'ec',
+    options.days ?? 2,
+  );
 }
 
 /** A leaf certificate signed by `ca`, written as `<name>.crt` and `<name>.key` in `dir`. */
@@ -206,52 +227,22 @@ export async function makeCert(
  * A lone self-signed certificate and its key (RSA 2048 by default), written as `<name>.crt` and
  * `<name>.key` in `dir`: what a token issuer signs with and a registry lists in its rootcertbundle.
  */
-export async function makeSelfSigned(
+export function makeSelfSigned(
   dir: string,
   name: string,
   options: { keyType?: KeyType; days?: number } = {},
 ): Promise<CertificateFiles> {
   const base = slug(name);
-  const certPath = join(dir, `${base}.crt`);
-  const keyPath = join(dir, `${base}.key`);
-  const config = join(dir, `${base}.cnf`);
-  await writeFile(
-    config,
+  return selfSigned(
+    dir,
+    base,
+    base,
     [
-      '[req]',
-      'prompt = no',
-      'distinguished_name = dn',
-      'x509_extensions = self_ext',
-      '[dn]',
-      `CN = ${base}`,
-      'O = wasm-to-oci tests',
-      '[self_ext]',
       'basicConstraints = critical, CA:TRUE',
       'keyUsage = critical, digitalSignature, keyCertSign',
       'subjectKeyIdentifier = hash',
-      '',
-    ].join('\n'),
-  );
-  await openssl(
-    [
-      'req',
-      '-x509',
-      '-new',
-      ...newKeyArgs(options.keyType ?? 'rsa'),
-      '-nodes',
-      '-sha256',
-      '-days',
-      String(options.days ?? 2),
-      '-set_serial',
-      serial(),
-      '-config',
-      config,
-      '-keyout',
-      keyPath,
-      '-out',
-      certPath,
     ],
-    dir,
+    options.keyType ?? 'rsa',
+    options.days ?? 2,
   );
-  return readPair(certPath, keyPath);
 }
