@@ -11,7 +11,7 @@ import type {
   Target,
 } from './content/types.js';
 import { canFetchInto, canOpenWriter, canPushReference, STREAM_CHUNK } from './content/types.js';
-import { readVerified, Verifier, verified } from './content/verify.js';
+import { isVerifiedFor, readVerified, VERIFIED, Verifier, verified } from './content/verify.js';
 import { throwIfAborted } from './errors.js';
 import { isFileRange } from './http.js';
 import type { Descriptor } from './oci/descriptor.js';
@@ -91,6 +91,9 @@ class ProgressStream extends Transform {
 function withProgress(stream: Readable, desc: Descriptor, report?: (event: ProgressEvent) => void): Readable {
   if (!report) return stream;
   const counter = new ProgressStream(desc, report);
+  // A verified source stays verified through the counter.
+  const mark = (stream as Readable & { [VERIFIED]?: string })[VERIFIED];
+  if (mark !== undefined) Object.assign(counter, { [VERIFIED]: mark });
   stream.on('error', (err) => counter.destroy(err));
   return stream.pipe(counter);
 }
@@ -180,8 +183,9 @@ class GraphCopier {
         onProgress?.({ type: 'done', desc });
         return;
       }
-      // The verifier is outermost, so a store can see the stream is already checked against `desc`.
-      const stream = verified(withProgress(await this.src.fetch(desc, { signal }), desc, onProgress), desc);
+      // Verified once: by the source when it checks its own reads, else here.
+      const counted = withProgress(await this.src.fetch(desc, { signal }), desc, onProgress);
+      const stream = isVerifiedFor(counted, desc) ? counted : verified(counted, desc);
       await this.dst.push(desc, stream, { signal });
       onProgress?.({ type: 'done', desc });
     });

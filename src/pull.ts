@@ -4,13 +4,14 @@ import { copyGraph, fetchManifest, type ProgressEvent } from './copy.js';
 import { WasmOciError } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
 import { parseManifest } from './oci/manifest.js';
-import { formatReference, manifestReference, parseReference } from './reference.js';
-import { type ConnectOptions, openRepository } from './target.js';
+import { type ConnectOptions, formatTarget, openTarget, parseTarget, targetReference } from './target.js';
 import { selectIndexEntry, selectWasmLayer } from './wasm/select.js';
 
 export interface PullOptions extends ConnectOptions {
-  /** What to pull: `host[:port]/repository[:tag][@digest]`. */
+  /** What to pull: `host[:port]/repository[:tag][@digest]`, or a layout `oci:<dir>[:tag][@digest]`. */
   reference: string;
+  /** Treat `reference` as an OCI image-layout directory even without `oci:`. */
+  ociLayout?: boolean | undefined;
   /** Where to write the module. It appears only once verified; a failed pull leaves it untouched. */
   output: string;
   /** Pick the layer with this digest or title when the artifact has several. */
@@ -44,11 +45,11 @@ export interface PullResult {
  * is renamed into place.
  */
 export async function pull(options: PullOptions): Promise<PullResult> {
-  const ref = parseReference(options.reference);
+  const spec = parseTarget(options.reference, { layout: options.ociLayout });
   const { signal } = options;
-  const repo = openRepository(ref, 'pull', options);
+  const { target: repo, close } = openTarget(spec, 'pull', options);
   try {
-    let manifestDesc = await repo.resolve(manifestReference(ref), { signal });
+    let manifestDesc = await repo.resolve(targetReference(spec), { signal });
     let parsed = parseManifest(await fetchManifest(repo, manifestDesc, signal), manifestDesc.mediaType);
     if (parsed.kind === 'index') {
       manifestDesc = selectIndexEntry(parsed.index);
@@ -68,8 +69,8 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       findSuccessors: () => [layer],
     });
     return {
-      reference: formatReference(ref),
-      defaultedTag: ref.defaultedTag,
+      reference: formatTarget(spec),
+      defaultedTag: spec.defaultedTag,
       digest: layer.digest,
       mediaType: layer.mediaType,
       size: layer.size,
@@ -78,6 +79,6 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       output,
     };
   } finally {
-    repo.client.close();
+    close();
   }
 }

@@ -7,8 +7,7 @@ import { hasCode, throwIfAborted, WasmOciError } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
 import { digestOf } from './oci/digest.js';
 import { isManifestMediaType } from './oci/mediatypes.js';
-import { formatReference, parseReference } from './reference.js';
-import { type ConnectOptions, openRepository } from './target.js';
+import { type ConnectOptions, formatTarget, openTarget, parseTarget, targetReference } from './target.js';
 import { classicConfig, classicTitle, packClassic } from './wasm/classic.js';
 import { PREAMBLE_LENGTH, requireWasm, type WasmKind } from './wasm/detect.js';
 import { WasmMediaType } from './wasm/mediatypes.js';
@@ -16,8 +15,10 @@ import { WasmMediaType } from './wasm/mediatypes.js';
 export interface PushOptions extends ConnectOptions {
   /** The module's path, as the user typed it: it becomes the layer's title annotation. */
   file: string;
-  /** Where to push: `host[:port]/repository[:tag]`. */
+  /** Where to push: `host[:port]/repository[:tag]`, or a layout `oci:<dir>[:tag]`. */
   reference: string;
+  /** Treat `reference` as an OCI image-layout directory (`<dir>[:tag]`) even without `oci:`. */
+  ociLayout?: boolean | undefined;
   /** Override the title annotation. */
   title?: string | undefined;
   /** Remembers digests of large files so an unchanged re-push sends no blob bytes. */
@@ -77,16 +78,16 @@ async function openModule(path: string): Promise<{ handle: FileHandle; stats: St
  * the manifest goes last, under its tag, so a failed push never moves the tag.
  */
 export async function push(options: PushOptions): Promise<PushResult> {
-  const ref = parseReference(options.reference);
-  if (ref.digest !== undefined) {
+  const spec = parseTarget(options.reference, { layout: options.ociLayout });
+  if (spec.digest !== undefined) {
     throw new WasmOciError('USAGE', `push needs a tag, not a digest: ${options.reference}`, {
       hint: 'the digest of what you push is computed from the content; name a tag instead',
     });
   }
-  const tag = ref.tag as string;
+  const tag = targetReference(spec);
   const { signal, onProgress } = options;
   const { handle, stats, kind } = await openModule(options.file);
-  const repo = openRepository(ref, 'push', options);
+  const { target: repo, close } = openTarget(spec, 'push', options);
   const source = new FileBackedStore();
   let uploadedBytes = 0;
   const progress = (event: ProgressEvent) => {
@@ -144,8 +145,8 @@ export async function push(options: PushOptions): Promise<PushResult> {
       throw err;
     }
     return {
-      reference: formatReference({ registry: ref.registry, repository: ref.repository, tag }),
-      defaultedTag: ref.defaultedTag,
+      reference: formatTarget(spec),
+      defaultedTag: spec.defaultedTag,
       digest: packed.desc.digest,
       mediaType: packed.desc.mediaType,
       size: layer.size,
@@ -156,6 +157,6 @@ export async function push(options: PushOptions): Promise<PushResult> {
     };
   } finally {
     await handle.close().catch(() => {});
-    repo.client.close();
+    close();
   }
 }

@@ -4,6 +4,13 @@ import type { ConnectOptions } from '../target.js';
 import type { OptionSpec, OptionValues } from './args.js';
 import type { Io } from './output.js';
 
+/** `--oci-layout`: the reference is an OCI image-layout directory (`<dir>[:tag][@digest]`). */
+export const LAYOUT_OPTION: OptionSpec = {
+  name: 'oci-layout',
+  type: 'boolean',
+  description: 'the reference is an OCI image-layout directory <dir>[:tag] (same as the prefix oci:)',
+};
+
 /** Options every command that talks to a registry shares. */
 export const NETWORK_OPTIONS: OptionSpec[] = [
   { name: 'username', short: 'u', type: 'string', value: '<name>', description: 'registry user name' },

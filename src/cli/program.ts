@@ -7,7 +7,7 @@ import {
   programHelp,
   suggest,
 } from './args.js';
-import { type Context, NETWORK_OPTIONS } from './common.js';
+import { type Context, LAYOUT_OPTION, NETWORK_OPTIONS } from './common.js';
 import { EXIT_OK, EXIT_USAGE, type Io } from './output.js';
 
 /**
@@ -25,7 +25,10 @@ const COMMANDS: Command[] = [
     summary: 'push a wasm module to a registry (the classic wasm-to-oci format)',
     arguments: [
       { name: 'file', description: 'the .wasm file' },
-      { name: 'reference', description: 'host[:port]/repository[:tag]; the tag defaults to latest' },
+      {
+        name: 'reference',
+        description: 'host[:port]/repository[:tag] or oci:<dir>[:tag]; the tag defaults to latest',
+      },
     ],
     options: [
       {
@@ -33,6 +36,7 @@ const COMMANDS: Command[] = [
         type: 'boolean',
         description: 'do not remember digests of large files between pushes',
       },
+      LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
     ],
     details:
@@ -44,7 +48,7 @@ const COMMANDS: Command[] = [
     name: 'pull',
     summary: 'pull a wasm module from a registry into a file',
     arguments: [
-      { name: 'reference', description: 'host[:port]/repository[:tag][@digest]; the tag defaults to latest' },
+      { name: 'reference', description: 'host[:port]/repository[:tag][@digest] or oci:<dir>[:tag][@digest]' },
     ],
     options: [
       {
@@ -61,6 +65,7 @@ const COMMANDS: Command[] = [
         value: '<digest|title>',
         description: 'pick this layer when there are several',
       },
+      LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
     ],
     details:

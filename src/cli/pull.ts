@@ -13,6 +13,7 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
     result = await pull({
       ...(await connectOptions(options, ctx)),
       reference,
+      ociLayout: flag(options, 'oci-layout'),
       output: text(options, 'out') ?? 'module.wasm',
       layer: text(options, 'layer'),
       signal: ctx.signal,

@@ -24,6 +24,7 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
       ...(await connectOptions(options, ctx)),
       file,
       reference,
+      ociLayout: flag(options, 'oci-layout'),
       digestCache: dir ? new FileDigestCache(join(dir, 'digests.json')) : undefined,
       signal: ctx.signal,
       onProgress: json ? undefined : bar.onProgress,

@@ -5,6 +5,12 @@ import { Digester, parseDigest } from '../oci/digest.js';
 import { type Content, STREAM_CHUNK } from './types.js';
 
 /**
+ * Marks a stream whose bytes are checked against a digest on their way through (a VerifyingStream, or
+ * a pass-through stream fed by one), so a store need not hash them a second time.
+ */
+export const VERIFIED = Symbol('wasm-to-oci.verified');
+
+/**
  * Hashes and counts content as it arrives and checks it against a descriptor: `update` fails as soon
  * as the content overruns the size, `finish` fails on a short count or a wrong digest.
  */
@@ -36,10 +42,12 @@ export class Verifier {
  */
 export class VerifyingStream extends Transform {
   private readonly verifier: Verifier;
+  readonly [VERIFIED]: string;
 
   constructor(readonly desc: Descriptor) {
     super({ highWaterMark: STREAM_CHUNK });
     this.verifier = new Verifier(desc);
+    this[VERIFIED] = desc.digest;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -87,9 +95,7 @@ export function verified(stream: Readable, desc: Descriptor): Readable {
 
 /** True when `stream` is already a verifier for exactly `desc`, so a store need not hash it twice. */
 export function isVerifiedFor(stream: Readable, desc: Descriptor): boolean {
-  return (
-    stream instanceof VerifyingStream && stream.desc.digest === desc.digest && stream.desc.size === desc.size
-  );
+  return (stream as Readable & { [VERIFIED]?: string })[VERIFIED] === desc.digest;
 }
 
 /** Checks bytes in memory against a descriptor. */

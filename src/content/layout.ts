@@ -1,0 +1,337 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, openSync, readSync, writeSync } from 'node:fs';
+import { mkdir, open, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WasmOciError } from '../errors.js';
+import { isFileRange } from '../http.js';
+import { ANNOTATION_REF_NAME, type Descriptor } from '../oci/descriptor.js';
+import { Digester, isDigest, parseDigest } from '../oci/digest.js';
+import { type ImageIndex, MAX_MANIFEST_BYTES, parseManifest, serializeIndex } from '../oci/manifest.js';
+import { isManifestMediaType, MediaType } from '../oci/mediatypes.js';
+import { fileError } from './file.js';
+import {
+  type ChunkFetcher,
+  type ChunkPusher,
+  type ChunkSink,
+  type ChunkWriter,
+  type Content,
+  type Ingester,
+  type IngestOptions,
+  type IngestSource,
+  ingestStream,
+  type OperationOptions,
+  type ReferencePusher,
+  STREAM_CHUNK,
+  type Target,
+} from './types.js';
+import { isVerifiedFor, Verifier, verified } from './verify.js';
+
+/**
+ * An OCI image layout directory as a Target (image-spec "image layout"): `oci-layout`, `index.json`
+ * with tags as `org.opencontainers.image.ref.name` annotations, and `blobs/<alg>/<hex>`. Blobs are
+ * written to a temporary file, verified and renamed into place; `index.json` is updated under a lock
+ * file, so two processes tagging the same layout do not lose each other's tags. Reads are verified.
+ */
+
+const LAYOUT_FILE = '{"imageLayoutVersion":"1.0.0"}';
+const LOCK_STALE_MS = 30_000;
+const LOCK_TIMEOUT_MS = 15_000;
+
+export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkPusher, ChunkFetcher {
+  readonly root: string;
+  private ready: Promise<void> | undefined;
+
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  /** Creates the layout on first write (an existing one is left as it is). */
+  private init(): Promise<void> {
+    this.ready ??= (async () => {
+      try {
+        await mkdir(join(this.root, 'blobs'), { recursive: true });
+        await writeFile(join(this.root, 'oci-layout'), LAYOUT_FILE, { flag: 'wx' }).catch((err) => {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        });
+        await writeFile(join(this.root, 'index.json'), serializeIndex(emptyIndex()), { flag: 'wx' }).catch(
+          (err) => {
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          },
+        );
+      } catch (err) {
+        this.ready = undefined;
+        throw fileError(err as NodeJS.ErrnoException, this.root);
+      }
+    })();
+    return this.ready;
+  }
+
+  blobPath(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.root, 'blobs', algorithm, hex);
+  }
+
+  private tempPath(digest: string): string {
+    return join(dirname(this.blobPath(digest)), `.tmp-${randomBytes(6).toString('hex')}`);
+  }
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    try {
+      return (await stat(this.blobPath(desc.digest))).size === desc.size;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A verified stream of a blob: it fails unless the file holds exactly the descriptor's bytes. */
+  async fetch(desc: Descriptor): Promise<Readable> {
+    const path = this.blobPath(desc.digest);
+    try {
+      await stat(path);
+    } catch {
+      throw new WasmOciError('NOT_FOUND', `${desc.digest}: not in the layout ${this.root}`);
+    }
+    return verified(createReadStream(path, { highWaterMark: STREAM_CHUNK }), desc);
+  }
+
+  /** Reads a blob into a synchronous sink through one reused buffer (verification is the caller's). */
+  async fetchInto(desc: Descriptor, sink: ChunkSink): Promise<void> {
+    const path = this.blobPath(desc.digest);
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (err) {
+      throw new WasmOciError('NOT_FOUND', `${desc.digest}: not in the layout ${this.root}`, { cause: err });
+    }
+    try {
+      const buffer = Buffer.allocUnsafe(STREAM_CHUNK);
+      for (;;) {
+        const n = readSync(fd, buffer, 0, buffer.length, null);
+        if (n === 0) break;
+        sink(buffer.subarray(0, n));
+        // Let other transfers and timers run between chunks.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async push(desc: Descriptor, content: Content, options: OperationOptions = {}): Promise<void> {
+    await this.init();
+    if (await this.exists(desc)) {
+      if (!(content instanceof Uint8Array)) content.resume();
+      return;
+    }
+    const path = this.blobPath(desc.digest);
+    await mkdir(dirname(path), { recursive: true });
+    const temp = this.tempPath(desc.digest);
+    try {
+      if (content instanceof Uint8Array) {
+        const verifier = new Verifier(desc);
+        verifier.update(content);
+        verifier.finish();
+        await writeFile(temp, content, { flag: 'wx' });
+      } else {
+        const stream = isVerifiedFor(content, desc) ? content : verified(content, desc);
+        await pipeline(stream, (await open(temp, 'wx')).createWriteStream(), { signal: options.signal });
+      }
+      await rename(temp, path);
+    } catch (err) {
+      await unlink(temp).catch(() => {});
+      throw err;
+    }
+  }
+
+  async openWriter(desc: Descriptor): Promise<ChunkWriter> {
+    await this.init();
+    const path = this.blobPath(desc.digest);
+    await mkdir(dirname(path), { recursive: true });
+    const temp = this.tempPath(desc.digest);
+    const fd = openSync(temp, 'wx');
+    let closed = false;
+    const close = () => {
+      if (!closed) {
+        closed = true;
+        closeSync(fd);
+      }
+    };
+    return {
+      write: (chunk) => {
+        for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
+      },
+      commit: async () => {
+        close();
+        await rename(temp, path);
+      },
+      abort: async () => {
+        close();
+        await unlink(temp).catch(() => {});
+      },
+    };
+  }
+
+  /** Stores content of unknown digest, hashing it as it is written. */
+  async ingest(mediaType: string, content: IngestSource, options: IngestOptions = {}): Promise<Descriptor> {
+    await this.init();
+    const digester = new Digester();
+    let size = 0;
+    const temp = join(this.root, 'blobs', `.tmp-${randomBytes(6).toString('hex')}`);
+    const observe = (chunk: Buffer) => {
+      digester.update(chunk);
+      size += chunk.length;
+    };
+    const stream = isFileRange(content)
+      ? ingestStream({
+          ...content,
+          observe: (chunk) => {
+            content.observe?.(chunk);
+            observe(chunk);
+          },
+        })
+      : ingestStream(content);
+    if (!isFileRange(content)) stream.on('data', observe);
+    try {
+      await pipeline(stream, (await open(temp, 'wx')).createWriteStream());
+      if (options.size !== undefined && size !== options.size) {
+        throw new WasmOciError('SIZE_MISMATCH', `expected ${options.size} bytes, read ${size}`);
+      }
+      const desc: Descriptor = { mediaType, digest: digester.digest(), size };
+      const path = this.blobPath(desc.digest);
+      await mkdir(dirname(path), { recursive: true });
+      await rename(temp, path);
+      return desc;
+    } catch (err) {
+      await unlink(temp).catch(() => {});
+      throw err;
+    }
+  }
+
+  async pushReference(desc: Descriptor, content: Uint8Array, reference: string): Promise<void> {
+    await this.push(desc, content);
+    await this.tag(desc, reference);
+  }
+
+  /** The layout's index (an empty one when the layout does not exist yet). */
+  async index(): Promise<ImageIndex> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(join(this.root, 'index.json'));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyIndex();
+      throw fileError(err as NodeJS.ErrnoException, join(this.root, 'index.json'));
+    }
+    const parsed = parseManifest(bytes, MediaType.ociIndex);
+    if (parsed.kind !== 'index') {
+      throw new WasmOciError('INVALID_MANIFEST', `${join(this.root, 'index.json')} is not an image index`);
+    }
+    return parsed.index;
+  }
+
+  /** Tags, in index order. */
+  async tags(): Promise<string[]> {
+    return (await this.index()).manifests
+      .map((m) => m.annotations?.[ANNOTATION_REF_NAME])
+      .filter((t): t is string => t !== undefined);
+  }
+
+  async resolve(reference: string): Promise<Descriptor> {
+    const index = await this.index();
+    const found = index.manifests.find((m) =>
+      isDigest(reference) ? m.digest === reference : m.annotations?.[ANNOTATION_REF_NAME] === reference,
+    );
+    if (found) {
+      const { annotations: _a, ...desc } = found;
+      return desc;
+    }
+    if (isDigest(reference)) {
+      // A manifest that is stored but not listed in index.json (a child of an index, say).
+      try {
+        const bytes = await readFile(this.blobPath(reference));
+        if (bytes.length <= MAX_MANIFEST_BYTES) {
+          const parsed = parseManifest(bytes);
+          return { mediaType: parsed.mediaType, digest: reference, size: bytes.length };
+        }
+      } catch {
+        // Fall through to not found.
+      }
+    }
+    throw new WasmOciError('NOT_FOUND', `${this.root}: nothing tagged or stored as ${reference}`, {
+      hint: isDigest(reference)
+        ? undefined
+        : `the layout's tags: ${(await this.tags()).join(', ') || '(none)'}`,
+    });
+  }
+
+  async tag(desc: Descriptor, reference: string): Promise<void> {
+    if (!isManifestMediaType(desc.mediaType)) {
+      throw new WasmOciError('USAGE', `only manifests can be tagged, not ${desc.mediaType}`);
+    }
+    if (!(await this.exists(desc))) {
+      throw new WasmOciError('NOT_FOUND', `cannot tag ${desc.digest}: not in the layout ${this.root}`);
+    }
+    await this.init();
+    await this.withLock(async () => {
+      const index = await this.index();
+      const entry: Descriptor = {
+        mediaType: desc.mediaType,
+        digest: desc.digest,
+        size: desc.size,
+        ...(desc.artifactType ? { artifactType: desc.artifactType } : {}),
+        ...(desc.platform ? { platform: desc.platform } : {}),
+        annotations: { ...(desc.annotations ?? {}), [ANNOTATION_REF_NAME]: reference },
+      };
+      const manifests = index.manifests.filter((m) => m.annotations?.[ANNOTATION_REF_NAME] !== reference);
+      manifests.push(entry);
+      const temp = join(this.root, `.index-${randomBytes(6).toString('hex')}.json`);
+      await writeFile(temp, serializeIndex({ ...index, schemaVersion: 2, manifests }));
+      await rename(temp, join(this.root, 'index.json'));
+    });
+  }
+
+  /** Marks a blob as used now (for the cache's least-recently-used pruning). */
+  async touch(desc: Descriptor): Promise<void> {
+    const now = new Date();
+    await utimes(this.blobPath(desc.digest), now, now).catch(() => {});
+  }
+
+  /**
+   * Runs `fn` holding `index.json.lock` (created exclusively). A lock older than 30 s is taken to be
+   * left by a crashed process and broken.
+   */
+  private async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const lock = join(this.root, 'index.json.lock');
+    const started = Date.now();
+    for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+      try {
+        await writeFile(lock, String(Date.now()), { flag: 'wx' });
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+          throw fileError(err as NodeJS.ErrnoException, lock);
+        const age = await stat(lock).then(
+          (s) => Date.now() - s.mtimeMs,
+          () => 0,
+        );
+        if (age > LOCK_STALE_MS) await unlink(lock).catch(() => {});
+        else if (Date.now() - started > LOCK_TIMEOUT_MS) {
+          throw new WasmOciError('FILE', `${lock} is held by another process`, {
+            hint: 'if no other wasm-to-oci is running, remove the lock file',
+          });
+        } else await sleep(wait * (0.5 + Math.random()));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      await unlink(lock).catch(() => {});
+    }
+  }
+}
+
+function emptyIndex(): ImageIndex {
+  return { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+}
