@@ -10,7 +10,7 @@ import type {
   Storage,
   Target,
 } from './content/types.js';
-import { canFetchInto, canOpenWriter, canPushReference, STREAM_CHUNK } from './content/types.js';
+import { canFetchInto, canMount, canOpenWriter, canPushReference, STREAM_CHUNK } from './content/types.js';
 import { isVerifiedFor, readVerified, VERIFIED, Verifier, verified } from './content/verify.js';
 import { throwIfAborted } from './errors.js';
 import { isFileRange } from './http.js';
@@ -32,6 +32,8 @@ export type ProgressEvent =
   | { type: 'progress'; desc: Descriptor; bytes: number }
   /** The destination already had `desc`: nothing was sent. */
   | { type: 'skip'; desc: Descriptor }
+  /** `desc` was mounted from the source repository of the same registry: nothing was sent. */
+  | { type: 'mount'; desc: Descriptor }
   /** `desc` is stored at the destination. */
   | { type: 'done'; desc: Descriptor };
 
@@ -177,6 +179,10 @@ class GraphCopier {
     }
     await this.blobs.run(async () => {
       throwIfAborted(signal);
+      if (canMount(this.dst) && (await this.dst.mount(desc, this.src, { signal }))) {
+        onProgress?.({ type: 'mount', desc });
+        return;
+      }
       onProgress?.({ type: 'start', desc });
       if (canFetchInto(this.src) && canOpenWriter(this.dst)) {
         await this.copyChunks(desc);
@@ -204,14 +210,15 @@ export async function copyGraph(
 
 /**
  * Copies the artifact `srcRef` names from `src` to `dst`, then points `dstRef` (and `options.tags`) at
- * it. The root manifest is written last, under its tag in one request where the destination can, so a
- * failed copy never moves a tag. Returns the root descriptor.
+ * it (no tag at all when `dstRef` is undefined: a copy by digest). The root manifest is written last,
+ * under its tag in one request where the destination can, so a failed copy never moves a tag. Returns
+ * the root descriptor.
  */
 export async function copy(
   src: ReadOnlyTarget,
   srcRef: string,
   dst: Target,
-  dstRef: string,
+  dstRef: string | undefined,
   options: CopyOptions = {},
 ): Promise<Descriptor> {
   const { signal } = options;
@@ -219,14 +226,15 @@ export async function copy(
   const copier = new GraphCopier(src, dst, options);
   if (!isManifestMediaType(root.mediaType)) {
     await copier.copyNode(root);
-    await dst.tag(root, dstRef, { signal });
+    if (dstRef !== undefined) await dst.tag(root, dstRef, { signal });
   } else {
     const bytes = await fetchManifest(src, root, signal);
     await copier.copyChildren(root, bytes);
-    if (canPushReference(dst)) await dst.pushReference(root, bytes, dstRef, { signal });
+    if (dstRef !== undefined && canPushReference(dst))
+      await dst.pushReference(root, bytes, dstRef, { signal });
     else {
       await dst.push(root, bytes, { signal });
-      await dst.tag(root, dstRef, { signal });
+      if (dstRef !== undefined) await dst.tag(root, dstRef, { signal });
     }
     options.onProgress?.({ type: 'done', desc: root });
   }

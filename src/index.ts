@@ -1,7 +1,9 @@
 /** wasm-to-oci: store WebAssembly modules and components in OCI registries and get them back. */
 export type { Credential, CredentialSource } from './auth/authorizer.js';
+export { type BlobCache, cacheEntries, openCache, pruneCache } from './cache.js';
 export { type DigestCache, FileDigestCache } from './content/digest-cache.js';
 export { FileBackedStore, FileOutputStore } from './content/file.js';
+export { OciLayoutStore } from './content/layout.js';
 export { MemoryStore } from './content/memory.js';
 export type {
   Content,
@@ -23,6 +25,7 @@ export { type DockerCredentialOptions, dockerCredentials } from './credentials/s
 export { type ErrorCode, hasCode, WasmOciError } from './errors.js';
 export { type HttpEngine, type HttpRequest, type HttpResponse, NodeHttpEngine } from './http.js';
 export { type LoginOptions, type LoginResult, type LogoutOptions, login, logout } from './login.js';
+export { deleteManifest, getBlob, getManifest, listTags, resolveReference, tagReference } from './manage.js';
 export type { Annotations, Descriptor, Platform } from './oci/descriptor.js';
 export { digestOf } from './oci/digest.js';
 export { type ImageIndex, type ImageManifest, parseManifest, serializeManifest } from './oci/manifest.js';
@@ -37,7 +40,15 @@ export {
 } from './reference.js';
 export { RegistryClient, type RegistryOptions, type RetryPolicy } from './registry/client.js';
 export { RemoteRepository } from './registry/repository.js';
-export { type ConnectOptions, openRepository } from './target.js';
+export {
+  type ConnectOptions,
+  formatTarget,
+  openRepository,
+  openTarget,
+  parseTarget,
+  type TargetSpec,
+} from './target.js';
+export { type CopyArtifactOptions, type CopyArtifactResult, copyArtifact, splitTags } from './transfer.js';
 export { VERSION } from './version.js';
 export { packClassic } from './wasm/classic.js';
 export { detectWasm, type WasmKind } from './wasm/detect.js';

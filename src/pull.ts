@@ -1,7 +1,8 @@
 import { resolve as resolvePath } from 'node:path';
+import { type BlobCache, pruneCache } from './cache.js';
 import { FileOutputStore } from './content/file.js';
 import { copyGraph, fetchManifest, type ProgressEvent } from './copy.js';
-import { WasmOciError } from './errors.js';
+import { hasCode, WasmOciError } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
 import { parseManifest } from './oci/manifest.js';
 import { type ConnectOptions, formatTarget, openTarget, parseTarget, targetReference } from './target.js';
@@ -14,6 +15,8 @@ export interface PullOptions extends ConnectOptions {
   ociLayout?: boolean | undefined;
   /** Where to write the module. It appears only once verified; a failed pull leaves it untouched. */
   output: string;
+  /** Keep pulled modules in this cache and take them from it when they are there. */
+  cache?: BlobCache | undefined;
   /** Pick the layer with this digest or title when the artifact has several. */
   layer?: string | undefined;
   concurrency?: number | undefined;
@@ -37,6 +40,34 @@ export interface PullResult {
   layer: Descriptor;
   /** Absolute path of the written file. */
   output: string;
+  /** True when the module came from the local cache (no blob bytes were downloaded). */
+  fromCache: boolean;
+}
+
+/**
+ * Writes a cached blob to the output, verified on the way (a cached blob is checked before each use);
+ * false when it is not cached or the cached copy is corrupt (then it is dropped).
+ */
+async function pullFromCache(
+  cache: BlobCache,
+  layer: Descriptor,
+  output: string,
+  options: Pick<PullOptions, 'signal' | 'onProgress'>,
+): Promise<boolean> {
+  if (!(await cache.store.exists(layer))) return false;
+  const sink = new FileOutputStore();
+  sink.expect(layer, output);
+  try {
+    await copyGraph(cache.store, sink, layer, { signal: options.signal, onProgress: options.onProgress });
+  } catch (err) {
+    if (hasCode(err, 'DIGEST_MISMATCH') || hasCode(err, 'SIZE_MISMATCH')) {
+      await cache.store.removeBlob(layer.digest);
+      return false;
+    }
+    throw err;
+  }
+  await cache.store.touch(layer);
+  return true;
 }
 
 /**
@@ -60,14 +91,23 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     }
     const layer = selectWasmLayer(parsed.manifest, { layer: options.layer });
     const output = resolvePath(options.output);
-    const sink = new FileOutputStore();
-    sink.expect(layer, output);
-    await copyGraph(repo, sink, manifestDesc, {
-      signal,
-      onProgress: options.onProgress,
-      concurrency: options.concurrency,
-      findSuccessors: () => [layer],
-    });
+    const { cache } = options;
+    const fromCache = cache ? await pullFromCache(cache, layer, output, options) : false;
+    if (!fromCache) {
+      const sink = new FileOutputStore();
+      sink.expect(layer, output);
+      await copyGraph(repo, sink, manifestDesc, {
+        signal,
+        onProgress: options.onProgress,
+        concurrency: options.concurrency,
+        findSuccessors: () => [layer],
+      });
+      if (cache) {
+        // The cache only speeds things up: a cache that cannot be written is not a failed pull.
+        await cache.store.importFile(layer, output).catch(() => {});
+        await pruneCache(cache).catch(() => {});
+      }
+    }
     return {
       reference: formatTarget(spec),
       defaultedTag: spec.defaultedTag,
@@ -77,6 +117,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       manifest: manifestDesc,
       layer,
       output,
+      fromCache,
     };
   } finally {
     close();

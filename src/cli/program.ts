@@ -65,6 +65,7 @@ const COMMANDS: Command[] = [
         value: '<digest|title>',
         description: 'pick this layer when there are several',
       },
+      { name: 'no-cache', type: 'boolean', description: 'neither read nor fill the local blob cache' },
       LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
     ],
@@ -90,6 +91,115 @@ const COMMANDS: Command[] = [
     arguments: [{ name: 'registry', description: 'host[:port]' }],
     options: NETWORK_OPTIONS.filter((o) => o.name === 'registry-config' || o.name === 'json'),
     run: async (args, options, ctx) => (await import('./login.js')).runLogout(args, options, ctx),
+  },
+  {
+    name: 'copy',
+    summary: 'copy an artifact between registries and layouts (the whole graph, digests preserved)',
+    arguments: [
+      { name: 'source', description: 'host/repo[:tag][@digest] or oci:<dir>[:tag][@digest]' },
+      {
+        name: 'destination',
+        description: 'host/repo[:tag[,tag...]] or oci:<dir>[:tag]; the source tag by default',
+      },
+    ],
+    options: [
+      {
+        name: 'from-oci-layout',
+        type: 'boolean',
+        description: 'the source is a layout directory (same as oci:)',
+      },
+      {
+        name: 'to-oci-layout',
+        type: 'boolean',
+        description: 'the destination is a layout directory (same as oci:)',
+      },
+      {
+        name: 'recursive',
+        short: 'r',
+        type: 'boolean',
+        description: 'also copy artifacts that refer to it (signatures)',
+      },
+      {
+        name: 'concurrency',
+        type: 'string',
+        value: '<n>',
+        default: '3',
+        description: 'blob transfers at once',
+      },
+      ...NETWORK_OPTIONS,
+    ],
+    details:
+      'Skips what the destination has, mounts blobs across repositories of one registry, streams between\n' +
+      'registries without temporary files. The destination tag moves only once everything is copied.',
+    run: async (args, options, ctx) => (await import('./manage.js')).runCopy(args, options, ctx),
+  },
+  {
+    name: 'tags',
+    summary: 'list the tags of a repository or layout',
+    arguments: [{ name: 'repository', description: 'host/repository or oci:<dir>' }],
+    options: [LAYOUT_OPTION, ...NETWORK_OPTIONS],
+    run: async (args, options, ctx) => (await import('./manage.js')).runTags(args, options, ctx),
+  },
+  {
+    name: 'resolve',
+    summary: 'print the digest a reference names',
+    arguments: [{ name: 'reference', description: 'host/repo[:tag] or oci:<dir>[:tag]' }],
+    options: [LAYOUT_OPTION, ...NETWORK_OPTIONS],
+    run: async (args, options, ctx) => (await import('./manage.js')).runResolve(args, options, ctx),
+  },
+  {
+    name: 'tag',
+    summary: 'add tags to what a reference names, without uploading anything',
+    arguments: [
+      { name: 'reference', description: 'host/repo[:tag][@digest] or oci:<dir>[:tag]' },
+      { name: 'tag', description: 'the new tags', variadic: true },
+    ],
+    options: [LAYOUT_OPTION, ...NETWORK_OPTIONS],
+    run: async (args, options, ctx) => (await import('./manage.js')).runTag(args, options, ctx),
+  },
+  {
+    name: 'manifest',
+    summary: 'get (raw bytes, --pretty, --descriptor) or delete a manifest',
+    arguments: [
+      { name: 'action', description: 'get or delete' },
+      { name: 'reference', description: 'host/repo[:tag][@digest] or oci:<dir>[:tag][@digest]' },
+    ],
+    options: [
+      { name: 'pretty', type: 'boolean', description: 'get: indent the JSON' },
+      { name: 'descriptor', type: 'boolean', description: 'get: print the manifest’s descriptor instead' },
+      LAYOUT_OPTION,
+      ...NETWORK_OPTIONS,
+    ],
+    details: 'delete removes by digest; a tag is resolved first and the manifest goes with all its tags.',
+    run: async (args, options, ctx) => (await import('./manage.js')).runManifest(args, options, ctx),
+  },
+  {
+    name: 'blob',
+    summary: 'download one blob by digest into a file, verified',
+    arguments: [
+      { name: 'action', description: 'get' },
+      { name: 'reference', description: 'host/repo@sha256:<digest> or oci:<dir>@sha256:<digest>' },
+    ],
+    options: [
+      { name: 'out', short: 'o', type: 'string', value: '<file>', description: 'where to write the blob' },
+      LAYOUT_OPTION,
+      ...NETWORK_OPTIONS,
+    ],
+    run: async (args, options, ctx) => (await import('./manage.js')).runBlob(args, options, ctx),
+  },
+  {
+    name: 'cache',
+    summary: 'list (ls) or prune the local blob cache',
+    arguments: [{ name: 'action', description: 'ls or prune' }],
+    options: [
+      { name: 'max-size', type: 'string', value: '<MiB>', description: 'prune: down to this size' },
+      { name: 'all', type: 'boolean', description: 'prune: remove everything' },
+      { name: 'json', type: 'boolean', description: 'print the result as one JSON object' },
+    ],
+    details:
+      'The cache is an OCI layout in $XDG_CACHE_HOME/wasm-to-oci/oci (else ~/.cache/...), bounded by\n' +
+      'WASM_TO_OCI_CACHE_MAX_MB (default 2048) with least-recently-used pruning.',
+    run: async (args, options, ctx) => (await import('./manage.js')).runCache(args, options, ctx),
   },
 ];
 

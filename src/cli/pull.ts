@@ -1,6 +1,7 @@
 import { pull } from '../pull.js';
 import type { OptionValues } from './args.js';
 import { type Context, connectOptions, flag, text } from './common.js';
+import { cliCache } from './manage.js';
 import { printResult } from './output.js';
 import { progressBar } from './progress.js';
 
@@ -14,6 +15,7 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
       ...(await connectOptions(options, ctx)),
       reference,
       ociLayout: flag(options, 'oci-layout'),
+      cache: flag(options, 'no-cache') ? undefined : cliCache(ctx),
       output: text(options, 'out') ?? 'module.wasm',
       layer: text(options, 'layer'),
       signal: ctx.signal,
@@ -38,6 +40,7 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
       mediaType: result.mediaType,
       manifest: result.manifest,
       output: result.output,
+      fromCache: result.fromCache,
     },
   );
 }

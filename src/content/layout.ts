@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readSync, writeSync } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { closeSync, constants, createReadStream, openSync, readSync, writeSync } from 'node:fs';
+import { copyFile, mkdir, open, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -286,10 +286,61 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
       };
       const manifests = index.manifests.filter((m) => m.annotations?.[ANNOTATION_REF_NAME] !== reference);
       manifests.push(entry);
-      const temp = join(this.root, `.index-${randomBytes(6).toString('hex')}.json`);
-      await writeFile(temp, serializeIndex({ ...index, schemaVersion: 2, manifests }));
-      await rename(temp, join(this.root, 'index.json'));
+      await this.writeIndex({ ...index, manifests });
     });
+  }
+
+  /** Adds a blob from a file already verified against `desc` (a copy, cloned where the file system can). */
+  async importFile(desc: Descriptor, path: string): Promise<void> {
+    await this.init();
+    if (await this.exists(desc)) return;
+    const target = this.blobPath(desc.digest);
+    await mkdir(dirname(target), { recursive: true });
+    const temp = this.tempPath(desc.digest);
+    try {
+      await copyFile(path, temp, constants.COPYFILE_FICLONE);
+      await rename(temp, target);
+    } catch (err) {
+      await unlink(temp).catch(() => {});
+      throw fileError(err as NodeJS.ErrnoException, target);
+    }
+  }
+
+  /** Removes a blob (a corrupt cache entry, say). */
+  async removeBlob(digest: string): Promise<void> {
+    await unlink(this.blobPath(digest)).catch(() => {});
+  }
+
+  /** The descriptor of a stored blob. */
+  async blobDescriptor(digest: string): Promise<Descriptor> {
+    try {
+      return {
+        mediaType: 'application/octet-stream',
+        digest,
+        size: (await stat(this.blobPath(digest))).size,
+      };
+    } catch {
+      throw new WasmOciError('NOT_FOUND', `${digest}: not in the layout ${this.root}`);
+    }
+  }
+
+  /** Removes every index entry of a manifest (its blobs stay until garbage-collected). */
+  async deleteManifest(digest: string): Promise<void> {
+    await this.withLock(async () => {
+      const index = await this.index();
+      const manifests = index.manifests.filter((m) => m.digest !== digest);
+      if (manifests.length === index.manifests.length) {
+        throw new WasmOciError('NOT_FOUND', `${digest} is not listed in ${this.root}/index.json`);
+      }
+      await this.writeIndex({ ...index, manifests });
+    });
+  }
+
+  /** Replaces index.json atomically (callers hold the lock). */
+  private async writeIndex(index: ImageIndex): Promise<void> {
+    const temp = join(this.root, `.index-${randomBytes(6).toString('hex')}.json`);
+    await writeFile(temp, serializeIndex(index));
+    await rename(temp, join(this.root, 'index.json'));
   }
 
   /** Marks a blob as used now (for the cache's least-recently-used pruning). */

@@ -119,6 +119,15 @@ export interface ChunkPusher {
   openWriter(desc: Descriptor, options?: OperationOptions): Promise<ChunkWriter>;
 }
 
+/** Optional destination capability: make a blob available from another target without copying bytes. */
+export interface Mounter {
+  mount(desc: Descriptor, source: object, options?: OperationOptions): Promise<boolean>;
+}
+
+export function canMount(target: object): target is Mounter {
+  return typeof (target as Partial<Mounter>).mount === 'function';
+}
+
 export function canFetchInto(target: object): target is ChunkFetcher {
   return typeof (target as Partial<ChunkFetcher>).fetchInto === 'function';
 }

@@ -144,6 +144,10 @@ export class RegistryClient {
   async send(req: SendRequest): Promise<HttpResponse> {
     await this.probe(req.signal);
     let url = typeof req.url === 'string' ? this.url(req.url) : req.url;
+    if (url.host === this.base.host && url.protocol !== this.base.protocol) {
+      // Built before the loopback probe settled the scheme.
+      url = new URL(url.pathname + url.search, this.base);
+    }
     let method = req.method;
     let body = req.body;
     let retriedAuth = false;

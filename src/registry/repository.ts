@@ -264,6 +264,75 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
     await this.putManifest(desc, content, reference, options.signal);
   }
 
+  /** All tags, following `Link: <...>; rel="next"` pagination (same origin only). */
+  async tags(options: OperationOptions = {}): Promise<string[]> {
+    const tags: string[] = [];
+    let url: URL | undefined = this.client.url(`/v2/${this.name}/tags/list`);
+    url.searchParams.set('n', '1000');
+    for (let pages = 0; url && pages < 1000; pages++) {
+      const res = await this.client.send({ method: 'GET', url, scopes: this.scopes, signal: options.signal });
+      if (res.status === 404) {
+        await discard(res.body);
+        throw new WasmOciError('NOT_FOUND', `${this.where()}: no such repository`, { status: 404 });
+      }
+      if (res.status !== 200) throw await this.client.responseError(res, `list tags of ${this.where()}`);
+      const body = JSON.parse((await readAll(res.body, MAX_MANIFEST_BYTES, 'tag list')).toString('utf8')) as {
+        tags?: unknown;
+      };
+      if (Array.isArray(body.tags)) for (const t of body.tags) if (typeof t === 'string') tags.push(t);
+      const next = /<([^>]+)>\s*;\s*rel="?next"?/i.exec(header(res, 'link') ?? '')?.[1];
+      url = next ? new URL(next, url) : undefined;
+      if (url && url.origin !== this.client.baseUrl.origin) {
+        throw new WasmOciError(
+          'REGISTRY',
+          `${this.where()} paginates to another origin (${url.origin}); refused`,
+        );
+      }
+    }
+    return tags;
+  }
+
+  /** The descriptor of a blob from `HEAD` (size from Content-Length). */
+  async blobDescriptor(digest: string, options: OperationOptions = {}): Promise<Descriptor> {
+    const res = await this.client.send({
+      method: 'HEAD',
+      url: this.path('blobs', digest),
+      scopes: this.scopes,
+      signal: options.signal,
+      followRedirects: true,
+    });
+    await discard(res.body);
+    if (res.status === 404) throw new WasmOciError('NOT_FOUND', `${this.where()}@${digest}: no such blob`);
+    if (res.status !== 200)
+      throw await this.client.responseError(res, `check blob ${this.where()}@${digest}`);
+    const size = Number(header(res, 'content-length'));
+    if (!Number.isSafeInteger(size))
+      throw new WasmOciError('REGISTRY', `${this.where()} sent no size for ${digest}`);
+    return { mediaType: 'application/octet-stream', digest, size };
+  }
+
+  /** `DELETE /manifests/<digest>` (registries must allow deletes). */
+  async deleteManifest(digest: string, options: OperationOptions = {}): Promise<void> {
+    const res = await this.client.send({
+      method: 'DELETE',
+      url: this.path('manifests', digest),
+      scopes: [repositoryScope(this.name, ['delete', 'pull', 'push'])],
+      signal: options.signal,
+    });
+    if (res.status === 405) {
+      await discard(res.body);
+      throw new WasmOciError('UNSUPPORTED', `${this.client.registry} does not allow deleting manifests`, {
+        status: 405,
+        hint: 'Distribution needs storage.delete.enabled: true',
+      });
+    }
+    if (res.status !== 202 && res.status !== 200) {
+      throw await this.client.responseError(res, `delete ${this.where()}@${digest}`);
+    }
+    await discard(res.body);
+    this.manifests.delete(digest);
+  }
+
   async tag(desc: Descriptor, reference: string, options: OperationOptions = {}): Promise<void> {
     const bytes = await readAll(await this.fetch(desc, options), MAX_MANIFEST_BYTES, 'manifest');
     await this.putManifest(desc, bytes, reference, options.signal);
@@ -302,6 +371,39 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
       }
     }
     this.remember(desc.digest, Buffer.from(bytes));
+  }
+
+  /**
+   * Makes a blob of another repository on the same registry available here without uploading it
+   * (`POST /blobs/uploads/?mount=<digest>&from=<repo>`). False when the registry declines (202: it
+   * opened an upload session instead, which is cancelled) or the source is elsewhere.
+   */
+  async mount(desc: Descriptor, source: object, options: OperationOptions = {}): Promise<boolean> {
+    if (!(source instanceof RemoteRepository) || source.client.baseUrl.host !== this.client.baseUrl.host)
+      return false;
+    if (source.name === this.name) return false;
+    const url = this.client.url(`/v2/${this.name}/blobs/uploads/`);
+    url.searchParams.set('mount', desc.digest);
+    url.searchParams.set('from', source.name);
+    const res = await this.client.send({
+      method: 'POST',
+      url,
+      scopes: [...this.pushScopes, repositoryScope(source.name, ['pull'])],
+      signal: options.signal,
+    });
+    await discard(res.body);
+    if (res.status === 201) {
+      this.present.add(desc.digest);
+      return true;
+    }
+    if (res.status === 202) {
+      await this.cancelUpload(this.location(res));
+      return false;
+    }
+    throw await this.client.responseError(
+      res,
+      `mount ${desc.digest} from ${source.name} into ${this.where()}`,
+    );
   }
 
   /** `POST /blobs/uploads/`: opens an upload session and returns its location. */

@@ -1,0 +1,196 @@
+import { join } from 'node:path';
+import { type BlobCache, cacheEntries, DEFAULT_CACHE_BYTES, openCache, pruneCache } from '../cache.js';
+import { WasmOciError } from '../errors.js';
+import { deleteManifest, getBlob, getManifest, listTags, resolveReference, tagReference } from '../manage.js';
+import { copyArtifact } from '../transfer.js';
+import type { OptionValues } from './args.js';
+import { type Context, connectOptions, flag, text } from './common.js';
+import { printResult } from './output.js';
+import { progressBar } from './progress.js';
+import { cacheDir } from './push.js';
+
+/** The CLI side of copy, tags, resolve, tag, manifest, blob and cache. */
+
+async function targetOptions(reference: string, options: OptionValues, ctx: Context) {
+  return {
+    ...(await connectOptions(options, ctx)),
+    reference,
+    ociLayout: flag(options, 'oci-layout'),
+    signal: ctx.signal,
+  };
+}
+
+/** The blob cache the CLI uses: `$XDG_CACHE_HOME/wasm-to-oci/oci`, bounded by WASM_TO_OCI_CACHE_MAX_MB. */
+export function cliCache(ctx: Context): BlobCache | undefined {
+  const dir = cacheDir(ctx.env);
+  if (!dir) return undefined;
+  const mb = Number(ctx.env.WASM_TO_OCI_CACHE_MAX_MB);
+  return openCache(join(dir, 'oci'), Number.isFinite(mb) && mb > 0 ? mb * 1024 * 1024 : DEFAULT_CACHE_BYTES);
+}
+
+export async function runCopy(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const [source, destination] = args as [string, string];
+  const json = flag(options, 'json');
+  const bar = progressBar(ctx.io.stderr, 'Copying');
+  const concurrency = Number(text(options, 'concurrency') ?? 3);
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new WasmOciError(
+      'USAGE',
+      `--concurrency takes a whole number from 1, not ${text(options, 'concurrency')}`,
+    );
+  }
+  let result: Awaited<ReturnType<typeof copyArtifact>>;
+  try {
+    result = await copyArtifact({
+      ...(await connectOptions(options, ctx)),
+      source,
+      destination,
+      fromOciLayout: flag(options, 'from-oci-layout'),
+      toOciLayout: flag(options, 'to-oci-layout'),
+      recursive: flag(options, 'recursive'),
+      concurrency,
+      signal: ctx.signal,
+      onProgress: json ? undefined : bar.onProgress,
+    });
+  } finally {
+    bar.finish();
+  }
+  printResult(
+    ctx.io,
+    json,
+    [
+      ['Copied', result.source],
+      ...result.destinations.map((d): [string, string] => ['To', d]),
+      ['Digest', result.digest],
+      [
+        'Sent',
+        `${result.copiedBytes} bytes (${result.mountedBlobs} blobs mounted, ${result.skipped} already there)`,
+      ],
+      ...(flag(options, 'recursive') ? [['Referrers', result.referrers] as [string, number]] : []),
+    ],
+    result,
+  );
+}
+
+export async function runTags(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const tags = await listTags(await targetOptions(args[0] as string, options, ctx));
+  if (flag(options, 'json')) ctx.io.stdout.write(`${JSON.stringify({ tags })}\n`);
+  else ctx.io.stdout.write(tags.map((t) => `${t}\n`).join(''));
+}
+
+export async function runResolve(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const desc = await resolveReference(await targetOptions(args[0] as string, options, ctx));
+  if (flag(options, 'json')) ctx.io.stdout.write(`${JSON.stringify(desc)}\n`);
+  else ctx.io.stdout.write(`${desc.digest}\n`);
+}
+
+export async function runTag(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const [reference, ...tags] = args as [string, ...string[]];
+  const { desc, references } = await tagReference({
+    ...(await targetOptions(reference, options, ctx)),
+    tags,
+  });
+  printResult(
+    ctx.io,
+    flag(options, 'json'),
+    [...references.map((r): [string, string] => ['Tagged', r]), ['Digest', desc.digest]],
+    { digest: desc.digest, mediaType: desc.mediaType, size: desc.size, references },
+  );
+}
+
+export async function runManifest(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const [action, reference] = args as [string, string | undefined];
+  if (reference === undefined) throw new WasmOciError('USAGE', "missing required argument 'reference'");
+  const target = await targetOptions(reference, options, ctx);
+  if (action === 'get') {
+    const { desc, bytes } = await getManifest(target);
+    if (flag(options, 'descriptor')) ctx.io.stdout.write(`${JSON.stringify(desc)}\n`);
+    else if (flag(options, 'pretty'))
+      ctx.io.stdout.write(`${JSON.stringify(JSON.parse(bytes.toString('utf8')), null, 2)}\n`);
+    else ctx.io.stdout.write(bytes);
+    return;
+  }
+  if (action === 'delete') {
+    const result = await deleteManifest(target);
+    if (result.resolvedFromTag !== undefined && !flag(options, 'json')) {
+      ctx.io.stderr.write(
+        `Resolved tag ${result.resolvedFromTag} to ${result.digest}: the manifest is deleted with every tag that points at it\n`,
+      );
+    }
+    printResult(ctx.io, flag(options, 'json'), [['Deleted', result.digest]], result);
+    return;
+  }
+  throw new WasmOciError('USAGE', `unknown manifest action '${action}'`, {
+    hint: 'use: manifest get|delete <reference>',
+  });
+}
+
+export async function runBlob(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const [action, reference] = args as [string, string | undefined];
+  if (action !== 'get')
+    throw new WasmOciError('USAGE', `unknown blob action '${action}'`, {
+      hint: 'use: blob get <repo@digest> --out <file>',
+    });
+  if (reference === undefined) throw new WasmOciError('USAGE', "missing required argument 'reference'");
+  const output = text(options, 'out');
+  if (output === undefined) throw new WasmOciError('USAGE', 'blob get needs --out <file>');
+  const desc = await getBlob({ ...(await targetOptions(reference, options, ctx)), output });
+  printResult(
+    ctx.io,
+    flag(options, 'json'),
+    [
+      ['Digest', desc.digest],
+      ['Size', desc.size],
+      ['Written', output],
+    ],
+    {
+      ...desc,
+      output,
+    },
+  );
+}
+
+export async function runCache(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const [action] = args as [string];
+  const cache = cliCache(ctx);
+  if (!cache) throw new WasmOciError('USAGE', 'no cache directory: set XDG_CACHE_HOME or HOME');
+  if (action === 'ls') {
+    const entries = await cacheEntries(cache);
+    const total = entries.reduce((sum, e) => sum + e.size, 0);
+    if (flag(options, 'json')) {
+      ctx.io.stdout.write(
+        `${JSON.stringify({ path: cache.store.root, totalBytes: total, maxBytes: cache.maxBytes, entries })}\n`,
+      );
+      return;
+    }
+    for (const e of entries) ctx.io.stdout.write(`${e.digest}  ${e.size}  ${e.lastUsed.toISOString()}\n`);
+    ctx.io.stderr.write(
+      `${entries.length} blobs, ${total} bytes in ${cache.store.root} (bound ${cache.maxBytes})\n`,
+    );
+    return;
+  }
+  if (action === 'prune') {
+    const maxMb = text(options, 'max-size');
+    const bound = flag(options, 'all')
+      ? 0
+      : maxMb !== undefined
+        ? Number(maxMb) * 1024 * 1024
+        : cache.maxBytes;
+    if (!Number.isFinite(bound) || bound < 0)
+      throw new WasmOciError('USAGE', `--max-size takes MiB, not ${maxMb}`);
+    const result = await pruneCache(cache, bound);
+    printResult(
+      ctx.io,
+      flag(options, 'json'),
+      [
+        ['Removed', `${result.removed} blobs (${result.freedBytes} bytes)`],
+        ['Kept', `${result.keptBytes} bytes`],
+      ],
+      result,
+    );
+    return;
+  }
+  throw new WasmOciError('USAGE', `unknown cache action '${action}'`, {
+    hint: 'use: cache ls | cache prune',
+  });
+}

@@ -1,0 +1,108 @@
+import { FileOutputStore } from './content/file.js';
+import { copyGraph, fetchManifest, type ProgressEvent } from './copy.js';
+import { WasmOciError } from './errors.js';
+import type { Descriptor } from './oci/descriptor.js';
+import { isDigest } from './oci/digest.js';
+import { type ConnectOptions, formatTarget, openTarget, parseTarget, targetReference } from './target.js';
+
+/**
+ * Registry housekeeping on any target (registry repository or layout): tags, resolve, tag, manifest
+ * get/delete and blob get. Each is one call taking a reference string, as crane's facade does.
+ */
+
+export interface TargetOptions extends ConnectOptions {
+  reference: string;
+  ociLayout?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+interface Housekeeping {
+  tags(options?: { signal?: AbortSignal | undefined }): Promise<string[]>;
+  blobDescriptor(digest: string, options?: { signal?: AbortSignal | undefined }): Promise<Descriptor>;
+  deleteManifest(digest: string, options?: { signal?: AbortSignal | undefined }): Promise<void>;
+}
+
+async function withTarget<T>(
+  options: TargetOptions,
+  access: 'pull' | 'push',
+  fn: (
+    t: ReturnType<typeof openTarget>['target'] & Housekeeping,
+    spec: ReturnType<typeof parseTarget>,
+  ) => Promise<T>,
+): Promise<T> {
+  const spec = parseTarget(options.reference, { layout: options.ociLayout });
+  const opened = openTarget(spec, access, options);
+  try {
+    return await fn(opened.target as ReturnType<typeof openTarget>['target'] & Housekeeping, spec);
+  } finally {
+    opened.close();
+  }
+}
+
+/** Every tag of a repository or layout. */
+export function listTags(options: TargetOptions): Promise<string[]> {
+  return withTarget(options, 'pull', (t) => t.tags({ signal: options.signal }));
+}
+
+/** The descriptor (digest, media type, size) of what a reference names. */
+export function resolveReference(options: TargetOptions): Promise<Descriptor & { reference: string }> {
+  return withTarget(options, 'pull', async (t, spec) => ({
+    ...(await t.resolve(targetReference(spec), { signal: options.signal })),
+    reference: formatTarget(spec),
+  }));
+}
+
+/** Points more tags at what a reference names, without re-uploading anything. */
+export function tagReference(
+  options: TargetOptions & { tags: readonly string[] },
+): Promise<{ desc: Descriptor; references: string[] }> {
+  return withTarget(options, 'push', async (t, spec) => {
+    const desc = await t.resolve(targetReference(spec), { signal: options.signal });
+    for (const tag of options.tags) await t.tag(desc, tag, { signal: options.signal });
+    const untagged = { ...spec, digest: undefined };
+    return { desc, references: options.tags.map((tag) => formatTarget(untagged, tag)) };
+  });
+}
+
+/** A manifest's exact bytes and descriptor. */
+export function getManifest(options: TargetOptions): Promise<{ desc: Descriptor; bytes: Buffer }> {
+  return withTarget(options, 'pull', async (t, spec) => {
+    const desc = await t.resolve(targetReference(spec), { signal: options.signal });
+    return { desc, bytes: await fetchManifest(t, desc, options.signal) };
+  });
+}
+
+/**
+ * Deletes a manifest by digest; a tag is resolved first (`resolvedFromTag` says so, since every tag
+ * of that manifest goes with it).
+ */
+export function deleteManifest(
+  options: TargetOptions,
+): Promise<{ digest: string; resolvedFromTag: string | undefined }> {
+  return withTarget(options, 'push', async (t, spec) => {
+    const reference = targetReference(spec);
+    const digest = isDigest(reference)
+      ? reference
+      : (await t.resolve(reference, { signal: options.signal })).digest;
+    await t.deleteManifest(digest, { signal: options.signal });
+    return { digest, resolvedFromTag: isDigest(reference) ? undefined : reference };
+  });
+}
+
+/** Downloads one blob (`repo@sha256:...`) into a file, verified, atomically. */
+export function getBlob(
+  options: TargetOptions & { output: string; onProgress?: ((event: ProgressEvent) => void) | undefined },
+): Promise<Descriptor> {
+  return withTarget(options, 'pull', async (t, spec) => {
+    if (spec.digest === undefined) {
+      throw new WasmOciError('USAGE', `blob get needs a digest: ${options.reference}`, {
+        hint: 'write it as host/repository@sha256:<digest>',
+      });
+    }
+    const desc = await t.blobDescriptor(spec.digest, { signal: options.signal });
+    const sink = new FileOutputStore();
+    sink.expect(desc, options.output);
+    await copyGraph(t, sink, desc, { signal: options.signal, onProgress: options.onProgress });
+    return desc;
+  });
+}
