@@ -265,10 +265,10 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
   }
 
   /** All tags, following `Link: <...>; rel="next"` pagination (same origin only). */
-  async tags(options: OperationOptions = {}): Promise<string[]> {
+  async tags(options: OperationOptions & { pageSize?: number } = {}): Promise<string[]> {
     const tags: string[] = [];
     let url: URL | undefined = this.client.url(`/v2/${this.name}/tags/list`);
-    url.searchParams.set('n', '1000');
+    url.searchParams.set('n', String(options.pageSize ?? 1000));
     for (let pages = 0; url && pages < 1000; pages++) {
       const res = await this.client.send({ method: 'GET', url, scopes: this.scopes, signal: options.signal });
       if (res.status === 404) {
