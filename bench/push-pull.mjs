@@ -124,7 +124,7 @@ try {
 
     settle();
     const out = join(work.path, 'ours.out');
-    const q = await run('node', [CLI, 'pull', `${host}/ours${i}:v1`, '--out', out], env);
+    const q = await run('node', [CLI, 'pull', `${host}/ours${i}:v1`, '--out', out, '--no-cache'], env);
     oursPull.push(q.ms);
     pullRss.push(q.rssKiB);
     if ((await stat(out)).size !== SIZE_MIB * 1024 * 1024) throw new Error('pulled file has the wrong size');
