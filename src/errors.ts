@@ -15,6 +15,8 @@ export type ErrorCode =
   | 'FILE'
   /** The input is not a WebAssembly binary. */
   | 'NOT_WASM'
+  /** A WebAssembly binary is truncated or malformed. */
+  | 'INVALID_WASM'
   /** A manifest, index or config is not valid JSON of the expected shape. */
   | 'INVALID_MANIFEST'
   /** No layer (or more than one) of the artifact holds a wasm module. */
