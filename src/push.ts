@@ -4,12 +4,14 @@ import type { DigestCache } from './content/digest-cache.js';
 import { FileBackedStore, fileError } from './content/file.js';
 import { copy, copyGraph, ingest, type ProgressEvent } from './copy.js';
 import { hasCode, throwIfAborted, WasmOciError } from './errors.js';
-import type { Descriptor } from './oci/descriptor.js';
+import type { Annotations, Descriptor } from './oci/descriptor.js';
 import { digestOf } from './oci/digest.js';
 import { isManifestMediaType } from './oci/mediatypes.js';
 import { type ConnectOptions, formatTarget, openTarget, parseTarget, targetReference } from './target.js';
-import { classicConfig, classicTitle, packClassic } from './wasm/classic.js';
+import { classicConfig, classicTitle, type PackedManifest, packClassic } from './wasm/classic.js';
+import { creationTime, packCncf } from './wasm/cncf.js';
 import { PREAMBLE_LENGTH, requireWasm, type WasmKind } from './wasm/detect.js';
+import { inspectWasm, inspectWasmFile, type WasmInfo } from './wasm/inspect.js';
 import { WasmMediaType } from './wasm/mediatypes.js';
 
 export interface PushOptions extends ConnectOptions {
@@ -19,8 +21,24 @@ export interface PushOptions extends ConnectOptions {
   reference: string;
   /** Treat `reference` as an OCI image-layout directory (`<dir>[:tag]`) even without `oci:`. */
   ociLayout?: boolean | undefined;
-  /** Override the title annotation. */
+  /** Override the title annotation ('' for none). */
   title?: string | undefined;
+  /** `classic` (the original tool's, default) or `cncf` (the CNCF Wasm OCI Artifact layout). */
+  format?: 'classic' | 'cncf' | undefined;
+  /** cncf: the creation time (RFC 3339); else `sourceDateEpoch`, else now. */
+  created?: string | undefined;
+  /** cncf: `SOURCE_DATE_EPOCH` (seconds), for reproducible digests. */
+  sourceDateEpoch?: string | undefined;
+  /** cncf: the config's author. */
+  author?: string | undefined;
+  /** cncf: the WIT world a component targets (`component.target`). */
+  targetWorld?: string | undefined;
+  /** Manifest annotations. */
+  annotations?: Annotations | undefined;
+  /** The manifest's `artifactType` (opt-in). */
+  artifactType?: string | undefined;
+  /** More tags to point at the pushed manifest. */
+  tags?: readonly string[] | undefined;
   /** Remembers digests of large files so an unchanged re-push sends no blob bytes. */
   digestCache?: DigestCache | undefined;
   concurrency?: number | undefined;
@@ -42,6 +60,8 @@ export interface PushResult {
   manifest: Descriptor;
   layer: Descriptor;
   kind: WasmKind;
+  /** Every reference written (one per tag). */
+  references: string[];
   /** Blob bytes actually sent to the registry (0 when it had everything). */
   uploadedBytes: number;
 }
@@ -96,48 +116,84 @@ export async function push(options: PushOptions): Promise<PushResult> {
     }
     onProgress?.(event);
   };
+  const format = options.format ?? 'classic';
+  if (format !== 'classic' && format !== 'cncf') {
+    throw new WasmOciError('USAGE', `unknown format "${String(format)}"`, {
+      hint: 'use --format classic or --format cncf',
+    });
+  }
+  const title = options.title ?? classicTitle(options.file);
+  let pack: (layer: Descriptor) => PackedManifest;
+  if (format === 'cncf') {
+    const created = creationTime(options.created, options.sourceDateEpoch, new Date());
+    const cncf = {
+      created,
+      author: options.author,
+      targetWorld: options.targetWorld,
+      annotations: options.annotations,
+    };
+    pack = (layer) =>
+      packCncf(layer, info as WasmInfo, { ...cncf, title, artifactType: options.artifactType });
+  } else {
+    pack = (layer) =>
+      packClassic(layer, title, { annotations: options.annotations, artifactType: options.artifactType });
+  }
+  let info: WasmInfo | undefined;
   try {
     let layer: Descriptor;
-    const mediaType = WasmMediaType.classicLayer;
+    const mediaType = format === 'cncf' ? WasmMediaType.cncfLayer : WasmMediaType.classicLayer;
     if (stats.size <= IN_MEMORY_LIMIT) {
       const bytes = await handle.readFile();
       requireWasm(bytes, options.file);
+      if (format === 'cncf') info = inspectWasm(bytes, options.file);
       layer = { mediaType, digest: digestOf(bytes), size: bytes.length };
       await source.push(layer, bytes);
     } else {
+      if (format === 'cncf') {
+        info = await inspectWasmFile(
+          async (position, length) => {
+            const buffer = Buffer.alloc(length);
+            const { bytesRead } = await handle.read(buffer, 0, length, position);
+            return buffer.subarray(0, bytesRead);
+          },
+          stats.size,
+          options.file,
+        );
+      }
       const cached = await options.digestCache?.get(stats);
       if (cached !== undefined) {
         layer = { mediaType, digest: cached, size: stats.size };
         source.linkFile(layer, options.file);
       } else {
         throwIfAborted(signal);
-        // Single pass: the file is hashed while it is uploaded (the config goes up meanwhile); the
-        // manifest is built afterwards.
-        const config = classicConfig();
-        await source.push(config.desc, config.bytes);
-        [layer] = await Promise.all([
-          ingest(
-            repo,
-            mediaType,
-            { fd: handle.fd, start: 0, length: stats.size },
-            {
-              size: stats.size,
-              signal,
-              onProgress: progress,
-            },
-          ),
-          copyGraph(source, repo, config.desc, { signal, onProgress: progress }),
-        ]);
+        // Single pass: the file is hashed while it is uploaded; the manifest is built afterwards. The
+        // classic config does not depend on the module, so it goes up meanwhile.
+        const file = { fd: handle.fd, start: 0, length: stats.size };
+        const upload = ingest(repo, mediaType, file, { size: stats.size, signal, onProgress: progress });
+        if (format === 'classic') {
+          const config = classicConfig();
+          await source.push(config.desc, config.bytes);
+          [layer] = await Promise.all([
+            upload,
+            copyGraph(source, repo, config.desc, { signal, onProgress: progress }),
+          ]);
+        } else layer = await upload;
         await options.digestCache?.set(stats, layer.digest);
       }
     }
 
-    const packed = packClassic(layer, options.title ?? classicTitle(options.file));
+    const packed = pack(layer);
     await source.push(packed.config.desc, packed.config.bytes);
     await source.push(packed.desc, packed.bytes);
     await source.tag(packed.desc, tag);
+    const extraTags = options.tags ?? [];
     try {
-      await copy(source, tag, repo, tag, { signal, onProgress: progress, concurrency: options.concurrency });
+      await copy(source, tag, repo, tag, {
+        signal,
+        onProgress: progress,
+        concurrency: options.concurrency,
+        tags: extraTags,
+      });
     } catch (err) {
       // A cached digest that no longer matches the file: forget it so the next push re-reads the file.
       if (hasCode(err, 'DIGEST_MISMATCH') || hasCode(err, 'SIZE_MISMATCH'))
@@ -154,6 +210,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
       layer: packed.manifest.layers[0] as Descriptor,
       kind,
       uploadedBytes,
+      references: [tag, ...extraTags].map((t) => formatTarget(spec, t)),
     };
   } finally {
     await handle.close().catch(() => {});

@@ -24,13 +24,65 @@ const COMMANDS: Command[] = [
     name: 'push',
     summary: 'push a wasm module to a registry (the classic wasm-to-oci format)',
     arguments: [
-      { name: 'file', description: 'the .wasm file' },
+      { name: 'file', description: 'the .wasm file, or - for standard input' },
       {
         name: 'reference',
         description: 'host[:port]/repository[:tag] or oci:<dir>[:tag]; the tag defaults to latest',
       },
     ],
     options: [
+      {
+        name: 'format',
+        type: 'string',
+        value: '<classic|cncf>',
+        description: 'artifact format (default: $WASM_TO_OCI_FORMAT, else classic)',
+      },
+      {
+        name: 'tag',
+        type: 'string',
+        multiple: true,
+        value: '<tag>',
+        description: 'another tag (repeatable; or ref:t1,t2)',
+      },
+      {
+        name: 'title',
+        type: 'string',
+        value: '<name>',
+        description: 'the layer title annotation (default: the path as typed)',
+      },
+      {
+        name: 'annotation',
+        short: 'a',
+        type: 'string',
+        multiple: true,
+        value: '<k=v>',
+        description: 'manifest annotation (repeatable)',
+      },
+      {
+        name: 'annotation-file',
+        type: 'string',
+        value: '<json>',
+        description: 'manifest annotations from a JSON map',
+      },
+      {
+        name: 'artifact-type',
+        type: 'string',
+        value: '<type>',
+        description: 'set the manifest artifactType',
+      },
+      {
+        name: 'created',
+        type: 'string',
+        value: '<rfc3339>',
+        description: 'cncf: creation time (else SOURCE_DATE_EPOCH, else now)',
+      },
+      { name: 'author', type: 'string', value: '<name>', description: 'cncf: the config author' },
+      {
+        name: 'target-world',
+        type: 'string',
+        value: '<world>',
+        description: 'cncf: component.target (the WIT world)',
+      },
       {
         name: 'no-cache',
         type: 'boolean',

@@ -1,8 +1,15 @@
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { FileDigestCache } from '../content/digest-cache.js';
+import { WasmOciError } from '../errors.js';
 import { push } from '../push.js';
+import { splitTags } from '../transfer.js';
 import type { OptionValues } from './args.js';
-import { type Context, connectOptions, flag } from './common.js';
+import { type Context, connectOptions, flag, list, text } from './common.js';
 import { printResult } from './output.js';
 import { progressBar } from './progress.js';
 
@@ -13,31 +20,83 @@ export function cacheDir(env: NodeJS.ProcessEnv): string | undefined {
   return undefined;
 }
 
+/** `--annotation k=v` (repeatable) and `--annotation-file <json>` (a map of strings). */
+async function annotations(options: OptionValues): Promise<Record<string, string> | undefined> {
+  const out: Record<string, string> = {};
+  const file = text(options, 'annotation-file');
+  if (file) {
+    let json: unknown;
+    try {
+      json = JSON.parse(await readFile(file, 'utf8'));
+    } catch (cause) {
+      throw new WasmOciError('USAGE', `--annotation-file ${file} is not readable JSON`, { cause });
+    }
+    if (typeof json !== 'object' || json === null || Object.values(json).some((v) => typeof v !== 'string')) {
+      throw new WasmOciError('USAGE', `--annotation-file ${file} must map strings to strings`);
+    }
+    Object.assign(out, json);
+  }
+  for (const pair of list(options, 'annotation')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new WasmOciError('USAGE', `--annotation wants key=value, not "${pair}"`);
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** Reads stdin into a private temporary file, so `-` pushes like a file (hashed, size known). */
+async function stdinToFile(ctx: Context): Promise<{ path: string; remove(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'wasm-to-oci-stdin-'));
+  const path = join(dir, 'module.wasm');
+  const stdin = ctx.io.stdin;
+  if (!stdin) throw new WasmOciError('USAGE', 'no standard input to read the module from');
+  await pipeline(Readable.from(stdin as AsyncIterable<Buffer>), createWriteStream(path, { mode: 0o600 }));
+  return { path, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
 export async function runPush(args: string[], options: OptionValues, ctx: Context): Promise<void> {
-  const [file, reference] = args as [string, string];
+  const [file, target] = args as [string, string];
   const json = flag(options, 'json');
   const dir = flag(options, 'no-cache') ? undefined : cacheDir(ctx.env);
+  const { reference, tags } = splitTags(target);
+  const format = text(options, 'format') ?? ctx.env.WASM_TO_OCI_FORMAT ?? 'classic';
+  if (format !== 'classic' && format !== 'cncf') {
+    throw new WasmOciError('USAGE', `unknown format "${format}"`, {
+      hint: 'use --format classic or --format cncf',
+    });
+  }
+  const fromStdin = file === '-' ? await stdinToFile(ctx) : undefined;
   const bar = progressBar(ctx.io.stderr, 'Pushing');
   let result: Awaited<ReturnType<typeof push>>;
   try {
     result = await push({
       ...(await connectOptions(options, ctx)),
-      file,
+      file: fromStdin?.path ?? file,
+      title: fromStdin ? (text(options, 'title') ?? '') : text(options, 'title'),
       reference,
+      tags: [...tags, ...list(options, 'tag')],
+      format,
+      created: text(options, 'created'),
+      sourceDateEpoch: ctx.env.SOURCE_DATE_EPOCH,
+      author: text(options, 'author'),
+      targetWorld: text(options, 'target-world'),
+      annotations: await annotations(options),
+      artifactType: text(options, 'artifact-type'),
       ociLayout: flag(options, 'oci-layout'),
-      digestCache: dir ? new FileDigestCache(join(dir, 'digests.json')) : undefined,
+      digestCache: dir && !fromStdin ? new FileDigestCache(join(dir, 'digests.json')) : undefined,
       signal: ctx.signal,
       onProgress: json ? undefined : bar.onProgress,
     });
   } finally {
     bar.finish();
+    await fromStdin?.remove();
   }
   if (result.defaultedTag && !json) ctx.io.stderr.write('Using default tag: latest\n');
   printResult(
     ctx.io,
     json,
     [
-      ['Pushed', result.reference],
+      ...result.references.map((r): [string, string] => ['Pushed', r]),
       ['Size', result.size],
       ['Digest', result.digest],
     ],
@@ -48,6 +107,8 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
       mediaType: result.mediaType,
       layer: result.layer,
       uploadedBytes: result.uploadedBytes,
+      references: result.references,
+      kind: result.kind,
     },
   );
 }

@@ -1,5 +1,5 @@
 import { basename, isAbsolute } from 'node:path';
-import { ANNOTATION_TITLE, type Descriptor } from '../oci/descriptor.js';
+import { ANNOTATION_TITLE, type Annotations, type Descriptor } from '../oci/descriptor.js';
 import { digestOf } from '../oci/digest.js';
 import { type ImageManifest, serializeManifest } from '../oci/manifest.js';
 import { MediaType } from '../oci/mediatypes.js';
@@ -36,7 +36,11 @@ export interface PackedManifest {
  * Builds the original wasm-to-oci manifest around a layer: config `{}`, one layer with the title
  * annotation, no top-level mediaType, serialised byte for byte as Go's encoding/json writes it.
  */
-export function packClassic(layer: { digest: string; size: number }, title: string): PackedManifest {
+export function packClassic(
+  layer: { digest: string; size: number },
+  title: string,
+  extra: { annotations?: Annotations | undefined; artifactType?: string | undefined } = {},
+): PackedManifest {
   const config = classicConfig();
   const manifest: ImageManifest = {
     schemaVersion: 2,
@@ -46,9 +50,11 @@ export function packClassic(layer: { digest: string; size: number }, title: stri
         mediaType: WasmMediaType.classicLayer,
         digest: layer.digest,
         size: layer.size,
-        annotations: { [ANNOTATION_TITLE]: title },
+        ...(title ? { annotations: { [ANNOTATION_TITLE]: title } } : {}),
       },
     ],
+    ...(extra.artifactType ? { artifactType: extra.artifactType } : {}),
+    ...(extra.annotations && Object.keys(extra.annotations).length ? { annotations: extra.annotations } : {}),
   };
   const bytes = serializeManifest(manifest);
   return {

@@ -270,3 +270,30 @@ export function importsByModule(info: WasmInfo): Record<string, string[]> {
   for (const imp of info.imports) (groups[imp.module ?? ''] ??= []).push(imp.name);
   return groups;
 }
+
+/**
+ * Inspects a large file without reading it all: only the preamble and the import/export sections are
+ * read (positioned reads), everything else is skipped by its length.
+ */
+export async function inspectWasmFile(
+  read: (position: number, length: number) => Promise<Uint8Array>,
+  size: number,
+  name: string,
+): Promise<WasmInfo> {
+  const preamble = await read(0, PREAMBLE_LENGTH);
+  const kind = requireWasm(preamble, name);
+  const wanted = kind === 'module' ? [2, 7] : [10, 11];
+  const parts: Uint8Array[] = [preamble];
+  let position = PREAMBLE_LENGTH;
+  while (position < size) {
+    const head = await read(position, Math.min(6, size - position));
+    const r = new Reader(head, 0, head.length);
+    const id = r.byte();
+    const length = r.uleb();
+    const total = r.pos + length;
+    if (position + total > size) r.fail(`section ${id} of ${length} bytes runs past the end`);
+    if (wanted.includes(id)) parts.push(await read(position, total));
+    position += total;
+  }
+  return inspectWasm(Buffer.concat(parts), name);
+}
