@@ -1,11 +1,13 @@
 import { resolve as resolvePath } from 'node:path';
 import { type BlobCache, pruneCache } from './cache.js';
 import { FileOutputStore } from './content/file.js';
+import type { ReadOnlyTarget } from './content/types.js';
 import { copyGraph, fetchManifest, type ProgressEvent } from './copy.js';
 import { hasCode, WasmOciError } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
 import { parseManifest } from './oci/manifest.js';
 import { type ConnectOptions, formatTarget, openTarget, parseTarget, targetReference } from './target.js';
+import { PREAMBLE_LENGTH } from './wasm/detect.js';
 import { selectIndexEntry, selectWasmLayer } from './wasm/select.js';
 
 export interface PullOptions extends ConnectOptions {
@@ -17,6 +19,8 @@ export interface PullOptions extends ConnectOptions {
   output: string;
   /** Keep pulled modules in this cache and take them from it when they are there. */
   cache?: BlobCache | undefined;
+  /** For an image index: the entry for this platform (`os/architecture`, e.g. `wasip2/wasm`). */
+  platform?: string | undefined;
   /** Pick the layer with this digest or title when the artifact has several. */
   layer?: string | undefined;
   concurrency?: number | undefined;
@@ -42,6 +46,24 @@ export interface PullResult {
   output: string;
   /** True when the module came from the local cache (no blob bytes were downloaded). */
   fromCache: boolean;
+}
+
+/** The first bytes of a blob (the wasm preamble), read and the rest of the stream dropped. */
+async function peek(
+  target: ReadOnlyTarget,
+  desc: Descriptor,
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array> {
+  const stream = await target.fetch(desc, { signal });
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of stream) {
+    chunks.push(chunk as Buffer);
+    length += (chunk as Buffer).length;
+    if (length >= PREAMBLE_LENGTH) break;
+  }
+  stream.destroy();
+  return Buffer.concat(chunks).subarray(0, PREAMBLE_LENGTH);
 }
 
 /**
@@ -83,13 +105,16 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     let manifestDesc = await repo.resolve(targetReference(spec), { signal });
     let parsed = parseManifest(await fetchManifest(repo, manifestDesc, signal), manifestDesc.mediaType);
     if (parsed.kind === 'index') {
-      manifestDesc = selectIndexEntry(parsed.index);
+      manifestDesc = selectIndexEntry(parsed.index, options.platform);
       parsed = parseManifest(await fetchManifest(repo, manifestDesc, signal), manifestDesc.mediaType);
       if (parsed.kind === 'index') {
         throw new WasmOciError('UNSUPPORTED', 'nested image indexes are not supported');
       }
     }
-    const layer = selectWasmLayer(parsed.manifest, { layer: options.layer });
+    const layer = await selectWasmLayer(parsed.manifest, {
+      layer: options.layer,
+      peek: (desc) => peek(repo, desc, signal),
+    });
     const output = resolvePath(options.output);
     const { cache } = options;
     const fromCache = cache ? await pullFromCache(cache, layer, output, options) : false;

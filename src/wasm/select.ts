@@ -1,12 +1,21 @@
 import { WasmOciError } from '../errors.js';
 import { ANNOTATION_TITLE, type Descriptor } from '../oci/descriptor.js';
 import type { ImageIndex, ImageManifest } from '../oci/manifest.js';
+import { detectWasm } from './detect.js';
 import { WASM_LAYER_MEDIA_TYPES } from './mediatypes.js';
 
 export interface SelectOptions {
   /** Pick the layer with this digest or title instead of guessing. */
   layer?: string | undefined;
+  /**
+   * Reads the first bytes of a layer: with it, a manifest without any wasm media type (an oras generic
+   * push) is searched for layers whose bytes start with `\0asm`.
+   */
+  peek?: ((desc: Descriptor) => Promise<Uint8Array>) | undefined;
 }
+
+/** Generic pushes are sniffed only when they have few layers (each sniff is a request). */
+const MAX_SNIFFED_LAYERS = 16;
 
 function layerList(layers: readonly Descriptor[]): string {
   return layers
@@ -18,7 +27,10 @@ function layerList(layers: readonly Descriptor[]): string {
  * Chooses the layer that holds the wasm module. Exactly one layer with a wasm media type is taken; zero
  * or several is an error listing the layers, never a guess. `layer` (digest or title) picks explicitly.
  */
-export function selectWasmLayer(manifest: ImageManifest, options: SelectOptions = {}): Descriptor {
+export async function selectWasmLayer(
+  manifest: ImageManifest,
+  options: SelectOptions = {},
+): Promise<Descriptor> {
   const { layers } = manifest;
   if (options.layer !== undefined) {
     const wanted = options.layer;
@@ -32,7 +44,14 @@ export function selectWasmLayer(manifest: ImageManifest, options: SelectOptions 
       },
     );
   }
-  const candidates = layers.filter((l) => WASM_LAYER_MEDIA_TYPES.includes(l.mediaType));
+  let candidates = layers.filter((l) => WASM_LAYER_MEDIA_TYPES.includes(l.mediaType));
+  if (candidates.length === 0 && options.peek && layers.length <= MAX_SNIFFED_LAYERS) {
+    const peek = options.peek;
+    const sniffed = await Promise.all(
+      layers.map(async (l) => (l.size >= 8 && detectWasm(await peek(l)) !== undefined ? l : undefined)),
+    );
+    candidates = sniffed.filter((l): l is Descriptor => l !== undefined);
+  }
   if (candidates.length === 1) return candidates[0] as Descriptor;
   if (candidates.length === 0 && layers.length === 1 && manifest.artifactType?.includes('wasm')) {
     return layers[0] as Descriptor;
@@ -49,9 +68,29 @@ export function selectWasmLayer(manifest: ImageManifest, options: SelectOptions 
 
 const WASM_PLATFORMS = new Set(['wasm', 'wasi', 'wasip1', 'wasip2']);
 
-/** From an index, the manifest for a wasm platform, or the only manifest. */
-export function selectIndexEntry(index: ImageIndex): Descriptor {
+/**
+ * From an index, the manifest for `platform` (`os/architecture`, either part may be `*`), else the
+ * one for a wasm platform (`wasm`/`wasi`/`wasip1`/`wasip2`), or the only manifest.
+ */
+export function selectIndexEntry(index: ImageIndex, platform?: string): Descriptor {
   const { manifests } = index;
+  if (platform !== undefined) {
+    const [os, arch] = platform.split('/');
+    const matching = manifests.filter(
+      (m) =>
+        m.platform &&
+        (os === '*' || m.platform.os === os) &&
+        (arch === undefined || arch === '*' || m.platform.architecture === arch),
+    );
+    if (matching.length === 1) return matching[0] as Descriptor;
+    throw new WasmOciError(
+      'NO_WASM_LAYER',
+      `${matching.length === 0 ? 'no' : 'several'} index entries for platform ${platform}`,
+      {
+        hint: `the platforms are: ${manifests.map((m) => (m.platform ? `${m.platform.os}/${m.platform.architecture}` : '(none)')).join(', ')}`,
+      },
+    );
+  }
   if (manifests.length === 1) return manifests[0] as Descriptor;
   const wasm = manifests.filter(
     (m) => m.platform && (WASM_PLATFORMS.has(m.platform.architecture) || WASM_PLATFORMS.has(m.platform.os)),

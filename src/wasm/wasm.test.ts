@@ -39,21 +39,21 @@ const manifest = (layers: Descriptor[], artifactType?: string): ImageManifest =>
 });
 
 describe('selectWasmLayer', () => {
-  it('takes the classic layer', () => {
+  it('takes the classic layer', async () => {
     const layer = d('application/vnd.wasm.content.layer.v1+wasm', 'a');
-    assert.equal(selectWasmLayer(manifest([layer])), layer);
+    assert.equal(await selectWasmLayer(manifest([layer])), layer);
   });
-  it('takes the CNCF layer among non-wasm layers', () => {
+  it('takes the CNCF layer among non-wasm layers', async () => {
     const layer = d('application/wasm', 'b');
-    assert.equal(selectWasmLayer(manifest([d('text/plain', 'c'), layer])), layer);
+    assert.equal(await selectWasmLayer(manifest([d('text/plain', 'c'), layer])), layer);
   });
-  it('lists the layers when several qualify', () => {
+  it('lists the layers when several qualify', async () => {
     const layers = [
       d('application/vnd.wasm.content.layer.v1+wasm', 'a', 'one.wasm'),
       d('application/vnd.wasm.content.layer.v1+wasm', 'b', 'two.wasm'),
     ];
-    assert.throws(
-      () => selectWasmLayer(manifest(layers)),
+    await assert.rejects(
+      selectWasmLayer(manifest(layers)),
       (err: Error & { code?: string; hint?: string }) => {
         assert.equal(err.code, 'NO_WASM_LAYER');
         assert.match(err.message, /2 layers hold wasm modules/);
@@ -63,12 +63,23 @@ describe('selectWasmLayer', () => {
         return true;
       },
     );
-    assert.equal(selectWasmLayer(manifest(layers), { layer: 'two.wasm' }), layers[1]);
-    assert.equal(selectWasmLayer(manifest(layers), { layer: layers[0]?.digest }), layers[0]);
-    assert.throws(() => selectWasmLayer(manifest(layers), { layer: 'three' }), { code: 'NO_WASM_LAYER' });
+    assert.equal(await selectWasmLayer(manifest(layers), { layer: 'two.wasm' }), layers[1]);
+    assert.equal(await selectWasmLayer(manifest(layers), { layer: layers[0]?.digest }), layers[0]);
+    await assert.rejects(selectWasmLayer(manifest(layers), { layer: 'three' }), { code: 'NO_WASM_LAYER' });
   });
-  it('fails when no layer holds wasm', () => {
-    assert.throws(() => selectWasmLayer(manifest([d('text/plain', 'c')])), {
+  it('sniffs \\0asm in generic layers when asked to', async () => {
+    const layers = [
+      d('application/octet-stream', 'a', 'x.bin'),
+      d('application/octet-stream', 'b', 'y.wasm'),
+    ];
+    const peek = async (l: Descriptor) =>
+      l.digest === layers[1]?.digest
+        ? Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0])
+        : Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.equal(await selectWasmLayer(manifest(layers), { peek }), layers[1]);
+  });
+  it('fails when no layer holds wasm', async () => {
+    await assert.rejects(selectWasmLayer(manifest([d('text/plain', 'c')])), {
       message: /no layer holds a wasm module/,
     });
   });
@@ -87,6 +98,11 @@ describe('selectIndexEntry', () => {
   it('takes the wasm platform entry', () => {
     const wasm = m('b', 'wasip1', 'wasm');
     assert.equal(selectIndexEntry(index([m('a', 'linux', 'amd64'), wasm])), wasm);
+  });
+  it('picks by --platform', () => {
+    const p2 = m('c', 'wasip2', 'wasm');
+    assert.equal(selectIndexEntry(index([m('a', 'wasip1', 'wasm'), p2]), 'wasip2/wasm'), p2);
+    assert.throws(() => selectIndexEntry(index([p2]), 'linux/amd64'), { code: 'NO_WASM_LAYER' });
   });
   it('refuses to guess', () => {
     assert.throws(() => selectIndexEntry(index([m('a', 'linux', 'amd64'), m('b', 'linux', 'arm64')])), {
