@@ -22,6 +22,15 @@ export { type CopyGraphOptions, type CopyOptions, copy, copyGraph, type Progress
 export { type ConfigLocation, type DockerConfig } from './credentials/config.js';
 export { type HelperRunner, runHelper } from './credentials/helper.js';
 export { type DockerCredentialOptions, dockerCredentials } from './credentials/source.js';
+export {
+  type ArtifactFormat,
+  type ArtifactReport,
+  detectFormat,
+  type FileReport,
+  type InspectOptions,
+  inspectArtifact,
+  inspectFile,
+} from './describe.js';
 export { type ErrorCode, hasCode, WasmOciError } from './errors.js';
 export { type HttpEngine, type HttpRequest, type HttpResponse, NodeHttpEngine } from './http.js';
 export { type LoginOptions, type LoginResult, type LogoutOptions, login, logout } from './login.js';
@@ -40,6 +49,7 @@ export {
 } from './reference.js';
 export { RegistryClient, type RegistryOptions, type RetryPolicy } from './registry/client.js';
 export { RemoteRepository } from './registry/repository.js';
+export { type RunOptions, runWasm } from './run.js';
 export {
   type ConnectOptions,
   formatTarget,
@@ -51,6 +61,14 @@ export {
 export { type CopyArtifactOptions, type CopyArtifactResult, copyArtifact, splitTags } from './transfer.js';
 export { VERSION } from './version.js';
 export { packClassic } from './wasm/classic.js';
+export { type CncfConfig, type CncfOptions, cncfConfig, creationTime, packCncf } from './wasm/cncf.js';
 export { detectWasm, type WasmKind } from './wasm/detect.js';
+export {
+  importsByModule,
+  inspectWasm,
+  type WasmExport,
+  type WasmImport,
+  type WasmInfo,
+} from './wasm/inspect.js';
 export { WasmMediaType } from './wasm/mediatypes.js';
 export { selectIndexEntry, selectWasmLayer } from './wasm/select.js';

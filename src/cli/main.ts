@@ -6,6 +6,13 @@
 import { EXIT_FAILED, EXIT_INTERRUPTED, type Io } from './output.js';
 import { main } from './program.js';
 
+// node:wasi announces itself as experimental on every run; `run` is a supported command here.
+process.removeAllListeners('warning');
+process.on('warning', (warning) => {
+  if (warning.name === 'ExperimentalWarning' && /WASI/.test(warning.message)) return;
+  process.stderr.write(`${warning.name}: ${warning.message}\n`);
+});
+
 const controller = new AbortController();
 let interrupted = false;
 process.on('SIGINT', () => {

@@ -2,6 +2,7 @@ import { VERSION } from '../version.js';
 import {
   type CommandSpec,
   commandHelp,
+  type OptionSpec,
   type OptionValues,
   parseCommand,
   programHelp,
@@ -16,8 +17,26 @@ import { EXIT_OK, EXIT_USAGE, type Io } from './output.js';
  */
 
 interface Command extends CommandSpec {
-  run(args: string[], options: OptionValues, ctx: Context): Promise<void>;
+  /** Resolves to the exit code, or nothing for success. */
+  run(args: string[], options: OptionValues, ctx: Context): Promise<number | undefined | void>;
 }
+
+const SELECT_OPTIONS: OptionSpec[] = [
+  {
+    name: 'platform',
+    type: 'string',
+    value: '<os/arch>',
+    description: 'for an image index: the entry for this platform (e.g. wasip1/wasm)',
+  },
+  {
+    name: 'layer',
+    type: 'string',
+    value: '<digest|title>',
+    description: 'pick this layer when there are several',
+  },
+  { name: 'no-cache', type: 'boolean', description: 'neither read nor fill the local blob cache' },
+  LAYOUT_OPTION,
+];
 
 const COMMANDS: Command[] = [
   {
@@ -109,7 +128,7 @@ const COMMANDS: Command[] = [
         type: 'string',
         value: '<file>',
         default: 'module.wasm',
-        description: 'where to write the module',
+        description: 'where to write the module (- for stdout, once verified)',
       },
       {
         name: 'layer',
@@ -118,6 +137,12 @@ const COMMANDS: Command[] = [
         description: 'pick this layer when there are several',
       },
       { name: 'no-cache', type: 'boolean', description: 'neither read nor fill the local blob cache' },
+      {
+        name: 'platform',
+        type: 'string',
+        value: '<os/arch>',
+        description: 'for an image index: the entry for this platform (e.g. wasip1/wasm)',
+      },
       LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
     ],
@@ -143,6 +168,48 @@ const COMMANDS: Command[] = [
     arguments: [{ name: 'registry', description: 'host[:port]' }],
     options: NETWORK_OPTIONS.filter((o) => o.name === 'registry-config' || o.name === 'json'),
     run: async (args, options, ctx) => (await import('./login.js')).runLogout(args, options, ctx),
+  },
+  {
+    name: 'inspect',
+    summary:
+      'show an artifact (format, descriptors, annotations) or a local .wasm file, with imports and exports',
+    arguments: [{ name: 'subject', description: 'a reference, oci:<dir>[:tag], or a local .wasm file' }],
+    options: [...SELECT_OPTIONS, ...NETWORK_OPTIONS],
+    details:
+      '--json prints {reference, format, manifest, config, configJson, annotations, layers, layer, wasm}\n' +
+      'for an artifact and {file, size, digest, wasm} for a file; wasm is {kind, version, imports, exports}.',
+    run: async (args, options, ctx) => (await import('./wasm.js')).runInspect(args, options, ctx),
+  },
+  {
+    name: 'run',
+    summary: 'run a WASI command module (pulled and verified, or a local file) with node:wasi',
+    arguments: [
+      { name: 'subject', description: 'a reference, oci:<dir>[:tag], or a local .wasm file' },
+      { name: 'args', description: 'arguments for the module, after --', optional: true, variadic: true },
+    ],
+    options: [
+      {
+        name: 'dir',
+        type: 'string',
+        multiple: true,
+        value: '<host[:guest]>',
+        description: 'preopen a directory (repeatable)',
+      },
+      {
+        name: 'env',
+        short: 'e',
+        type: 'string',
+        multiple: true,
+        value: '<K=V>',
+        description: 'an environment variable for the module (repeatable)',
+      },
+      ...SELECT_OPTIONS,
+      ...NETWORK_OPTIONS,
+    ],
+    details:
+      'WASI preview1 and wasi_unstable modules; stdin, stdout and stderr are passed through and the\n' +
+      "module's exit code becomes wasm-to-oci's. Components need a component runtime (wasmtime, jco).",
+    run: async (args, options, ctx) => (await import('./wasm.js')).runRun(args, options, ctx),
   },
   {
     name: 'copy',
@@ -298,8 +365,7 @@ export async function main(
       return EXIT_OK;
     }
     verbose = parsed.options.verbose === true;
-    await command.run(parsed.args, parsed.options, { io, env, signal });
-    return EXIT_OK;
+    return (await command.run(parsed.args, parsed.options, { io, env, signal })) ?? EXIT_OK;
   } catch (err) {
     const { reportError } = await import('./output.js');
     return reportError(io, err, verbose);

@@ -1,3 +1,7 @@
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { pull } from '../pull.js';
 import type { OptionValues } from './args.js';
 import { type Context, connectOptions, flag, text } from './common.js';
@@ -8,21 +12,37 @@ import { progressBar } from './progress.js';
 export async function runPull(args: string[], options: OptionValues, ctx: Context): Promise<void> {
   const [reference] = args as [string];
   const json = flag(options, 'json');
+  const out = text(options, 'out') ?? 'module.wasm';
+  // `--out -`: the module goes to stdout, but only once verified (it is pulled to a private file first).
+  const toStdout = out === '-';
+  const temp = toStdout ? join(await mkdtemp(join(tmpdir(), 'wasm-to-oci-pull-')), 'module.wasm') : undefined;
   const bar = progressBar(ctx.io.stderr, 'Pulling');
   let result: Awaited<ReturnType<typeof pull>>;
   try {
     result = await pull({
+      platform: text(options, 'platform'),
       ...(await connectOptions(options, ctx)),
       reference,
       ociLayout: flag(options, 'oci-layout'),
       cache: flag(options, 'no-cache') ? undefined : cliCache(ctx),
-      output: text(options, 'out') ?? 'module.wasm',
+      output: temp ?? out,
       layer: text(options, 'layer'),
       signal: ctx.signal,
       onProgress: json ? undefined : bar.onProgress,
     });
   } finally {
     bar.finish();
+  }
+  if (temp) {
+    try {
+      for await (const chunk of createReadStream(temp)) ctx.io.stdout.write(chunk as Buffer);
+    } finally {
+      await rm(dirname(temp), { recursive: true, force: true });
+    }
+    if (!json) {
+      ctx.io.stderr.write(`Pulled: ${result.reference}\nSize: ${result.size}\nDigest: ${result.digest}\n`);
+      return;
+    }
   }
   if (result.defaultedTag && !json) ctx.io.stderr.write('Using default tag: latest\n');
   printResult(

@@ -1,0 +1,125 @@
+import { stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { ArtifactReport, FileReport, WasmReport } from '../describe.js';
+import { WasmOciError } from '../errors.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import type { OptionValues } from './args.js';
+import { type Context, connectOptions, flag, list, text } from './common.js';
+import { cliCache } from './manage.js';
+
+/** `inspect` and `run`: a local file, or a reference (pulled verified, through the cache). */
+
+async function isLocalFile(arg: string, options: OptionValues): Promise<boolean> {
+  if (arg.startsWith('oci:') || flag(options, 'oci-layout')) return false;
+  return (await stat(arg).catch(() => undefined))?.isFile() === true;
+}
+
+const describeDesc = (d: Descriptor) =>
+  `${d.digest} (${d.mediaType}, ${d.size} bytes${d.annotations?.['org.opencontainers.image.title'] ? `, ${d.annotations['org.opencontainers.image.title']}` : ''})`;
+
+function wasmLines(w: WasmReport): string[] {
+  const lines = [
+    `Wasm:        ${w.kind === 'module' ? 'core module' : 'component'} (version ${w.version})`,
+    'Imports:',
+  ];
+  if (w.kind === 'module') {
+    for (const [module, names] of Object.entries(w.importsByModule ?? {}))
+      lines.push(`  ${module}: ${names.join(', ')}`);
+  } else for (const i of w.imports) lines.push(`  ${i.name} (${i.kind})`);
+  if (w.imports.length === 0) lines.push('  (none)');
+  lines.push('Exports:', ...w.exports.map((e) => `  ${e.name} (${e.kind})`));
+  if (w.exports.length === 0) lines.push('  (none)');
+  return lines;
+}
+
+function artifactLines(r: ArtifactReport): string[] {
+  const lines = [`Reference:   ${r.reference}`, `Format:      ${r.format}`];
+  if (r.index)
+    lines.push(`Index:       ${describeDesc(r.index.descriptor)}, ${r.index.manifests.length} entries`);
+  lines.push(`Manifest:    ${describeDesc(r.manifest)}`);
+  if (r.artifactType) lines.push(`Artifact:    ${r.artifactType}`);
+  lines.push(`Config:      ${describeDesc(r.config)}`, `Layer:       ${describeDesc(r.layer)}`);
+  if (r.layers.length > 1) lines.push(`Layers:      ${r.layers.length}`);
+  const annotations = Object.entries(r.annotations);
+  if (annotations.length) lines.push('Annotations:', ...annotations.map(([k, v]) => `  ${k}: ${v}`));
+  return [...lines, ...wasmLines(r.wasm)];
+}
+
+export async function runInspect(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const [subject] = args as [string];
+  const json = flag(options, 'json');
+  let result: ArtifactReport | FileReport;
+  const { inspectArtifact, inspectFile } = await import('../describe.js');
+  if (await isLocalFile(subject, options)) result = await inspectFile(subject);
+  else {
+    result = await inspectArtifact({
+      ...(await connectOptions(options, ctx)),
+      reference: subject,
+      ociLayout: flag(options, 'oci-layout'),
+      platform: text(options, 'platform'),
+      layer: text(options, 'layer'),
+      cache: flag(options, 'no-cache') ? undefined : cliCache(ctx),
+      signal: ctx.signal,
+    });
+  }
+  if (json) {
+    ctx.io.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  const lines =
+    'file' in result
+      ? [
+          `File:        ${result.file}`,
+          `Size:        ${result.size}`,
+          `Digest:      ${result.digest}`,
+          ...wasmLines(result.wasm),
+        ]
+      : artifactLines(result);
+  ctx.io.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function pairs(values: string[], what: string, separator: string): Array<[string, string]> {
+  return values.map((v) => {
+    const at = v.indexOf(separator);
+    if (what === 'dir' && at === -1) return [v, v];
+    if (at <= 0)
+      throw new WasmOciError(
+        'USAGE',
+        `--${what} wants ${what === 'env' ? 'KEY=VALUE' : 'host[:guest]'}, not "${v}"`,
+      );
+    return [v.slice(0, at), v.slice(at + 1)];
+  });
+}
+
+export async function runRun(args: string[], options: OptionValues, ctx: Context): Promise<number> {
+  const [subject, ...moduleArgs] = args as [string, ...string[]];
+  const { runWasm } = await import('../run.js');
+  const env = Object.fromEntries(pairs(list(options, 'env'), 'env', '='));
+  // --dir host[:guest]: the guest path defaults to the host path.
+  const preopens = Object.fromEntries(
+    pairs(list(options, 'dir'), 'dir', ':').map(([host, guest]) => [guest, resolve(host)]),
+  );
+  if (await isLocalFile(subject, options)) {
+    return runWasm({ file: subject, args: moduleArgs, env, preopens });
+  }
+  const { pull } = await import('../pull.js');
+  const { rm } = await import('node:fs/promises');
+  const { randomBytes } = await import('node:crypto');
+  const temp = join(tmpdir(), `wasm-to-oci-run-${randomBytes(6).toString('hex')}.wasm`);
+  try {
+    const pulled = await pull({
+      ...(await connectOptions(options, ctx)),
+      reference: subject,
+      output: temp,
+      ociLayout: flag(options, 'oci-layout'),
+      platform: text(options, 'platform'),
+      layer: text(options, 'layer'),
+      cache: flag(options, 'no-cache') ? undefined : cliCache(ctx),
+      signal: ctx.signal,
+    });
+    return await runWasm({ file: temp, name: pulled.reference, args: moduleArgs, env, preopens });
+  } finally {
+    await rm(temp, { force: true });
+  }
+}
