@@ -7,7 +7,7 @@ import { TESTDATA } from './harness/fixtures.js';
 it('testdata/*.wasm are exactly what their .wat sources assemble to', async () => {
   const url = new URL('../../scripts/build-testdata.mjs', import.meta.url).href;
   const { assemble } = (await import(url)) as { assemble(name: string, text: string): Promise<Buffer> };
-  for (const name of ['hello', 'exit3']) {
+  for (const name of ['hello', 'exit3', 'probe']) {
     const built = await assemble(`${name}.wat`, await readFile(join(TESTDATA, `${name}.wat`), 'utf8'));
     assert.deepEqual(
       await readFile(join(TESTDATA, `${name}.wasm`)),
