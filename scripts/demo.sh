@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end. Works on a machine with no registry at all: it installs the npm packages,
-# builds, pushes testdata/hello.wasm into an OCI image layout (the embedded default), pulls it back and
-# runs it. When the Distribution registry is installed (Debian package docker-registry), it also starts a
+# builds, pushes testdata/hello.wasm into an OCI image layout (the embedded default), inspects it, pulls
+# it back and runs it. When the Distribution registry is installed (Debian package docker-registry), it also starts a
 # throwaway one on a free loopback port, copies the module there, pulls it, compares, and stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,20 +18,13 @@ cleanup() {
 trap cleanup EXIT
 export XDG_CACHE_HOME="$work/cache"
 cli() { node dist/cli/main.js "$@"; }
-run_wasi() {
-  node --no-warnings -e '
-    const { WASI } = require("node:wasi");
-    const wasi = new WASI({ version: "preview1" });
-    WebAssembly.instantiate(require("node:fs").readFileSync(process.argv[1]), wasi.getImportObject())
-      .then(({ instance }) => wasi.start(instance));
-  ' "$1"
-}
 
 echo "== into an OCI image layout (no registry needed)"
 cli push testdata/hello.wasm "oci:$work/layout:v1"
+cli inspect "oci:$work/layout:v1"
 cli pull "oci:$work/layout:v1" --out "$work/from-layout.wasm"
 cmp testdata/hello.wasm "$work/from-layout.wasm"
-run_wasi "$work/from-layout.wasm"
+cli run "oci:$work/layout:v1"
 
 if command -v docker-registry >/dev/null 2>&1; then
   echo "== through a throwaway Distribution registry"
@@ -60,7 +53,7 @@ YAML
   cmp testdata/hello.wasm "$work/test.wasm"
   cli copy "$registry/wasm-to-oci:v1" "oci:$work/layout:from-registry"
   cli tags "oci:$work/layout"
-  run_wasi "$work/test.wasm"
+  cli run "$registry/wasm-to-oci:v1"
 else
   echo "== no docker-registry here: skipped the registry part (apt-get install -y docker-registry to add it)"
 fi
