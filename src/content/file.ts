@@ -39,6 +39,51 @@ export class FileBackedStore extends MemoryStore {
   }
 }
 
+/**
+ * A ChunkWriter into `temp` with synchronous writes (the chunk's memory is reused as soon as the call
+ * returns); commit renames it to `target`, abort removes it.
+ */
+export function fileWriter(temp: string, target: string): ChunkWriter {
+  let fd: number;
+  try {
+    fd = openSync(temp, 'wx');
+  } catch (err) {
+    throw fileError(err as NodeJS.ErrnoException, target);
+  }
+  let closed = false;
+  const close = () => {
+    if (!closed) {
+      closed = true;
+      closeSync(fd);
+    }
+  };
+  return {
+    write: (chunk) => {
+      try {
+        for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
+      } catch (err) {
+        throw fileError(err as NodeJS.ErrnoException, target);
+      }
+    },
+    commit: async () => {
+      try {
+        close();
+        await rename(temp, target);
+      } catch (err) {
+        await unlink(temp).catch(() => {});
+        throw fileError(err as NodeJS.ErrnoException, target);
+      }
+    },
+    abort: async () => {
+      try {
+        close();
+      } finally {
+        await unlink(temp).catch(() => {});
+      }
+    },
+  };
+}
+
 /** A temporary file beside `target`, so the final rename stays on one file system (and is atomic). */
 export function temporaryPath(target: string): string {
   return join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.part`);
@@ -88,6 +133,11 @@ export function fileError(err: NodeJS.ErrnoException, path: string): WasmOciErro
 export class FileOutputStore extends MemoryStore implements ChunkPusher {
   private readonly outputs = new Map<string, string>();
 
+  /** Writes `desc` to `path` (atomically, once verified) when it is copied here. */
+  expect(desc: Descriptor, path: string): void {
+    this.outputs.set(desc.digest, path);
+  }
+
   /**
    * A writer into a temporary file beside the output, with synchronous writes (the chunk's memory is
    * reused as soon as the call returns); commit renames it into place, abort removes it.
@@ -102,49 +152,7 @@ export class FileOutputStore extends MemoryStore implements ChunkPusher {
         abort: async () => {},
       };
     }
-    const temp = temporaryPath(path);
-    let fd: number;
-    try {
-      fd = openSync(temp, 'wx');
-    } catch (err) {
-      throw fileError(err as NodeJS.ErrnoException, path);
-    }
-    let closed = false;
-    const close = () => {
-      if (!closed) {
-        closed = true;
-        closeSync(fd);
-      }
-    };
-    return {
-      write: (chunk) => {
-        try {
-          for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
-        } catch (err) {
-          throw fileError(err as NodeJS.ErrnoException, path);
-        }
-      },
-      commit: async () => {
-        try {
-          close();
-          await rename(temp, path);
-        } catch (err) {
-          await unlink(temp).catch(() => {});
-          throw fileError(err as NodeJS.ErrnoException, path);
-        }
-      },
-      abort: async () => {
-        try {
-          close();
-        } finally {
-          await unlink(temp).catch(() => {});
-        }
-      },
-    };
-  }
-
-  expect(desc: Descriptor, path: string): void {
-    this.outputs.set(desc.digest, path);
+    return fileWriter(temporaryPath(path), path);
   }
 
   override async exists(desc: Descriptor): Promise<boolean> {

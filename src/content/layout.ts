@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, createReadStream, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, createReadStream, openSync, readSync } from 'node:fs';
 import { copyFile, mkdir, open, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -11,7 +11,7 @@ import { ANNOTATION_REF_NAME, type Descriptor } from '../oci/descriptor.js';
 import { Digester, isDigest, parseDigest } from '../oci/digest.js';
 import { type ImageIndex, MAX_MANIFEST_BYTES, parseManifest, serializeIndex } from '../oci/manifest.js';
 import { isManifestMediaType, MediaType } from '../oci/mediatypes.js';
-import { fileError } from './file.js';
+import { fileError, fileWriter } from './file.js';
 import {
   type ChunkFetcher,
   type ChunkPusher,
@@ -150,28 +150,7 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
     await this.init();
     const path = this.blobPath(desc.digest);
     await mkdir(dirname(path), { recursive: true });
-    const temp = this.tempPath(desc.digest);
-    const fd = openSync(temp, 'wx');
-    let closed = false;
-    const close = () => {
-      if (!closed) {
-        closed = true;
-        closeSync(fd);
-      }
-    };
-    return {
-      write: (chunk) => {
-        for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
-      },
-      commit: async () => {
-        close();
-        await rename(temp, path);
-      },
-      abort: async () => {
-        close();
-        await unlink(temp).catch(() => {});
-      },
-    };
+    return fileWriter(this.tempPath(desc.digest), path);
   }
 
   /** Stores content of unknown digest, hashing it as it is written. */

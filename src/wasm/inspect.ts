@@ -154,13 +154,20 @@ function coreImportDesc(r: Reader): string {
   return CORE_KINDS[kind] as string;
 }
 
-function inspectModule(bytes: Uint8Array, info: WasmInfo): void {
+/** Calls `visit` with a bounded reader for each top-level section after the preamble. */
+function eachSection(bytes: Uint8Array, visit: (id: number, section: Reader) => void): void {
   const r = new Reader(bytes, PREAMBLE_LENGTH, bytes.length);
   while (!r.done) {
     const id = r.byte();
     const size = r.uleb();
     if (size > r.end - r.pos) r.fail(`section ${id} of ${size} bytes runs past the end`);
-    const section = new Reader(bytes, r.pos, r.pos + size);
+    visit(id, new Reader(bytes, r.pos, r.pos + size));
+    r.skip(size);
+  }
+}
+
+function inspectModule(bytes: Uint8Array, info: WasmInfo): void {
+  eachSection(bytes, (id, section) => {
     if (id === 2) {
       for (let n = section.count(3); n > 0; n--) {
         const module = section.name();
@@ -176,8 +183,7 @@ function inspectModule(bytes: Uint8Array, info: WasmInfo): void {
         info.exports.push({ name, kind: CORE_KINDS[kind] as string });
       }
     }
-    r.skip(size);
-  }
+  });
 }
 
 /** importname' / exportname': 0x00 name, or 0x01 name with a version suffix. */
@@ -224,12 +230,7 @@ function externDesc(r: Reader): string {
 }
 
 function inspectComponent(bytes: Uint8Array, info: WasmInfo): void {
-  const r = new Reader(bytes, PREAMBLE_LENGTH, bytes.length);
-  while (!r.done) {
-    const id = r.byte();
-    const size = r.uleb();
-    if (size > r.end - r.pos) r.fail(`section ${id} of ${size} bytes runs past the end`);
-    const section = new Reader(bytes, r.pos, r.pos + size);
+  eachSection(bytes, (id, section) => {
     if (id === 10) {
       for (let n = section.count(3); n > 0; n--) {
         const name = externName(section);
@@ -250,8 +251,7 @@ function inspectComponent(bytes: Uint8Array, info: WasmInfo): void {
         info.exports.push({ name, kind: sort === -1 ? 'module' : (COMPONENT_SORTS[sort] as string) });
       }
     }
-    r.skip(size);
-  }
+  });
 }
 
 /** Parses a module or component; the kind comes from the preamble's layer field. */
