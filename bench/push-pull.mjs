@@ -8,51 +8,23 @@
 //  - push of a 1.6 MB module end to end (process start to exit), `--version` start-up and `node -e 0`.
 //
 // Environment: BENCH_SIZE_MIB (default 256), BENCH_RUNS (default 5).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { link, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
-const harness = join(root, '.test-build/test/harness');
-const { startRegistry } = await import(join(harness, 'registry.js'));
-const { writeLargeWasm, tempDir } = await import(join(harness, 'fixtures.js'));
-
-const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB ?? 256);
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const CLI = join(root, 'dist/cli/main.js');
-const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
-
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const fmt = (ms) => `${(ms / 1000).toFixed(3)} s`;
-
-/** Runs a command, returning wall time (ms), peak RSS (KiB, via GNU time when installed) and output. */
-function run(cmd, args, env = {}) {
-  return new Promise((resolve, reject) => {
-    const argv = TIME ? [TIME, '-f', '__RSS__%M', cmd, ...args] : [cmd, ...args];
-    const start = process.hrtime.bigint();
-    const child = spawn(argv[0], argv.slice(1), {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      const m = /__RSS__(\d+)/.exec(stderr);
-      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${stderr}`));
-      else resolve({ ms, rssKiB: m ? Number(m[1]) : undefined, stdout, stderr });
-    });
-  });
-}
+import {
+  CLI,
+  fmt,
+  median,
+  RUNS,
+  run,
+  SIZE_MIB,
+  startRegistry,
+  TIME,
+  tempDir,
+  writeLargeWasm,
+} from './lib.mjs';
 
 async function sha256File(path) {
   const hash = createHash('sha256');

@@ -209,20 +209,19 @@ export class NodeHttpEngine implements HttpEngine {
     const { ca, cert, key, insecure } = this.options;
     let secureContext: tls.SecureContext | undefined;
     if (ca?.length || cert || key) {
-      const system: string[] = [];
+      // The system bundle (a superset of Node's own roots on Debian and Fedora), else Node's roots; then
+      // the extra CAs. Identical bundles (SSL_CERT_FILE and NODE_EXTRA_CA_CERTS often name the system
+      // bundle itself) are loaded once: each copy costs ~25 ms of parsing.
+      let roots: string[] = [...tls.rootCertificates];
       for (const file of SYSTEM_CA_FILES) {
         try {
-          system.push(fs.readFileSync(file, 'utf8'));
+          roots = [fs.readFileSync(file, 'utf8')];
           break;
         } catch {
           // Not on this system.
         }
       }
-      secureContext = tls.createSecureContext({
-        ca: [...tls.rootCertificates, ...system, ...(ca ?? [])],
-        cert,
-        key,
-      });
+      secureContext = tls.createSecureContext({ ca: [...new Set([...roots, ...(ca ?? [])])], cert, key });
     }
     this.tls = { rejectUnauthorized: !insecure, ...(secureContext ? { secureContext } : {}) };
     return this.tls;
@@ -253,7 +252,11 @@ export class NodeHttpEngine implements HttpEngine {
     this.log?.(`> ${method} ${redactUrl(url)} ${JSON.stringify(redact(headers))}`);
     const proxy = proxyFor(url, this.options.env ?? {});
     if (method === 'GET' && req.largeBody && body === undefined && !proxy) {
-      return rawGet({ ...req, headers }, { tls: this.tlsSettings(), onError: networkError }).then((res) => {
+      const tlsOptions = url.protocol === 'https:' ? this.tlsSettings() : undefined;
+      return rawGet(
+        { ...req, headers },
+        { ...(tlsOptions ? { tls: tlsOptions } : {}), onError: networkError },
+      ).then((res) => {
         this.log?.(`< ${res.status} ${method} ${redactUrl(url)}`);
         return res;
       });
