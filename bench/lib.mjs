@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 export const root = fileURLToPath(new URL('..', import.meta.url));
 const harness = join(root, '.test-build/test/harness');
 export const { startRegistry } = await import(join(harness, 'registry.js'));
-export const { writeLargeWasm, tempDir } = await import(join(harness, 'fixtures.js'));
+export const { writeLargeWasm, tempDir, writeSkopeoPolicy } = await import(join(harness, 'fixtures.js'));
 
 export const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB ?? 256);
 export const RUNS = Number(process.env.BENCH_RUNS ?? 5);

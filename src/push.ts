@@ -123,6 +123,8 @@ export async function push(options: PushOptions): Promise<PushResult> {
     });
   }
   const title = options.title ?? classicTitle(options.file);
+  // Filled from the binary before `pack` runs (cncf only).
+  let info: WasmInfo | undefined;
   let pack: (layer: Descriptor) => PackedManifest;
   if (format === 'cncf') {
     const created = creationTime(options.created, options.sourceDateEpoch, new Date());
@@ -138,7 +140,6 @@ export async function push(options: PushOptions): Promise<PushResult> {
     pack = (layer) =>
       packClassic(layer, title, { annotations: options.annotations, artifactType: options.artifactType });
   }
-  let info: WasmInfo | undefined;
   try {
     let layer: Descriptor;
     const mediaType = format === 'cncf' ? WasmMediaType.cncfLayer : WasmMediaType.classicLayer;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { runCli } from '../harness/cli.js';
-import { HELLO_WASM, tempDir } from '../harness/fixtures.js';
+import { HELLO_WASM, tempDir, writeSkopeoPolicy } from '../harness/fixtures.js';
 import { rawGetManifest, rawPushCncf, sha256 } from '../harness/raw.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';
 
@@ -183,8 +183,7 @@ describe('wasm-to-oci CLI end to end', () => {
 
   it('skopeo copies what we pushed into an OCI layout with identical manifest bytes', async () => {
     const ref = `${registry.host}/wasm-to-oci:v1`;
-    const policy = join(work.path, 'policy.json');
-    await writeFile(policy, '{"default":[{"type":"insecureAcceptAnything"}]}');
+    const policy = await writeSkopeoPolicy(work.path);
     const layout = join(work.path, 'layout');
     await exec('skopeo', [
       '--policy',

@@ -29,3 +29,11 @@ export async function tempDir(): Promise<{ path: string; remove(): Promise<void>
   const path = await mkdtemp(join(tmpdir(), 'wasm-to-oci-test-'));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
+
+/** A skopeo signature policy that accepts everything (the tests copy unsigned test artifacts). */
+export async function writeSkopeoPolicy(dir: string): Promise<string> {
+  const { writeFile } = await import('node:fs/promises');
+  const path = join(dir, 'skopeo-policy.json');
+  await writeFile(path, '{"default":[{"type":"insecureAcceptAnything"}]}');
+  return path;
+}

@@ -13,7 +13,7 @@ import { openRepository } from '../../src/target.js';
 import { copyArtifact } from '../../src/transfer.js';
 import { runCli } from '../harness/cli.js';
 import { CountingEngine } from '../harness/counting-engine.js';
-import { HELLO_WASM, tempDir, writeLargeWasm } from '../harness/fixtures.js';
+import { HELLO_WASM, tempDir, writeLargeWasm, writeSkopeoPolicy } from '../harness/fixtures.js';
 import { raw, rawGetManifest, rawPushBlob, rawPushManifest, sha256 } from '../harness/raw.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';
 
@@ -94,8 +94,7 @@ describe('copy', () => {
       (await rawGetManifest(a.host, 'src/hello', 'v1')).body,
     );
 
-    const policy = join(dir.path, 'policy.json');
-    await writeFile(policy, '{"default":[{"type":"insecureAcceptAnything"}]}');
+    const policy = await writeSkopeoPolicy(dir.path);
     const inspected = await exec('skopeo', ['--policy', policy, 'inspect', '--raw', `oci:${layout}:v1`]);
     assert.equal(sha256(inspected.stdout), manifestDigest);
     await exec('skopeo', [
