@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as net from 'node:net';
 import { type Duplex, Readable } from 'node:stream';
 import * as tls from 'node:tls';
 import { abortError, WasmOciError } from './errors.js';
@@ -100,6 +101,11 @@ export interface HttpResponse {
 
 export interface HttpEngine {
   request(req: HttpRequest): Promise<HttpResponse>;
+  /**
+   * Optional: whether the server at `url` answers a TLS handshake at all (certificates are not judged
+   * here; requests verify them). Lets a loopback registry's scheme be found without a full request.
+   */
+  speaksTls?(url: URL, signal?: AbortSignal): Promise<boolean>;
 }
 
 export interface NodeHttpOptions {
@@ -323,6 +329,36 @@ export class NodeHttpEngine implements HttpEngine {
         });
         body.pipe(request);
       }
+    });
+  }
+
+  /**
+   * A bare TLS handshake (no CA store, no certificate check): a server that answers it in plain HTTP
+   * (or drops it) does not speak TLS; connection errors are reported as for requests.
+   */
+  speaksTls(url: URL, signal?: AbortSignal): Promise<boolean> {
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    return new Promise((resolve, reject) => {
+      const socket = tls.connect({
+        host,
+        port: Number(url.port || 443),
+        rejectUnauthorized: false,
+        ...(this.options.cert && this.options.key ? { cert: this.options.cert, key: this.options.key } : {}),
+        ...(net.isIP(host) ? {} : { servername: host }),
+      });
+      const done = (answer: boolean | Error) => {
+        socket.destroy();
+        if (answer instanceof Error) reject(answer);
+        else resolve(answer);
+      };
+      socket.once('secureConnect', () => done(true));
+      socket.once('error', (err: NodeJS.ErrnoException) => {
+        const mapped = networkError(err, url);
+        if (err.code === 'ECONNRESET' || mapped.details?.plainHttpPeer === true) done(false);
+        else if (mapped.code === 'TLS') done(true);
+        else done(mapped);
+      });
+      signal?.addEventListener('abort', () => done(abortError(signal)), { once: true });
     });
   }
 

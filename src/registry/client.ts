@@ -278,20 +278,26 @@ export class RegistryClient {
     this.probing = false;
     this.probed = (async () => {
       const host = this.base.host;
-      try {
-        const res = await this.engine.request({
-          method: 'GET',
-          url: new URL('/v2/', this.base),
-          headers: { 'user-agent': this.userAgent },
-          signal,
-        });
-        await discard(res.body);
-        loopbackSchemes.set(host, 'https');
-      } catch (err) {
-        if (!this.speaksPlainHttp(err)) throw err;
-        loopbackSchemes.set(host, 'http');
-        this.base = new URL(`http://${host}/`);
+      let tls: boolean;
+      if (this.engine.speaksTls) tls = await this.engine.speaksTls(this.base, signal);
+      else {
+        // An engine without a handshake probe: ask `GET /v2/` over TLS and see how it fails.
+        try {
+          const res = await this.engine.request({
+            method: 'GET',
+            url: new URL('/v2/', this.base),
+            headers: { 'user-agent': this.userAgent },
+            signal,
+          });
+          await discard(res.body);
+          tls = true;
+        } catch (err) {
+          if (!this.speaksPlainHttp(err)) throw err;
+          tls = false;
+        }
       }
+      loopbackSchemes.set(host, tls ? 'https' : 'http');
+      if (!tls) this.base = new URL(`http://${host}/`);
     })();
     return this.probed;
   }
