@@ -161,7 +161,13 @@ function eachSection(bytes: Uint8Array, visit: (id: number, section: Reader) => 
     const id = r.byte();
     const size = r.uleb();
     if (size > r.end - r.pos) r.fail(`section ${id} of ${size} bytes runs past the end`);
-    visit(id, new Reader(bytes, r.pos, r.pos + size));
+    const section = new Reader(bytes, r.pos, r.pos + size);
+    visit(id, section);
+    // A section that was parsed (its reader moved) must end exactly at its declared size, as the spec
+    // and wasm-tools require; sections we skip are not looked into.
+    if (section.pos !== r.pos && !section.done) {
+      section.fail(`section ${id} has ${section.end - section.pos} bytes left over after its last entry`);
+    }
     r.skip(size);
   }
 }
