@@ -442,7 +442,3 @@ export function header(res: HttpResponse, name: string): string | undefined {
   const value = res.headers[name.toLowerCase()];
   return Array.isArray(value) ? value[0] : value;
 }
-
-export function emptyReadable(): Readable {
-  return Readable.from([]);
-}

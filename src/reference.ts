@@ -38,10 +38,6 @@ export function isValidTag(tag: string): boolean {
   return TAG_RE.test(tag);
 }
 
-export function isValidRepository(repository: string): boolean {
-  return repository.length <= MAX_NAME_LENGTH && REPOSITORY_RE.test(repository);
-}
-
 /** Docker's rule for telling a registry host from the first path component. */
 function looksLikeHost(component: string): boolean {
   return (

@@ -1,13 +1,12 @@
-import { join } from 'node:path';
-import { type BlobCache, cacheEntries, DEFAULT_CACHE_BYTES, openCache, pruneCache } from '../cache.js';
+import { cacheEntries, pruneCache } from '../cache.js';
 import { WasmOciError } from '../errors.js';
 import { deleteManifest, getBlob, getManifest, listTags, resolveReference, tagReference } from '../manage.js';
 import { copyArtifact } from '../transfer.js';
 import type { OptionValues } from './args.js';
+import { cliCache } from './cache-dir.js';
 import { type Context, connectOptions, flag, text } from './common.js';
 import { printResult } from './output.js';
 import { progressBar } from './progress.js';
-import { cacheDir } from './push.js';
 
 /** The CLI side of copy, tags, resolve, tag, manifest, blob and cache. */
 
@@ -18,14 +17,6 @@ async function targetOptions(reference: string, options: OptionValues, ctx: Cont
     ociLayout: flag(options, 'oci-layout'),
     signal: ctx.signal,
   };
-}
-
-/** The blob cache the CLI uses: `$XDG_CACHE_HOME/wasm-to-oci/oci`, bounded by WASM_TO_OCI_CACHE_MAX_MB. */
-export function cliCache(ctx: Context): BlobCache | undefined {
-  const dir = cacheDir(ctx.env);
-  if (!dir) return undefined;
-  const mb = Number(ctx.env.WASM_TO_OCI_CACHE_MAX_MB);
-  return openCache(join(dir, 'oci'), Number.isFinite(mb) && mb > 0 ? mb * 1024 * 1024 : DEFAULT_CACHE_BYTES);
 }
 
 export async function runCopy(args: string[], options: OptionValues, ctx: Context): Promise<void> {

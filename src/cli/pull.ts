@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pull } from '../pull.js';
 import type { OptionValues } from './args.js';
+import { cliCache } from './cache-dir.js';
 import { type Context, connectOptions, flag, text } from './common.js';
-import { cliCache } from './manage.js';
 import { printResult } from './output.js';
 import { progressBar } from './progress.js';
 

@@ -9,16 +9,10 @@ import { WasmOciError } from '../errors.js';
 import { push } from '../push.js';
 import { splitTags } from '../transfer.js';
 import type { OptionValues } from './args.js';
+import { cacheDir } from './cache-dir.js';
 import { type Context, connectOptions, flag, list, text } from './common.js';
 import { printResult } from './output.js';
 import { progressBar } from './progress.js';
-
-/** `$XDG_CACHE_HOME/wasm-to-oci`, else `~/.cache/wasm-to-oci`. */
-export function cacheDir(env: NodeJS.ProcessEnv): string | undefined {
-  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'wasm-to-oci');
-  if (env.HOME) return join(env.HOME, '.cache', 'wasm-to-oci');
-  return undefined;
-}
 
 /** `--annotation k=v` (repeatable) and `--annotation-file <json>` (a map of strings). */
 async function annotations(options: OptionValues): Promise<Record<string, string> | undefined> {

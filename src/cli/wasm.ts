@@ -5,8 +5,8 @@ import type { ArtifactReport, FileReport, WasmReport } from '../describe.js';
 import { WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import type { OptionValues } from './args.js';
+import { cliCache } from './cache-dir.js';
 import { type Context, connectOptions, flag, list, text } from './common.js';
-import { cliCache } from './manage.js';
 
 /** `inspect` and `run`: a local file, or a reference (pulled verified, through the cache). */
 

@@ -140,8 +140,4 @@ export function canPushReference(target: object): target is ReferencePusher {
   return typeof (target as Partial<ReferencePusher>).pushReference === 'function';
 }
 
-export function canIngest(target: object): target is Ingester {
-  return typeof (target as Partial<Ingester>).ingest === 'function';
-}
-
 export type { FileRange };
