@@ -44,7 +44,16 @@ export type ErrorCode =
   /** The operation was cancelled through its AbortSignal. */
   | 'ABORTED'
   /** The registry or content uses something this version does not support. */
-  | 'UNSUPPORTED';
+  | 'UNSUPPORTED'
+  /**
+   * Trust data (Notary v1 / TUF) does not vouch for the content: a bad or missing signature, expired or
+   * rolled-back metadata, no such signed target, or a module whose length or hashes differ.
+   */
+  | 'TRUST'
+  /** A signing key's passphrase is wrong or none could be obtained. */
+  | 'PASSPHRASE'
+  /** A signing key is missing from the trust directory or cannot be read. */
+  | 'SIGNING_KEY';
 
 export interface WasmOciErrorOptions {
   hint?: string;

@@ -29,6 +29,11 @@ export interface RegistryOptions extends Omit<NodeHttpOptions, 'log'> {
   userAgent?: string | undefined;
   /** Retry policy for transient failures; `{ attempts: 1 }` turns retries off. */
   retry?: Partial<RetryPolicy> | undefined;
+  /**
+   * Talk to this origin instead of the one `registry` names (a Notary trust server, which speaks the
+   * same auth protocol); `registry` then only names whose credentials to use.
+   */
+  baseUrl?: URL | undefined;
 }
 
 export interface RetryPolicy {
@@ -115,8 +120,10 @@ export class RegistryClient {
     const host = registryApiHost(registry);
     const known = loopbackSchemes.get(host);
     const scheme = options.plainHttp ? 'http' : isLoopback(registry) ? (known ?? 'https') : 'https';
-    this.probing = !options.plainHttp && isLoopback(registry) && known === undefined;
-    this.base = new URL(`${scheme}://${host}/`);
+    this.probing = !options.baseUrl && !options.plainHttp && isLoopback(registry) && known === undefined;
+    this.base = options.baseUrl
+      ? new URL(options.baseUrl.href.replace(/\/*$/, '/'))
+      : new URL(`${scheme}://${host}/`);
     this.ownsEngine = options.engine === undefined;
     this.engine = options.engine ?? new NodeHttpEngine(options);
     this.userAgent = options.userAgent ?? USER_AGENT;

@@ -1,0 +1,268 @@
+import {
+  createCipheriv,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  pbkdf2Sync,
+  randomBytes,
+} from 'node:crypto';
+import { chmod, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { hasCode, WasmOciError } from '../errors.js';
+import { integer, objectIdentifier, octetString, readTlv, sequence } from './der.js';
+import { keyId, tufPublicKey } from './keys.js';
+
+/**
+ * The trust directory, in Notary's layout so that the `notary` CLI and the original wasm-to-oci read
+ * it too: private keys in `private/<key ID>.key` (PKCS#8 encrypted with the role's passphrase, PEM
+ * with `gun:` and `role:` headers), trusted metadata in `tuf/<GUN>/metadata/<role>.json`. Directories
+ * are 0700, files 0600. Key material and passphrases are never logged or put in error messages.
+ */
+
+export interface PassphraseRequest {
+  /** `root`, `targets`, `snapshot` or a delegation role. */
+  role: string;
+  /** The collection the key belongs to (root keys belong to none). */
+  gun?: string | undefined;
+  keyId: string;
+  /** True when the passphrase will protect a new key (ask twice, say it is new). */
+  create: boolean;
+  /** 1 for the first ask; more after a wrong passphrase. */
+  attempt: number;
+}
+
+/** Gives the passphrase for a key, or undefined to give up (after a wrong one, for instance). */
+export type PassphraseSource = (request: PassphraseRequest) => Promise<string | undefined>;
+
+export interface KeyFile {
+  id: string;
+  role: string;
+  gun: string | undefined;
+  path: string;
+}
+
+const PBES2 = '1.2.840.113549.1.5.13';
+const PBKDF2 = '1.2.840.113549.1.5.12';
+const AES256_CBC = '2.16.840.1.101.3.4.1.42';
+/**
+ * PBKDF2 rounds for new key files. Notary writes 2048 and reads whatever the file says; 100 000 costs
+ * about 30 ms per key here and makes guessing a passphrase from a stolen file that much slower.
+ */
+const PBKDF2_ROUNDS = 100_000;
+const MAX_PASSPHRASE_ATTEMPTS = 3;
+
+/**
+ * Encrypted PKCS#8 as Notary reads it: PBES2 with PBKDF2 (HMAC-SHA1, the only PRF Notary knows) and
+ * AES-256-CBC. Node writes PBKDF2 with HMAC-SHA256, which Notary would decrypt to garbage.
+ */
+export function encryptPkcs8(key: KeyObject, passphrase: string): Buffer {
+  const plain = key.export({ type: 'pkcs8', format: 'der' });
+  const salt = randomBytes(8);
+  const iv = randomBytes(16);
+  const derived = pbkdf2Sync(Buffer.from(passphrase, 'utf8'), salt, PBKDF2_ROUNDS, 32, 'sha1');
+  const cipher = createCipheriv('aes-256-cbc', derived, iv);
+  const encrypted = Buffer.concat([cipher.update(plain), cipher.final()]);
+  derived.fill(0);
+  return sequence(
+    sequence(
+      objectIdentifier(PBES2),
+      sequence(
+        sequence(objectIdentifier(PBKDF2), sequence(octetString(salt), integer(PBKDF2_ROUNDS))),
+        sequence(objectIdentifier(AES256_CBC), octetString(iv)),
+      ),
+    ),
+    octetString(encrypted),
+  );
+}
+
+function pem(type: string, headers: Record<string, string>, der: Buffer): string {
+  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`);
+  const body = der
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
+  return `-----BEGIN ${type}-----\n${lines.length ? `${lines.join('\n')}\n\n` : ''}${body}\n-----END ${type}-----\n`;
+}
+
+interface PemBlock {
+  type: string;
+  headers: Record<string, string>;
+  der: Buffer;
+}
+
+function parsePem(text: string): PemBlock | undefined {
+  const m = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----/.exec(text);
+  if (!m) return undefined;
+  const headers: Record<string, string> = {};
+  const body: string[] = [];
+  for (const line of (m[2] as string).split(/\r?\n/)) {
+    const header = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
+    if (header && body.length === 0) headers[header[1] as string] = header[2] as string;
+    else body.push(line.trim());
+  }
+  return { type: m[1] as string, headers, der: Buffer.from(body.join(''), 'base64') };
+}
+
+/** The ID Notary gives a private key: the ID of its bare public key. */
+export function privateKeyIdOf(key: KeyObject): string {
+  return keyId(tufPublicKey(createPublicKey(key)));
+}
+
+function isWrongPassphrase(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return (
+    /BAD_DECRYPT|bad decrypt|WRONG_FINAL_BLOCK|ASN1|DECODER|unsupported/i.test(`${e.code} ${e.message}`) ||
+    e.code === 'ERR_MISSING_PASSPHRASE'
+  );
+}
+
+export class TrustDirectory {
+  readonly path: string;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  private get privateDir(): string {
+    return join(this.path, 'private');
+  }
+
+  private async ensureDir(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+  }
+
+  /** Writes a file atomically with mode 0600 (its directory, and the trust dir, 0700). */
+  private async writePrivateFile(path: string, data: string | Buffer): Promise<void> {
+    await this.ensureDir(this.path);
+    await this.ensureDir(dirname(path));
+    const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    try {
+      await writeFile(temp, data, { mode: 0o600, flag: 'wx' });
+      await chmod(temp, 0o600);
+      await rename(temp, path);
+    } catch (err) {
+      await unlink(temp).catch(() => {});
+      throw new WasmOciError('FILE', `cannot write ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** The key files of the trust directory, with the role and GUN their headers name. */
+  async listKeys(): Promise<KeyFile[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.privateDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new WasmOciError('FILE', `cannot read ${this.privateDir}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const out: KeyFile[] = [];
+    for (const name of names.sort()) {
+      if (!name.endsWith('.key')) continue;
+      const path = join(this.privateDir, name);
+      const block = parsePem(await readFile(path, 'utf8').catch(() => ''));
+      if (!block) continue;
+      out.push({ id: name.slice(0, -4), role: block.headers.role ?? '', gun: block.headers.gun, path });
+    }
+    return out;
+  }
+
+  /** The key file of `id`, if the trust directory holds it. */
+  async findKey(id: string): Promise<KeyFile | undefined> {
+    if (!/^[0-9a-f]{64}$/.test(id)) return undefined;
+    return (await this.listKeys()).find((k) => k.id === id);
+  }
+
+  /**
+   * Decrypts a key file, asking `passphrases` for its passphrase (again after a wrong one, up to three
+   * times, as long as the source answers).
+   */
+  async loadKey(file: KeyFile, passphrases: PassphraseSource): Promise<KeyObject> {
+    const block = parsePem(await readFile(file.path, 'utf8'));
+    if (!block) throw new WasmOciError('SIGNING_KEY', `${file.path} is not a PEM key file`);
+    if (block.type === 'PRIVATE KEY') {
+      return createPrivateKey({ key: block.der, format: 'der', type: 'pkcs8' });
+    }
+    if (block.type !== 'ENCRYPTED PRIVATE KEY') {
+      throw new WasmOciError('SIGNING_KEY', `${file.path} holds a ${block.type}, not a private key`);
+    }
+    const what = `the ${file.role || 'unknown'} key${file.gun ? ` of ${file.gun}` : ''} (${file.id.slice(0, 7)})`;
+    for (let attempt = 1; attempt <= MAX_PASSPHRASE_ATTEMPTS; attempt++) {
+      const passphrase = await passphrases({
+        role: file.role,
+        gun: file.gun,
+        keyId: file.id,
+        create: false,
+        attempt,
+      });
+      if (passphrase === undefined) break;
+      try {
+        const key = createPrivateKey({ key: block.der, format: 'der', type: 'pkcs8', passphrase });
+        if (privateKeyIdOf(key) !== file.id) {
+          throw new WasmOciError('SIGNING_KEY', `${file.path} does not hold the key its name says`);
+        }
+        return key;
+      } catch (err) {
+        if (hasCode(err) || !isWrongPassphrase(err)) throw err;
+      }
+    }
+    throw new WasmOciError('PASSPHRASE', `wrong passphrase for ${what}`, {
+      hint: `check SIGNY_${passphraseVariable(file.role)}_PASSPHRASE or type the passphrase again`,
+    });
+  }
+
+  /** Encrypts and saves a new key under its ID, asking for a new passphrase; returns the ID. */
+  async saveKey(key: KeyObject, role: string, gun: string | undefined, passphrases: PassphraseSource) {
+    const id = privateKeyIdOf(key);
+    const passphrase = await passphrases({ role, gun, keyId: id, create: true, attempt: 1 });
+    if (!passphrase) {
+      throw new WasmOciError('PASSPHRASE', `no passphrase for the new ${role} key`, {
+        hint: `set SIGNY_${passphraseVariable(role)}_PASSPHRASE or run on a terminal to be asked`,
+      });
+    }
+    const headers: Record<string, string> = gun ? { gun, role } : { role };
+    await this.writePrivateFile(
+      join(this.privateDir, `${id}.key`),
+      pem('ENCRYPTED PRIVATE KEY', headers, encryptPkcs8(key, passphrase)),
+    );
+    return id;
+  }
+
+  private metadataPath(gun: string, role: string): string {
+    return join(this.path, 'tuf', ...gun.split('/'), 'metadata', `${role}.json`);
+  }
+
+  /** Trusted metadata cached from an earlier verification, or undefined. */
+  async readMetadata(gun: string, role: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.metadataPath(gun, role));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new WasmOciError('FILE', `cannot read trust data: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async writeMetadata(gun: string, role: string, bytes: Buffer): Promise<void> {
+    await this.writePrivateFile(this.metadataPath(gun, role), bytes);
+  }
+}
+
+/** `targets/releases` -> `DELEGATION`: the environment variable part for a role's passphrase. */
+export function passphraseVariable(role: string): string {
+  return role === 'root' || role === 'targets' || role === 'snapshot' ? role.toUpperCase() : 'DELEGATION';
+}
+
+/** For tests and tools: the PBKDF2 rounds of an encrypted key file's DER. */
+export function pbkdf2Rounds(der: Buffer): number {
+  const outer = readTlv(der);
+  const algorithm = readTlv(outer.content);
+  const params = readTlv(algorithm.content, readTlv(algorithm.content).end);
+  const kdf = readTlv(params.content);
+  const kdfParams = readTlv(kdf.content, readTlv(kdf.content).end);
+  const salt = readTlv(kdfParams.content);
+  const rounds = readTlv(kdfParams.content, salt.end);
+  return rounds.content.reduce((n, b) => n * 256 + b, 0);
+}
+
+export { parsePem };
