@@ -113,6 +113,8 @@ export interface NodeHttpOptions {
   insecure?: boolean | undefined;
   /** Extra CA certificates (PEM), trusted in addition to the system's. */
   ca?: string[] | undefined;
+  /** Trust only `ca`, not the system's roots (`--tlscacert` for a trust server). */
+  caOnly?: boolean | undefined;
   /** Client certificate and key (PEM) for mutual TLS. */
   cert?: string | undefined;
   key?: string | undefined;
@@ -212,14 +214,14 @@ export class NodeHttpEngine implements HttpEngine {
    */
   private tlsSettings(): { rejectUnauthorized: boolean; secureContext?: tls.SecureContext } {
     if (this.tls) return this.tls;
-    const { ca, cert, key, insecure } = this.options;
+    const { ca, caOnly, cert, key, insecure } = this.options;
     let secureContext: tls.SecureContext | undefined;
     if (ca?.length || cert || key) {
       // The system bundle (a superset of Node's own roots on Debian and Fedora), else Node's roots; then
       // the extra CAs. Identical bundles (SSL_CERT_FILE and NODE_EXTRA_CA_CERTS often name the system
       // bundle itself) are loaded once: each copy costs ~25 ms of parsing.
-      let roots: string[] = [...tls.rootCertificates];
-      for (const file of SYSTEM_CA_FILES) {
+      let roots: string[] = caOnly ? [] : [...tls.rootCertificates];
+      for (const file of caOnly ? [] : SYSTEM_CA_FILES) {
         try {
           roots = [fs.readFileSync(file, 'utf8')];
           break;

@@ -1,12 +1,20 @@
 import { resolve as resolvePath } from 'node:path';
 import { type BlobCache, pruneCache } from './cache.js';
 import { FileOutputStore } from './content/file.js';
-import type { ReadOnlyTarget } from './content/types.js';
+import type { OutputWitness, ReadOnlyTarget } from './content/types.js';
 import { copyGraph, fetchManifest, type ProgressEvent } from './copy.js';
 import { hasCode, WasmOciError } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
 import { parseManifest } from './oci/manifest.js';
-import { type ConnectOptions, formatTarget, openTarget, parseTarget, targetReference } from './target.js';
+import type { TrustOptions } from './signing.js';
+import {
+  type ConnectOptions,
+  formatTarget,
+  openTarget,
+  parseTarget,
+  type TargetSpec,
+  targetReference,
+} from './target.js';
 import { PREAMBLE_LENGTH } from './wasm/detect.js';
 import { selectIndexEntry, selectWasmLayer } from './wasm/select.js';
 
@@ -26,6 +34,13 @@ export interface PullOptions extends ConnectOptions {
   concurrency?: number | undefined;
   signal?: AbortSignal | undefined;
   onProgress?: ((event: ProgressEvent) => void) | undefined;
+  /**
+   * Accept the module only if Notary v1 trust data vouches for it: the collection
+   * `<registry>/<repository>` is verified (root pinned on first use) and its target named after the tag
+   * must give the module's length and hashes. Checked before the file is written; a mismatch writes
+   * nothing.
+   */
+  verify?: TrustOptions | undefined;
 }
 
 export interface PullResult {
@@ -46,6 +61,8 @@ export interface PullResult {
   output: string;
   /** True when the module came from the local cache (no blob bytes were downloaded). */
   fromCache: boolean;
+  /** With `verify`: the signed target that vouched for the module. */
+  verified?: { collection: string; target: string; role: string; server: string } | undefined;
 }
 
 /** The first bytes of a blob (the wasm preamble), read and the rest of the stream dropped. */
@@ -75,10 +92,11 @@ async function pullFromCache(
   layer: Descriptor,
   output: string,
   options: Pick<PullOptions, 'signal' | 'onProgress'>,
+  witness: (() => OutputWitness) | undefined,
 ): Promise<boolean> {
   if (!(await cache.store.exists(layer))) return false;
   const sink = new FileOutputStore();
-  sink.expect(layer, output);
+  sink.expect(layer, output, witness?.());
   try {
     await copyGraph(cache.store, sink, layer, { signal: options.signal, onProgress: options.onProgress });
   } catch (err) {
@@ -100,6 +118,8 @@ async function pullFromCache(
 export async function pull(options: PullOptions): Promise<PullResult> {
   const spec = parseTarget(options.reference, { layout: options.ociLayout });
   const { signal } = options;
+  // With verify: the trust data first, so that an unsigned tag costs no download.
+  const trust = options.verify ? await signedTarget(spec, options, options.verify) : undefined;
   const { target: repo, close } = openTarget(spec, 'pull', options);
   try {
     let manifestDesc = await repo.resolve(targetReference(spec), { signal });
@@ -116,11 +136,12 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       peek: (desc) => peek(repo, desc, signal),
     });
     const output = resolvePath(options.output);
+    const witness = trust ? trust.witness(layer) : undefined;
     const { cache } = options;
-    const fromCache = cache ? await pullFromCache(cache, layer, output, options) : false;
+    const fromCache = cache ? await pullFromCache(cache, layer, output, options, witness) : false;
     if (!fromCache) {
       const sink = new FileOutputStore();
-      sink.expect(layer, output);
+      sink.expect(layer, output, witness?.());
       await copyGraph(repo, sink, manifestDesc, {
         signal,
         onProgress: options.onProgress,
@@ -143,6 +164,40 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       layer,
       output,
       fromCache,
+      ...(trust ? { verified: trust.verified } : {}),
+    };
+  } finally {
+    close();
+  }
+}
+
+/** The signed target for the reference's tag, verified; and a witness factory for the layer. */
+async function signedTarget(spec: TargetSpec, options: PullOptions, trust: TrustOptions) {
+  if (spec.kind !== 'registry') {
+    throw new WasmOciError('USAGE', 'signature checks need a registry reference, not an OCI layout');
+  }
+  if (spec.tag === undefined) {
+    throw new WasmOciError(
+      'USAGE',
+      `signature checks need a tag (the signed target's name): ${options.reference}`,
+      {
+        hint: 'Notary signs tags; pull by tag with --sign',
+      },
+    );
+  }
+  const signing = await import('./signing.js');
+  const gun = signing.trustCollection(spec.ref);
+  const { ctx, close } = signing.openTrust(gun, trust, options);
+  try {
+    const target = await signing.trustedTarget(ctx, spec.tag);
+    // Checked once against the descriptor now, so a mismatch fails before any download.
+    const check = (layer: Descriptor) => signing.targetWitness(target, layer, gun);
+    return {
+      verified: { collection: gun, target: target.name, role: target.role, server: ctx.server.url.href },
+      witness: (layer: Descriptor) => {
+        check(layer);
+        return () => check(layer);
+      },
     };
   } finally {
     close();

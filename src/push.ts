@@ -7,7 +7,15 @@ import { hasCode, throwIfAborted, WasmOciError } from './errors.js';
 import type { Annotations, Descriptor } from './oci/descriptor.js';
 import { digestOf } from './oci/digest.js';
 import { isManifestMediaType } from './oci/mediatypes.js';
-import { type ConnectOptions, formatTarget, openTarget, parseTarget, targetReference } from './target.js';
+import type { TrustOptions } from './signing.js';
+import {
+  type ConnectOptions,
+  formatTarget,
+  openTarget,
+  parseTarget,
+  type TargetSpec,
+  targetReference,
+} from './target.js';
 import { classicConfig, classicTitle, type PackedManifest, packClassic } from './wasm/classic.js';
 import { creationTime, packCncf } from './wasm/cncf.js';
 import { PREAMBLE_LENGTH, requireWasm, type WasmKind } from './wasm/detect.js';
@@ -44,6 +52,22 @@ export interface PushOptions extends ConnectOptions {
   concurrency?: number | undefined;
   signal?: AbortSignal | undefined;
   onProgress?: ((event: ProgressEvent) => void) | undefined;
+  /**
+   * Sign the module with Notary v1 (TUF): a target per tag, in the collection `<registry>/<repository>`
+   * of the trust server. The trust data is checked and the keys made ready before anything is pushed.
+   */
+  sign?: TrustOptions | undefined;
+}
+
+export interface SignResult {
+  /** The trusted collection (GUN). */
+  collection: string;
+  /** The trust server's URL. */
+  server: string;
+  /** The signed target names (the tags). */
+  targets: string[];
+  /** True when this push created the collection (new root, targets and snapshot keys). */
+  created: boolean;
 }
 
 export interface PushResult {
@@ -64,6 +88,8 @@ export interface PushResult {
   references: string[];
   /** Blob bytes actually sent to the registry (0 when it had everything). */
   uploadedBytes: number;
+  /** What was signed, with `sign`. */
+  signed?: SignResult | undefined;
 }
 
 /**
@@ -107,6 +133,13 @@ export async function push(options: PushOptions): Promise<PushResult> {
   const tag = targetReference(spec);
   const { signal, onProgress } = options;
   const { handle, stats, kind } = await openModule(options.file);
+  let signing: Awaited<ReturnType<typeof prepareSignedPush>> | undefined;
+  try {
+    if (options.sign) signing = await prepareSignedPush(spec, options, options.sign);
+  } catch (err) {
+    await handle.close().catch(() => {});
+    throw err;
+  }
   const { target: repo, close } = openTarget(spec, 'push', options);
   const source = new FileBackedStore();
   let uploadedBytes = 0;
@@ -201,6 +234,10 @@ export async function push(options: PushOptions): Promise<PushResult> {
         await options.digestCache?.delete(stats);
       throw err;
     }
+    const references = [tag, ...extraTags].map((t) => formatTarget(spec, t));
+    const signed = signing
+      ? await signing.publish(options.file, layer, [tag, ...extraTags], references)
+      : undefined;
     return {
       reference: formatTarget(spec),
       defaultedTag: spec.defaultedTag,
@@ -211,10 +248,60 @@ export async function push(options: PushOptions): Promise<PushResult> {
       layer: packed.manifest.layers[0] as Descriptor,
       kind,
       uploadedBytes,
-      references: [tag, ...extraTags].map((t) => formatTarget(spec, t)),
+      references,
+      ...(signed ? { signed } : {}),
     };
   } finally {
     await handle.close().catch(() => {});
+    signing?.close();
     close();
   }
+}
+
+/**
+ * Gets signing ready before anything is pushed (trust data verified, keys decrypted or created), so
+ * that a wrong passphrase or a foreign collection fails without moving the tag. `publish` then signs
+ * the module's length and hashes, re-read from the file and checked against the pushed layer.
+ */
+async function prepareSignedPush(spec: TargetSpec, options: PushOptions, trust: TrustOptions) {
+  if (spec.kind !== 'registry') {
+    throw new WasmOciError('USAGE', '--sign needs a registry reference, not an OCI layout', {
+      hint: 'signatures live on a trust server, keyed by registry and repository',
+    });
+  }
+  const signing = await import('./signing.js');
+  const gun = signing.trustCollection(spec.ref);
+  const { ctx, close } = signing.openTrust(gun, trust, options);
+  let prepared: Awaited<ReturnType<typeof signing.prepareSign>>;
+  try {
+    prepared = await signing.prepareSign(ctx);
+  } catch (err) {
+    close();
+    throw err;
+  }
+  return {
+    close,
+    async publish(
+      file: string,
+      layer: Descriptor,
+      tags: string[],
+      references: string[],
+    ): Promise<SignResult> {
+      try {
+        const meta = await signing.fileTargetMeta(file);
+        if (signing.signedDigest(meta) !== layer.digest || meta.length !== layer.size) {
+          throw new WasmOciError('FILE', `${file} changed while it was pushed: not signing it`);
+        }
+        await prepared.publish(Object.fromEntries(tags.map((t) => [t, meta])));
+      } catch (err) {
+        const e =
+          err instanceof WasmOciError ? err : new WasmOciError('REGISTRY', String(err), { cause: err });
+        throw new WasmOciError(e.code, `pushed ${references.join(', ')} but signing failed: ${e.message}`, {
+          cause: err,
+          hint: `the tag now points to an unsigned module (pull --sign refuses it); push --sign again${e.hint ? `; ${e.hint}` : ''}`,
+        });
+      }
+      return { collection: gun, server: ctx.server.url.href, targets: tags, created: prepared.creating };
+    },
+  };
 }

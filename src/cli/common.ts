@@ -152,3 +152,48 @@ export async function connectOptions(options: OptionValues, ctx: Context): Promi
     log: flag(options, 'verbose') ? (line: string) => ctx.io.stderr.write(`${line}\n`) : undefined,
   };
 }
+
+/** Notary v1 signing options, named as the original wasm-to-oci named them. */
+export const TRUST_OPTIONS: OptionSpec[] = [
+  {
+    name: 'server',
+    type: 'string',
+    value: '<url>',
+    description: 'with --sign: the Notary trust server (default https://notary.docker.io)',
+  },
+  {
+    name: 'tlscacert',
+    type: 'string',
+    value: '<pem>',
+    description: 'with --sign: trust only this CA for the trust server',
+  },
+  {
+    name: 'dir',
+    short: 'd',
+    type: 'string',
+    value: '<dir>',
+    description: 'with --sign: the trust directory, keys and pinned trust data (default ~/.wasm-to-oci)',
+  },
+];
+
+/** The trust options of a signing command (`--sign`), or undefined without it. */
+export async function trustOptions(options: OptionValues, ctx: Context, signing: boolean) {
+  if (!signing) {
+    for (const name of ['server', 'tlscacert', 'dir']) {
+      if (options[name] !== undefined) {
+        const { WasmOciError } = await import('../errors.js');
+        throw new WasmOciError('USAGE', `--${name} only applies with --sign`);
+      }
+    }
+    return undefined;
+  }
+  const tlscacert = text(options, 'tlscacert');
+  const { passphraseSource } = await import('./passphrase.js');
+  const { defaultTrustDir } = await import('../signing.js');
+  return {
+    server: text(options, 'server'),
+    dir: text(options, 'dir') ?? defaultTrustDir(ctx.env.HOME ?? homedir()),
+    tlsCaCert: tlscacert ? await readPem(tlscacert, '--tlscacert') : undefined,
+    passphrases: passphraseSource(ctx),
+  };
+}

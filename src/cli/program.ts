@@ -8,7 +8,7 @@ import {
   programHelp,
   suggest,
 } from './args.js';
-import { type Context, LAYOUT_OPTION, NETWORK_OPTIONS } from './common.js';
+import { type Context, LAYOUT_OPTION, NETWORK_OPTIONS, TRUST_OPTIONS } from './common.js';
 import { EXIT_OK, EXIT_USAGE, type Io } from './output.js';
 
 /**
@@ -107,12 +107,21 @@ const COMMANDS: Command[] = [
         type: 'boolean',
         description: 'do not remember digests of large files between pushes',
       },
+      {
+        name: 'sign',
+        type: 'boolean',
+        description: 'sign the module with Notary v1 (a target per tag on the trust server)',
+      },
+      ...TRUST_OPTIONS,
       LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
     ],
     details:
       'Prints "Pushed:", "Size:" (the module) and "Digest:" (the manifest). Blobs the registry already\n' +
-      'has are not sent again; the tag moves only once everything it points at is stored.',
+      'has are not sent again; the tag moves only once everything it points at is stored. With --sign\n' +
+      'the trust data is checked and the keys unlocked before the push (passphrases from\n' +
+      'SIGNY_ROOT_PASSPHRASE, SIGNY_TARGETS_PASSPHRASE, SIGNY_SNAPSHOT_PASSPHRASE, else a prompt), then\n' +
+      'the module is signed as the target named after the tag in the collection <registry>/<repository>.',
     run: async (args, options, ctx) => (await import('./push.js')).runPush(args, options, ctx),
   },
   {
@@ -143,12 +152,21 @@ const COMMANDS: Command[] = [
         value: '<os/arch>',
         description: 'for an image index: the entry for this platform (e.g. wasip1/wasm)',
       },
+      {
+        name: 'sign',
+        type: 'boolean',
+        description: "accept the module only if its Notary v1 signature (the tag's target) vouches for it",
+      },
+      { name: 'verify', type: 'boolean', description: 'alias of --sign' },
+      ...TRUST_OPTIONS,
       LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
     ],
     details:
       'Prints "Pulled:", "Size:" and "Digest:" (the module). The file appears only once its digest and\n' +
-      'size are verified; a failed pull leaves no file and an existing one untouched.',
+      'size are verified; a failed pull leaves no file and an existing one untouched. With --sign the\n' +
+      'trust data is verified first (root pinned in the trust directory on first use) and the module\n' +
+      'must have the signed length, SHA-256 and SHA-512.',
     run: async (args, options, ctx) => (await import('./pull.js')).runPull(args, options, ctx),
   },
   {

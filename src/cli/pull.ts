@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { pull } from '../pull.js';
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
-import { type Context, connectOptions, flag, text } from './common.js';
+import { type Context, connectOptions, flag, text, trustOptions } from './common.js';
 import { printResult } from './output.js';
 import { progressBar } from './progress.js';
 
@@ -27,6 +27,7 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
       cache: flag(options, 'no-cache') ? undefined : cliCache(ctx),
       output: temp ?? out,
       layer: text(options, 'layer'),
+      verify: await trustOptions(options, ctx, flag(options, 'sign') || flag(options, 'verify')),
       signal: ctx.signal,
       onProgress: json ? undefined : bar.onProgress,
     });
@@ -41,6 +42,7 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
     }
     if (!json) {
       ctx.io.stderr.write(`Pulled: ${result.reference}\nSize: ${result.size}\nDigest: ${result.digest}\n`);
+      if (result.verified) ctx.io.stderr.write(`Verified: ${verifiedLine(result.verified)}\n`);
       return;
     }
   }
@@ -52,6 +54,7 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
       ['Pulled', result.reference],
       ['Size', result.size],
       ['Digest', result.digest],
+      ...(result.verified ? [['Verified', verifiedLine(result.verified)] as [string, string]] : []),
     ],
     {
       reference: result.reference,
@@ -61,6 +64,11 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
       manifest: result.manifest,
       output: result.output,
       fromCache: result.fromCache,
+      ...(result.verified ? { verified: result.verified } : {}),
     },
   );
+}
+
+function verifiedLine(v: { collection: string; target: string; role: string }): string {
+  return `${v.collection}:${v.target} (signed by ${v.role})`;
 }

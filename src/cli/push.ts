@@ -10,7 +10,7 @@ import { push } from '../push.js';
 import { splitTags } from '../transfer.js';
 import type { OptionValues } from './args.js';
 import { cacheDir } from './cache-dir.js';
-import { type Context, connectOptions, flag, list, text } from './common.js';
+import { type Context, connectOptions, flag, list, text, trustOptions } from './common.js';
 import { printResult } from './output.js';
 import { progressBar } from './progress.js';
 
@@ -78,12 +78,20 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
       artifactType: text(options, 'artifact-type'),
       ociLayout: flag(options, 'oci-layout'),
       digestCache: dir && !fromStdin ? new FileDigestCache(join(dir, 'digests.json')) : undefined,
+      sign: await trustOptions(options, ctx, flag(options, 'sign')),
       signal: ctx.signal,
       onProgress: json ? undefined : bar.onProgress,
     });
   } finally {
     bar.finish();
     await fromStdin?.remove();
+  }
+  const { signed } = result;
+  if (signed?.created && !json) {
+    ctx.io.stderr.write(
+      `Created the trusted collection ${signed.collection} on ${signed.server}; back up the root key in ` +
+        `${text(options, 'dir') ?? '~/.wasm-to-oci'}/private (see the README).\n`,
+    );
   }
   if (result.defaultedTag && !json) ctx.io.stderr.write('Using default tag: latest\n');
   printResult(
@@ -93,6 +101,7 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
       ...result.references.map((r): [string, string] => ['Pushed', r]),
       ['Size', result.size],
       ['Digest', result.digest],
+      ...(signed ? signed.targets.map((t): [string, string] => ['Signed', `${signed.collection}:${t}`]) : []),
     ],
     {
       reference: result.reference,
@@ -103,6 +112,7 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
       uploadedBytes: result.uploadedBytes,
       references: result.references,
       kind: result.kind,
+      ...(signed ? { signed } : {}),
     },
   );
 }

@@ -12,6 +12,7 @@ import {
   type ChunkWriter,
   type Content,
   type OperationOptions,
+  type OutputWitness,
   STREAM_CHUNK,
 } from './types.js';
 import { isVerifiedFor, toReadable, verified } from './verify.js';
@@ -43,7 +44,7 @@ export class FileBackedStore extends MemoryStore {
  * A ChunkWriter into `temp` with synchronous writes (the chunk's memory is reused as soon as the call
  * returns); commit renames it to `target`, abort removes it.
  */
-export function fileWriter(temp: string, target: string): ChunkWriter {
+export function fileWriter(temp: string, target: string, witness?: OutputWitness): ChunkWriter {
   let fd: number;
   try {
     fd = openSync(temp, 'wx');
@@ -59,6 +60,7 @@ export function fileWriter(temp: string, target: string): ChunkWriter {
   };
   return {
     write: (chunk) => {
+      witness?.update(chunk);
       try {
         for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
       } catch (err) {
@@ -68,9 +70,11 @@ export function fileWriter(temp: string, target: string): ChunkWriter {
     commit: async () => {
       try {
         close();
+        witness?.finish();
         await rename(temp, target);
       } catch (err) {
         await unlink(temp).catch(() => {});
+        if (err instanceof WasmOciError) throw err;
         throw fileError(err as NodeJS.ErrnoException, target);
       }
     },
@@ -94,12 +98,27 @@ export function temporaryPath(target: string): string {
  * the stream ended cleanly (for a verified stream: when its digest and size matched). On any failure
  * the temporary file is removed and whatever was at `path` stays untouched.
  */
-export async function writeFileAtomic(path: string, content: Readable, signal?: AbortSignal): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  content: Readable,
+  signal?: AbortSignal,
+  witness?: OutputWitness,
+): Promise<void> {
   const temp = temporaryPath(path);
   try {
-    await pipeline(content, createWriteStream(temp, { flags: 'wx', highWaterMark: 4 * STREAM_CHUNK }), {
-      signal,
-    });
+    const out = createWriteStream(temp, { flags: 'wx', highWaterMark: 4 * STREAM_CHUNK });
+    if (witness) {
+      const tap = async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          witness.update(chunk);
+          yield chunk;
+        }
+      };
+      await pipeline(content, tap, out, { signal });
+      witness.finish();
+    } else {
+      await pipeline(content, out, { signal });
+    }
     await rename(temp, path);
   } catch (err) {
     await unlink(temp).catch(() => {});
@@ -131,11 +150,14 @@ export function fileError(err: NodeJS.ErrnoException, path: string): WasmOciErro
  * atomically once verified; everything else (the manifest) is kept in memory.
  */
 export class FileOutputStore extends MemoryStore implements ChunkPusher {
-  private readonly outputs = new Map<string, string>();
+  private readonly outputs = new Map<string, { path: string; witness?: OutputWitness | undefined }>();
 
-  /** Writes `desc` to `path` (atomically, once verified) when it is copied here. */
-  expect(desc: Descriptor, path: string): void {
-    this.outputs.set(desc.digest, path);
+  /**
+   * Writes `desc` to `path` (atomically, once verified) when it is copied here; a witness sees the bytes
+   * and may still refuse them before the rename.
+   */
+  expect(desc: Descriptor, path: string, witness?: OutputWitness): void {
+    this.outputs.set(desc.digest, { path, witness });
   }
 
   /**
@@ -143,8 +165,8 @@ export class FileOutputStore extends MemoryStore implements ChunkPusher {
    * reused as soon as the call returns); commit renames it into place, abort removes it.
    */
   async openWriter(desc: Descriptor): Promise<ChunkWriter> {
-    const path = this.outputs.get(desc.digest);
-    if (path === undefined) {
+    const output = this.outputs.get(desc.digest);
+    if (output === undefined) {
       const chunks: Buffer[] = [];
       return {
         write: (chunk) => chunks.push(Buffer.from(chunk)),
@@ -152,7 +174,7 @@ export class FileOutputStore extends MemoryStore implements ChunkPusher {
         abort: async () => {},
       };
     }
-    return fileWriter(temporaryPath(path), path);
+    return fileWriter(temporaryPath(output.path), output.path, output.witness);
   }
 
   override async exists(desc: Descriptor): Promise<boolean> {
@@ -160,13 +182,14 @@ export class FileOutputStore extends MemoryStore implements ChunkPusher {
   }
 
   override async push(desc: Descriptor, content: Content, options: OperationOptions = {}): Promise<void> {
-    const path = this.outputs.get(desc.digest);
-    if (path === undefined) return super.push(desc, content, options);
+    const output = this.outputs.get(desc.digest);
+    if (output === undefined) return super.push(desc, content, options);
     const stream = toReadable(content);
     await writeFileAtomic(
-      path,
+      output.path,
       isVerifiedFor(stream, desc) ? stream : verified(stream, desc),
       options.signal,
+      output.witness,
     );
   }
 }

@@ -108,6 +108,16 @@ export interface ChunkFetcher {
 }
 
 /** Writes one blob chunk by chunk; nothing is visible until `commit`, and `abort` leaves no trace. */
+/**
+ * Sees every byte written to an output file and may refuse the file (by throwing from `finish`) before
+ * it is renamed into place: extra checks beyond the descriptor's digest, such as a signed target's
+ * SHA-512.
+ */
+export interface OutputWitness {
+  update(chunk: Uint8Array): void;
+  finish(): void;
+}
+
 export interface ChunkWriter {
   write: ChunkSink;
   commit(): Promise<void>;

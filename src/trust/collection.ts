@@ -177,6 +177,15 @@ async function updateRoot(
   return { root: remote, changed: true };
 }
 
+/**
+ * The name to fetch a listed file by: `<role>.<sha256 hex>` (what the listing hashes, so a file that
+ * changed on the server in between cannot be mixed in), the plain role name otherwise.
+ */
+function consistentName(role: string, listed: FileMeta | undefined): string {
+  const sha256 = listed?.hashes.sha256;
+  return sha256 ? `${role}.${Buffer.from(sha256, 'base64').toString('hex')}` : role;
+}
+
 async function required(ctx: TrustContext, name: string): Promise<Buffer> {
   const raw = await ctx.server.metadata(ctx.gun, name);
   if (!raw) throw trustError(`the trust server has no ${name} metadata for ${ctx.gun}`);
@@ -227,7 +236,7 @@ export async function updateCollection(ctx: TrustContext): Promise<TrustedCollec
     baseRoleTrust(root.signed, 'timestamp'),
     undefined,
   );
-  const snapshotRaw = await required(ctx, 'snapshot');
+  const snapshotRaw = await required(ctx, consistentName('snapshot', timestamp.signed.meta.snapshot));
   const snapshot = await verifyRole(
     ctx,
     'snapshot',
@@ -240,7 +249,7 @@ export async function updateCollection(ctx: TrustContext): Promise<TrustedCollec
   if (rootListed) checkFileMeta(root.raw, rootListed, `the root of ${gun}`);
   const targetsListed = snapshot.signed.meta.targets;
   if (!targetsListed) throw trustError(`${what('snapshot', gun)} does not list the targets metadata`);
-  const targetsRaw = await required(ctx, 'targets');
+  const targetsRaw = await required(ctx, consistentName('targets', targetsListed));
   const targets = await verifyRole(
     ctx,
     'targets',
@@ -312,7 +321,7 @@ async function loadDelegation(
 ): Promise<Envelope<TargetsSigned> | undefined> {
   const listed = collection.snapshot.signed.meta[role.name];
   if (!listed) return undefined;
-  const raw = await ctx.server.metadata(ctx.gun, role.name);
+  const raw = await ctx.server.metadata(ctx.gun, consistentName(role.name, listed));
   if (!raw) throw trustError(`the trust server lacks ${what(role.name, ctx.gun)}, which the snapshot lists`);
   const trust: RoleTrust = {
     keyids: role.keyids,

@@ -52,8 +52,8 @@ interface SigningKey {
 export interface PreparedSigning {
   /** True when the collection did not exist and will be created. */
   creating: boolean;
-  /** Signs `name` -> `meta` into the collection and publishes it. */
-  publish(name: string, meta: FileMeta): Promise<void>;
+  /** Signs the targets (name -> length and hashes) into the collection and publishes them. */
+  publish(targets: Record<string, FileMeta>): Promise<void>;
 }
 
 function sign(signed: object, keys: SigningKey[]): Buffer {
@@ -105,7 +105,7 @@ async function prepareNew(ctx: SigningContext): Promise<PreparedSigning> {
   const timestampKey = await ctx.server.key(gun, 'timestamp');
   return {
     creating: true,
-    async publish(name, meta) {
+    async publish(newTargets) {
       const now = ctx.now;
       const cert = certificateKey(rootCertificate(gun, rootKey, { years: ROOT_YEARS, now }));
       const targetsPub = tufPublicKey(createPublicKey(targetsKey));
@@ -139,7 +139,7 @@ async function prepareNew(ctx: SigningContext): Promise<PreparedSigning> {
         _type: 'Targets',
         delegations: { keys: {}, roles: [] },
         expires: expiresIn(now, { years: TARGETS_YEARS }),
-        targets: { [name]: meta },
+        targets: { ...newTargets },
         version: 1,
       };
       const targets = sign(targetsSigned, [{ id: ids.targets, key: targetsKey }]);
@@ -183,13 +183,13 @@ async function prepareExisting(ctx: SigningContext, collection: TrustedCollectio
   const snapshotKey = await localKey(ctx, root.keys, root.roles.snapshot.keyids);
   return {
     creating: false,
-    async publish(name, meta) {
+    async publish(newTargets) {
       const now = ctx.now;
       const previous = collection.targets.signed;
       const targetsSigned: TargetsSigned = {
         ...previous,
         expires: expiresIn(now, { years: TARGETS_YEARS }),
-        targets: { ...previous.targets, [name]: meta },
+        targets: { ...previous.targets, ...newTargets },
         version: previous.version + 1,
       };
       const targets = sign(targetsSigned, [targetsKey]);
