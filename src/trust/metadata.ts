@@ -308,10 +308,22 @@ export function serializeEnvelope(signed: object, signatures: Signature[]): Buff
   ]);
 }
 
+/**
+ * A time as Go writes it (RFC 3339 with the fraction's trailing zeros dropped: `…:15.16Z`, `…:15Z`).
+ * It matters: notary-server re-encodes the snapshot it receives and lists the SHA-256 of its own
+ * encoding in the timestamp, so any other spelling makes the timestamp name a snapshot that does not
+ * exist.
+ */
+export function goTime(date: Date): string {
+  const ms = date.getUTCMilliseconds();
+  const fraction = ms ? `.${String(ms).padStart(3, '0').replace(/0+$/, '')}` : '';
+  return `${date.toISOString().slice(0, 19)}${fraction}Z`;
+}
+
 /** An expiry `years`/`days` from `now`, as TUF writes it. */
 export function expiresIn(now: Date, options: { years?: number; days?: number }): string {
   const d = new Date(now);
   if (options.years) d.setUTCFullYear(d.getUTCFullYear() + options.years);
   if (options.days) d.setUTCDate(d.getUTCDate() + options.days);
-  return d.toISOString();
+  return goTime(d);
 }
