@@ -40,7 +40,7 @@ export { digestOf } from './oci/digest.js';
 export { type ImageIndex, type ImageManifest, parseManifest, serializeManifest } from './oci/manifest.js';
 export { MediaType } from './oci/mediatypes.js';
 export { type PullOptions, type PullResult, pull } from './pull.js';
-export { IN_MEMORY_LIMIT, type PushOptions, type PushResult, push } from './push.js';
+export { IN_MEMORY_LIMIT, type PushOptions, type PushResult, push, type SignResult } from './push.js';
 export {
   formatReference,
   type ParsedReference,
@@ -50,6 +50,15 @@ export {
 export { RegistryClient, type RegistryOptions, type RetryPolicy } from './registry/client.js';
 export { RemoteRepository } from './registry/repository.js';
 export { type RunOptions, runWasm } from './run.js';
+export {
+  DEFAULT_TRUST_SERVER,
+  defaultTrustDir,
+  type PassphraseRequest,
+  type PassphraseSource,
+  type TrustedTarget,
+  type TrustOptions,
+  trustCollection,
+} from './signing.js';
 export {
   type ConnectOptions,
   formatTarget,

@@ -36,7 +36,7 @@ export interface TrustOptions {
 }
 
 export type { TrustedTarget } from './trust/collection.js';
-export type { PassphraseRequest, PassphraseSource } from './trust/keystore.js';
+export { type PassphraseRequest, type PassphraseSource, passphraseVariable } from './trust/keystore.js';
 
 /** The trusted collection (GUN) of a registry reference: `host[:port]/repository`. */
 export function trustCollection(ref: Reference): string {

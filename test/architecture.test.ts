@@ -51,6 +51,18 @@ describe('architecture', () => {
     }
   });
 
+  it('trust/ (Notary v1) uses only the transport, the registry client and auth scopes', () => {
+    for (const f of files.filter((x) => x.rel.startsWith('trust/'))) {
+      for (const l of f.local) {
+        assert.ok(
+          ['trust', 'errors', 'http'].includes(room(l) ?? '') ||
+            ['registry/client.ts', 'registry/errors.ts', 'auth/scope.ts'].includes(l),
+          `${f.rel} imports ${l}`,
+        );
+      }
+    }
+  });
+
   it('nothing outside cli/ imports cli/', () => {
     for (const f of files.filter((x) => !x.rel.startsWith('cli/'))) {
       for (const l of f.local) assert.ok(!l.startsWith('cli/'), `${f.rel} imports ${l}`);
@@ -69,7 +81,10 @@ describe('architecture', () => {
   it('the CLI uses the library through its public modules only (no registry internals)', () => {
     for (const f of files.filter((x) => x.rel.startsWith('cli/'))) {
       for (const l of f.local)
-        assert.ok(!l.startsWith('registry/') && !l.startsWith('auth/'), `${f.rel} imports ${l}`);
+        assert.ok(
+          !l.startsWith('registry/') && !l.startsWith('auth/') && !l.startsWith('trust/'),
+          `${f.rel} imports ${l}`,
+        );
     }
   });
 });

@@ -1,6 +1,5 @@
 import { WasmOciError } from '../errors.js';
-import type { PassphraseSource } from '../signing.js';
-import { passphraseVariable } from '../trust/keystore.js';
+import { type PassphraseSource, passphraseVariable } from '../signing.js';
 import type { Context } from './common.js';
 import { ask } from './prompt.js';
 

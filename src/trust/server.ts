@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { repositoryScope } from '../auth/scope.js';
-import { WasmOciError } from '../errors.js';
+import { hasCode, WasmOciError } from '../errors.js';
 import { discard, readText } from '../http.js';
 import { RegistryClient, type RegistryOptions } from '../registry/client.js';
 import { parseErrorBody } from '../registry/errors.js';
@@ -62,6 +62,29 @@ export class TrustServer {
     this.client = new RegistryClient(credentialHost(parsed), { ...options, baseUrl: parsed });
   }
 
+  /** Sends through the registry client, with hints that name the trust server's own flags. */
+  private async send(req: Parameters<RegistryClient['send']>[0]) {
+    try {
+      return await this.client.send(req);
+    } catch (err) {
+      if (hasCode(err, 'TLS') && !err.details?.plainHttpPeer) {
+        throw new WasmOciError('TLS', `trust server ${err.message}`, {
+          cause: err,
+          hint: "trust the trust server's CA with --tlscacert <pem>",
+        });
+      }
+      if (hasCode(err, 'TLS') || hasCode(err, 'NETWORK')) {
+        throw new WasmOciError(err.code, `trust server: ${err.message}`, {
+          cause: err,
+          hint: err.details?.plainHttpPeer
+            ? `the trust server speaks plain HTTP: give --server http://${this.url.host}`
+            : `is the trust server ${this.url.href} running and reachable? (--server <url>)`,
+        });
+      }
+      throw err;
+    }
+  }
+
   private path(gun: string, file: string): string {
     return `v2/${gun.split('/').map(encodeURIComponent).join('/').replace(/%3A/gi, ':')}/_trust/tuf/${file}`;
   }
@@ -93,7 +116,7 @@ export class TrustServer {
    */
   async metadata(gun: string, name: string): Promise<Buffer | undefined> {
     const what = `${name}.json of ${gun} from ${this.url.host}`;
-    const res = await this.client.send({
+    const res = await this.send({
       method: 'GET',
       url: this.path(gun, `${name}.json`),
       scopes: [repositoryScope(gun, ['pull'])],
@@ -110,7 +133,7 @@ export class TrustServer {
   /** The public key the server holds for a role it signs (`timestamp`, or `snapshot` when it manages it). */
   async key(gun: string, role: 'timestamp' | 'snapshot'): Promise<TufKey> {
     const what = `the ${role} key of ${gun} from ${this.url.host}`;
-    const res = await this.client.send({
+    const res = await this.send({
       method: 'GET',
       url: this.path(gun, `${role}.key`),
       scopes: [repositoryScope(gun, ['pull', 'push'])],
@@ -146,7 +169,7 @@ export class TrustServer {
     }
     parts.push(Buffer.from(`--${boundary}--\r\n`));
     const body = Buffer.concat(parts);
-    const res = await this.client.send({
+    const res = await this.send({
       method: 'POST',
       url: this.path(gun, ''),
       headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },

@@ -180,6 +180,46 @@ describe('push --sign and pull --sign', () => {
   });
 });
 
+describe('passphrases on a terminal', () => {
+  it('asks twice for each new key and again after a wrong one, echoing nothing (under script(1))', async () => {
+    const { execFile } = await import('node:child_process');
+    const { CLI } = await import('../harness/cli.js');
+    const alice = user({});
+    const ref = `${registry.host}/tty/hello:v1`;
+    const run = (typed: string[], file: string) => {
+      const keys = typed.map((t) => `sleep 0.8; printf '${t}\\r'`).join('; ');
+      const command =
+        `(sleep 0.5; ${keys}; sleep 1.5) | script -qec "${process.execPath} ${CLI} push ${file} ${ref} ` +
+        `--sign --server ${notary.url}" /dev/null`;
+      return new Promise<string>((resolve, reject) =>
+        execFile('sh', ['-c', command], { env: { ...process.env, ...alice.env } }, (err, stdout) =>
+          err ? reject(err) : resolve(stdout),
+        ),
+      );
+    };
+    const root = 'tty-root-passphrase';
+    const targets = 'tty-targets-passphrase';
+    const snapshot = 'tty-snapshot-passphrase';
+    const first = await run([root, root, 'short', targets, targets, snapshot, snapshot], HELLO_WASM);
+    assert.match(first, /Enter a passphrase for the new root key: /);
+    assert.match(first, /The passphrase must have at least 8 characters/);
+    assert.match(first, /Enter a passphrase for the new targets key of 127\.0\.0\.1:\d+\/tty\/hello: /);
+    assert.match(first, /Repeat the passphrase: /);
+    assert.match(first, /Signed: /);
+    for (const secret of [root, targets, snapshot])
+      assert.ok(!first.includes(secret), 'a passphrase was echoed');
+    // Next push: the existing keys' passphrases are asked, a wrong one once more.
+    const second = await run(['wrong-passphrase', targets, snapshot], EXIT3_WASM);
+    assert.match(second, /Passphrase for the targets key of 127\.0\.0\.1:\d+\/tty\/hello \([0-9a-f]{7}\): /);
+    assert.match(second, /Wrong passphrase, try again\./);
+    assert.match(second, /Signed: /);
+    const pull = await cli(['pull', ref, '-o', '-', ...signFlags()], user({}).env);
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.equal(pull.stdout, (await readFile(EXIT3_WASM)).toString());
+    assert.match(pull.stderr, /Verified: /);
+  });
+});
+
 describe('interop with the notary CLI', () => {
   it('notary lists and verifies what push --sign signed', async () => {
     const alice = user();
