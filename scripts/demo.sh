@@ -2,7 +2,8 @@
 # The main job end to end. Works on a machine with no registry at all: it installs the npm packages,
 # builds, pushes testdata/hello.wasm into an OCI image layout (the embedded default), inspects it, pulls
 # it back and runs it. When the Distribution registry is installed (Debian package docker-registry), it also starts a
-# throwaway one on a free loopback port, copies the module there, pulls it, compares, and stops it.
+# throwaway one on a free loopback port, copies the module there, pulls it, compares, and stops it; when
+# notary-server is installed too (Debian package notary), it signs a push and verifies a pull.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
@@ -54,6 +55,30 @@ YAML
   cli copy "$registry/wasm-to-oci:v1" "oci:$work/layout:from-registry"
   cli tags "oci:$work/layout"
   cli run "$registry/wasm-to-oci:v1"
+
+  if command -v notary-server >/dev/null 2>&1; then
+    echo "== signed with Notary v1 through a throwaway notary-server"
+    nport=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+    cat >"$work/notary.json" <<JSON
+{"server": {"http_addr": "127.0.0.1:$nport"}, "trust_service": {"type": "local"},
+ "storage": {"backend": "memory"}, "logging": {"level": "error"}}
+JSON
+    notary-server -config "$work/notary.json" >"$work/notary.log" 2>&1 &
+    npid=$!
+    for _ in $(seq 1 100); do
+      node -e 'require("http").get(process.argv[1], (r) => process.exit(r.statusCode === 200 ? 0 : 1)).on("error", () => process.exit(1))' \
+        "http://127.0.0.1:$nport/_notary_server/health" && break
+      sleep 0.1
+    done
+    export SIGNY_ROOT_PASSPHRASE=demo-root-passphrase SIGNY_TARGETS_PASSPHRASE=demo-targets-passphrase
+    export SIGNY_SNAPSHOT_PASSPHRASE=demo-snapshot-passphrase
+    trust=(--server "http://127.0.0.1:$nport" -d "$work/trust")
+    cli push testdata/hello.wasm "$registry/signed:v1" --sign "${trust[@]}"
+    cli pull "$registry/signed:v1" --out "$work/signed.wasm" --sign "${trust[@]}"
+    cmp testdata/hello.wasm "$work/signed.wasm"
+    kill "$npid" 2>/dev/null || true
+    wait "$npid" 2>/dev/null || true
+  fi
 else
   echo "== no docker-registry here: skipped the registry part (apt-get install -y docker-registry to add it)"
 fi
