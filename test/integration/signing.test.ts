@@ -88,7 +88,13 @@ describe('library signing API', () => {
     await writeLargeWasm(file, 20 * 1024 * 1024);
     const reference = `${registry.host}/lib/large:v1`;
     const dir = join(work.path, 'signer');
-    await push({ file, reference, sign: { server: notary.url, dir, passphrases } });
+    const pushed = await push({
+      file,
+      reference,
+      tags: ['stable'],
+      sign: { server: notary.url, dir, passphrases },
+    });
+    assert.deepEqual(pushed.signed?.targets, ['v1', 'stable'], 'every tag is a signed target');
     const output = join(work.path, 'large-out.wasm');
     const pulled = await pull({
       reference,
@@ -97,6 +103,12 @@ describe('library signing API', () => {
     });
     assert.equal(pulled.size, 20 * 1024 * 1024);
     assert.deepEqual(await readFile(output), await readFile(file));
+    const stable = await pull({
+      reference: `${registry.host}/lib/large:stable`,
+      output,
+      verify: { server: notary.url, dir: join(work.path, 'v2') },
+    });
+    assert.equal(stable.verified?.target, 'stable');
   });
 
   it('a wrong passphrase from the library source is a PASSPHRASE error and nothing is pushed', async () => {
