@@ -6,12 +6,17 @@ import type { OutputWitness } from './content/types.js';
 import { WasmOciError } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
 import type { Reference } from './reference.js';
+import {
+  findTarget,
+  type TrustContext,
+  type TrustedTarget,
+  updateCollection,
+} from './sign/notary/collection.js';
+import { type PassphraseSource, TrustDirectory } from './sign/notary/keystore.js';
+import { type FileMeta, trustError } from './sign/notary/metadata.js';
+import { type PreparedSigning, prepareSigning } from './sign/notary/publish.js';
+import { TrustServer } from './sign/notary/server.js';
 import type { ConnectOptions } from './target.js';
-import { findTarget, type TrustContext, type TrustedTarget, updateCollection } from './trust/collection.js';
-import { type PassphraseSource, TrustDirectory } from './trust/keystore.js';
-import { type FileMeta, trustError } from './trust/metadata.js';
-import { type PreparedSigning, prepareSigning } from './trust/publish.js';
-import { TrustServer } from './trust/server.js';
 
 /**
  * Signing with Notary v1 (TUF), as the original wasm-to-oci offered: `push --sign` publishes a signed
@@ -35,8 +40,8 @@ export interface TrustOptions {
   now?: Date | undefined;
 }
 
-export type { TrustedTarget } from './trust/collection.js';
-export { type PassphraseRequest, type PassphraseSource, passphraseVariable } from './trust/keystore.js';
+export type { TrustedTarget } from './sign/notary/collection.js';
+export { type PassphraseRequest, type PassphraseSource, passphraseVariable } from './sign/notary/keystore.js';
 
 /** The trusted collection (GUN) of a registry reference: `host[:port]/repository`. */
 export function trustCollection(ref: Reference): string {

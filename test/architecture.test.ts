@@ -51,11 +51,11 @@ describe('architecture', () => {
     }
   });
 
-  it('trust/ (Notary v1) uses only the transport, the registry client and auth scopes', () => {
-    for (const f of files.filter((x) => x.rel.startsWith('trust/'))) {
+  it('sign/ (Notary v1) uses only the transport, the registry client and auth scopes', () => {
+    for (const f of files.filter((x) => x.rel.startsWith('sign/'))) {
       for (const l of f.local) {
         assert.ok(
-          ['trust', 'errors', 'http'].includes(room(l) ?? '') ||
+          ['sign', 'errors', 'http'].includes(room(l) ?? '') ||
             ['registry/client.ts', 'registry/errors.ts', 'auth/scope.ts'].includes(l),
           `${f.rel} imports ${l}`,
         );
@@ -82,7 +82,7 @@ describe('architecture', () => {
     for (const f of files.filter((x) => x.rel.startsWith('cli/'))) {
       for (const l of f.local)
         assert.ok(
-          !l.startsWith('registry/') && !l.startsWith('auth/') && !l.startsWith('trust/'),
+          !l.startsWith('registry/') && !l.startsWith('auth/') && !l.startsWith('sign/'),
           `${f.rel} imports ${l}`,
         );
     }

@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { hasCode } from '../errors.js';
+import { hasCode } from '../../errors.js';
 import { integer, objectIdentifier, readTlv, sequence, time, tlv } from './der.js';
 import {
   generateEcdsaKey,

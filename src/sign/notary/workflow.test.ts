@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { hasCode } from '../errors.js';
+import { hasCode } from '../../errors.js';
 import { canonicalJson } from './canonical.js';
 import { findTarget, type TrustContext, updateCollection } from './collection.js';
 import {

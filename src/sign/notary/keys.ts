@@ -9,7 +9,7 @@ import {
   verify,
   X509Certificate,
 } from 'node:crypto';
-import { WasmOciError } from '../errors.js';
+import { WasmOciError } from '../../errors.js';
 import { canonicalJson } from './canonical.js';
 import {
   bitString,

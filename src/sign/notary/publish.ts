@@ -1,5 +1,5 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { WasmOciError } from '../errors.js';
+import { WasmOciError } from '../../errors.js';
 import { canonicalJson } from './canonical.js';
 import { type TrustContext, type TrustedCollection, updateCollection } from './collection.js';
 import {

@@ -8,7 +8,7 @@ import {
 } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { hasCode, WasmOciError } from '../errors.js';
+import { hasCode, WasmOciError } from '../../errors.js';
 import { integer, objectIdentifier, octetString, readTlv, sequence } from './der.js';
 import { keyId, tufPublicKey } from './keys.js';
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { WasmOciError } from '../errors.js';
+import { WasmOciError } from '../../errors.js';
 import { canonicalJson } from './canonical.js';
 import { keyId, type Signature, type TufKey, verifySignature } from './keys.js';
 

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { repositoryScope } from '../auth/scope.js';
-import { hasCode, WasmOciError } from '../errors.js';
-import { discard, readText } from '../http.js';
-import { RegistryClient, type RegistryOptions } from '../registry/client.js';
-import { parseErrorBody } from '../registry/errors.js';
+import { repositoryScope } from '../../auth/scope.js';
+import { hasCode, WasmOciError } from '../../errors.js';
+import { discard, readText } from '../../http.js';
+import { RegistryClient, type RegistryOptions } from '../../registry/client.js';
+import { parseErrorBody } from '../../registry/errors.js';
 import type { TufKey } from './keys.js';
 
 /**

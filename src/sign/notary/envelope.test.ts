@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createPublicKey } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { hasCode } from '../errors.js';
+import { hasCode } from '../../errors.js';
 import { generateEcdsaKey, keyId, signEcdsa, tufPublicKey } from './keys.js';
 import {
   cachedVersion,

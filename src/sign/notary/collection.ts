@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { WasmOciError } from '../errors.js';
+import { WasmOciError } from '../../errors.js';
 import { keyCertificate, rootCertificateProblem } from './keys.js';
 import type { TrustDirectory } from './keystore.js';
 import {
