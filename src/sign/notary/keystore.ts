@@ -46,7 +46,7 @@ const PBKDF2 = '1.2.840.113549.1.5.12';
 const AES256_CBC = '2.16.840.1.101.3.4.1.42';
 /**
  * PBKDF2 rounds for new key files. Notary writes 2048 and reads whatever the file says; 100 000 costs
- * about 30 ms per key here and makes guessing a passphrase from a stolen file that much slower.
+ * about 36 ms per key here and makes guessing a passphrase from a stolen file that much slower.
  */
 const PBKDF2_ROUNDS = 100_000;
 const MAX_PASSPHRASE_ATTEMPTS = 3;
