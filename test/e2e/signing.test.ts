@@ -262,6 +262,40 @@ describe('interop with the notary CLI', () => {
     assert.match(list2.stdout, new RegExp(`^v2\\s+${sha256hex(await readFile(EXIT3_WASM))}\\s`, 'm'));
   });
 
+  it('after notary rotates the snapshot key to the server, pushes sign targets only and pins follow the new root', async () => {
+    const alice = user();
+    const bob = user({});
+    const gun = `${registry.host}/interop/rotated`;
+    assert.equal((await cli(['push', HELLO_WASM, `${gun}:v1`, ...signFlags()], alice.env)).code, 0);
+    const out = join(work.path, 'rotated.wasm');
+    // Bob pins root version 1.
+    assert.equal((await cli(['pull', `${gun}:v1`, '-o', out, ...signFlags()], bob.env)).code, 0);
+    const env = {
+      NOTARY_ROOT_PASSPHRASE: PASSPHRASES.SIGNY_ROOT_PASSPHRASE,
+      NOTARY_TARGETS_PASSPHRASE: PASSPHRASES.SIGNY_TARGETS_PASSPHRASE,
+      NOTARY_SNAPSHOT_PASSPHRASE: PASSPHRASES.SIGNY_SNAPSHOT_PASSPHRASE,
+    };
+    const rotate = await runNotary(['key', 'rotate', gun, 'snapshot', '-r'], {
+      server: notary.url,
+      dir: alice.trustDir,
+      env,
+    });
+    assert.equal(rotate.code, 0, rotate.stdout + rotate.stderr);
+    const push = await cli(['push', EXIT3_WASM, `${gun}:v2`, ...signFlags()], alice.env);
+    assert.equal(push.code, 0, push.stderr);
+    // Bob's pin is version 1; the server's root is version 2, signed by the same root key: rotation.
+    const pull = await cli(['pull', `${gun}:v2`, '-o', out, ...signFlags()], bob.env);
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.deepEqual(await readFile(out), await readFile(EXIT3_WASM));
+    const pinned = JSON.parse(
+      await readFile(
+        join(bob.trustDir, 'tuf', registry.host, 'interop', 'rotated', 'metadata', 'root.json'),
+        'utf8',
+      ),
+    );
+    assert.equal(pinned.signed.version, 2);
+  });
+
   it('pull --sign verifies a target that notary signed with its own keys', async () => {
     const gun = `${registry.host}/interop/theirs`;
     const plain = await cli(['push', HELLO_WASM, `${gun}:v1`], user().env);
