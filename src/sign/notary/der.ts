@@ -49,12 +49,14 @@ export function integer(value: number | Uint8Array): Buffer {
 }
 
 export function objectIdentifier(dotted: string): Buffer {
+  if (!/^\d+(\.\d+)+$/.test(dotted)) throw new RangeError(`bad object identifier ${dotted}`);
   const arcs = dotted.split('.').map(Number);
-  if (arcs.length < 2 || arcs.some((a) => !Number.isSafeInteger(a) || a < 0)) {
+  const [first, second] = arcs as [number, number];
+  if (arcs.some((a) => !Number.isSafeInteger(a)) || first > 2 || (first < 2 && second > 39)) {
     throw new RangeError(`bad object identifier ${dotted}`);
   }
-  const out: number[] = [(arcs[0] as number) * 40 + (arcs[1] as number)];
-  for (const arc of arcs.slice(2)) {
+  const out: number[] = [];
+  for (const arc of [first * 40 + second, ...arcs.slice(2)]) {
     const base128: number[] = [arc & 0x7f];
     for (let v = Math.floor(arc / 128); v > 0; v = Math.floor(v / 128)) base128.unshift((v & 0x7f) | 0x80);
     out.push(...base128);
@@ -62,12 +64,12 @@ export function objectIdentifier(dotted: string): Buffer {
   return tlv(0x06, Buffer.from(out));
 }
 
-/** UTCTime before 2050, GeneralizedTime from then on (RFC 5280 4.1.2.5), to the second, in UTC. */
+/** UTCTime from 1950 to 2049, GeneralizedTime otherwise (RFC 5280 4.1.2.5), to the second, in UTC. */
 export function time(date: Date): Buffer {
   const iso = date.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ
   const digits = `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 10)}${iso.slice(11, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
   const year = date.getUTCFullYear();
-  return year < 2050
+  return year >= 1950 && year < 2050
     ? tlv(0x17, Buffer.from(digits.slice(2), 'ascii'))
     : tlv(0x18, Buffer.from(digits, 'ascii'));
 }

@@ -116,7 +116,9 @@ export function verifySignature(
   const sig = Buffer.from(signature, 'base64');
   const type = pub.asymmetricKeyType;
   try {
-    switch (method.toLowerCase()) {
+    // Notary lower-cases the method when it reads a signature.
+    const lower = method.toLowerCase();
+    switch (lower) {
       case 'ecdsa': {
         if (type !== 'ec') return false;
         const curve = pub.asymmetricKeyDetails?.namedCurve;
@@ -131,7 +133,7 @@ export function verifySignature(
       case 'rsapkcs1v15': {
         if (type !== 'rsa' || (pub.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) return false;
         const padding =
-          method === 'rsapss' ? cryptoConstants.RSA_PKCS1_PSS_PADDING : cryptoConstants.RSA_PKCS1_PADDING;
+          lower === 'rsapss' ? cryptoConstants.RSA_PKCS1_PSS_PADDING : cryptoConstants.RSA_PKCS1_PADDING;
         return verify('sha256', message, { key: pub, padding, saltLength: 32 }, sig);
       }
       default:

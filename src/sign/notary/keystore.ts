@@ -133,10 +133,10 @@ export class TrustDirectory {
 
   /** Writes a file atomically with mode 0600 (its directory, and the trust dir, 0700). */
   private async writePrivateFile(path: string, data: string | Buffer): Promise<void> {
-    await this.ensureDir(this.path);
-    await this.ensureDir(dirname(path));
     const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
     try {
+      await this.ensureDir(this.path);
+      await this.ensureDir(dirname(path));
       await writeFile(temp, data, { mode: 0o600, flag: 'wx' });
       await chmod(temp, 0o600);
       await rename(temp, path);
@@ -182,10 +182,19 @@ export class TrustDirectory {
     const block = parsePem(await readFile(file.path, 'utf8'));
     if (!block) throw new WasmOciError('SIGNING_KEY', `${file.path} is not a PEM key file`);
     if (block.type === 'PRIVATE KEY') {
-      return createPrivateKey({ key: block.der, format: 'der', type: 'pkcs8' });
+      const key = createPrivateKey({ key: block.der, format: 'der', type: 'pkcs8' });
+      if (privateKeyIdOf(key) !== file.id) {
+        throw new WasmOciError('SIGNING_KEY', `${file.path} does not hold the key its name says`);
+      }
+      return key;
     }
     if (block.type !== 'ENCRYPTED PRIVATE KEY') {
       throw new WasmOciError('SIGNING_KEY', `${file.path} holds a ${block.type}, not a private key`);
+    }
+    try {
+      pbkdf2Rounds(block.der);
+    } catch {
+      throw new WasmOciError('SIGNING_KEY', `${file.path} is corrupt: not an encrypted PKCS#8 key`);
     }
     const what = `the ${file.role || 'unknown'} key${file.gun ? ` of ${file.gun}` : ''} (${file.id.slice(0, 7)})`;
     for (let attempt = 1; attempt <= MAX_PASSPHRASE_ATTEMPTS; attempt++) {
@@ -229,7 +238,15 @@ export class TrustDirectory {
     return id;
   }
 
+  /** Where a role's metadata is cached; names that could leave their place in the tree are refused. */
   private metadataPath(gun: string, role: string): string {
+    const segments = [...gun.split('/'), ...role.split('/')];
+    if (segments.some((s) => s === '' || s === '.' || s === '..' || s.includes('\\') || s.includes('\0'))) {
+      throw new WasmOciError(
+        'TRUST',
+        `refusing to cache metadata under the name ${JSON.stringify(`${gun}/${role}`)}`,
+      );
+    }
     return join(this.path, 'tuf', ...gun.split('/'), 'metadata', `${role}.json`);
   }
 

@@ -128,8 +128,24 @@ function checkMetaShape(v: unknown, what: string, name: string): asserts v is Fi
   );
 }
 
+/** RFC 3339 as Go's time.Time reads it: a full date and time with a zone. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
 function checkExpires(v: unknown, what: string): asserts v is string {
-  check(typeof v === 'string' && !Number.isNaN(Date.parse(v)), what, 'expires is not a date');
+  check(
+    typeof v === 'string' && RFC3339.test(v) && !Number.isNaN(Date.parse(v)),
+    what,
+    'expires is not a date',
+  );
+}
+
+/**
+ * A delegated role's name as Notary allows it: `targets/` then path segments of `[-a-z0-9_]`, none
+ * empty, `.` or `..`, at most 255 characters. The name becomes a file name in the trust directory.
+ */
+export function isDelegationName(name: string): boolean {
+  if (name.length > 255 || !/^targets(\/[-a-z0-9_]+)+$/.test(name)) return false;
+  return true;
 }
 
 /**
@@ -189,6 +205,7 @@ export function parseEnvelope<R extends BaseRole>(
     check(Array.isArray(delegations.roles ?? []), what, 'delegated roles are not a list');
     for (const r of (delegations.roles ?? []) as unknown[]) {
       check(isObject(r) && typeof r.name === 'string', what, 'a delegated role has no name');
+      check(isDelegationName(r.name), what, `the delegated role name ${JSON.stringify(r.name)} is not valid`);
       checkRole(r, what, r.name as string);
       for (const field of ['paths', 'path_hash_prefixes']) {
         const list = r[field];
