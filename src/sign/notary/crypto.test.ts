@@ -289,6 +289,29 @@ describe('the trust directory', () => {
     );
   });
 
+  it('refuses cache names that would leave their place, and says a corrupt key file is corrupt', async () => {
+    const dir = new TrustDirectory(join(work, 'trust5'));
+    for (const role of ['targets/../root', '../x', 'targets//a']) {
+      await assert.rejects(
+        dir.writeMetadata(GUN, role, Buffer.from('{}')),
+        (err) => hasCode(err, 'TRUST'),
+        role,
+      );
+    }
+    const id = await dir.saveKey(generateEcdsaKey(), 'targets', GUN, source('pass-1234'));
+    const path = join(work, 'trust5', 'private', `${id}.key`);
+    await writeFile(
+      path,
+      '-----BEGIN ENCRYPTED PRIVATE KEY-----\nrole: targets\n\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n',
+    );
+    const log: string[] = [];
+    await assert.rejects(
+      dir.loadKey((await dir.findKey(id)) ?? assert.fail('no key'), source('pass-1234', log)),
+      (err) => hasCode(err, 'SIGNING_KEY') && /is corrupt/.test(err.message),
+    );
+    assert.deepEqual(log, [], 'no passphrase asked for a corrupt file');
+  });
+
   it('caches metadata per collection and role, delegations in subdirectories', async () => {
     const dir = new TrustDirectory(join(work, 'trust4'));
     const gun = '127.0.0.1:5000/a/b';
