@@ -14,7 +14,6 @@ import {
 } from './sign/notary/collection.js';
 import { type PassphraseSource, TrustDirectory } from './sign/notary/keystore.js';
 import { type FileMeta, trustError } from './sign/notary/metadata.js';
-import { type PreparedSigning, prepareSigning } from './sign/notary/publish.js';
 import { TrustServer } from './sign/notary/server.js';
 import type { ConnectOptions } from './target.js';
 
@@ -166,11 +165,7 @@ export async function fileTargetMeta(path: string): Promise<FileMeta> {
 }
 
 /** Gets signing ready for a push: verifies the collection, loads or creates keys (passphrases now). */
-export async function prepareSign(
-  ctx: TrustContext & { passphrases: PassphraseSource },
-): Promise<PreparedSigning> {
-  return prepareSigning(ctx);
-}
+export { prepareSigning as prepareSign } from './sign/notary/publish.js';
 
 export function signedDigest(meta: FileMeta): string {
   const sha256 = meta.hashes.sha256;

@@ -18,6 +18,7 @@ import {
   type TargetsSigned,
   type TimestampSigned,
   trustError,
+  trustRefusal,
   verifyThreshold,
 } from './metadata.js';
 import type { TrustServer } from './server.js';
@@ -333,8 +334,7 @@ async function loadDelegation(
     await ctx.dir.writeMetadata(ctx.gun, role.name, raw);
     return envelope;
   } catch (err) {
-    const message = (err as Error).message;
-    if (/expired on|not signed by enough/.test(message)) return undefined;
+    if (trustRefusal(err)) return undefined;
     throw err;
   }
 }

@@ -92,9 +92,14 @@ export function publicKeyObject(key: TufKey): KeyObject {
   }
 }
 
+/** The ID of a key's bare public key (a private key's public half): what Notary names key files by. */
+export function bareKeyId(key: KeyObject): string {
+  return keyId(tufPublicKey(key.type === 'private' ? createPublicKey(key) : key));
+}
+
 /** The ID Notary files the private half under: the ID of the bare public key (for a cert, its key). */
 export function privateKeyId(key: TufKey): string {
-  return keyId(tufPublicKey(publicKeyObject(key)));
+  return bareKeyId(publicKeyObject(key));
 }
 
 /**

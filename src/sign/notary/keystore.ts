@@ -1,16 +1,9 @@
-import {
-  createCipheriv,
-  createPrivateKey,
-  createPublicKey,
-  type KeyObject,
-  pbkdf2Sync,
-  randomBytes,
-} from 'node:crypto';
+import { createCipheriv, createPrivateKey, type KeyObject, pbkdf2Sync, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { hasCode, WasmOciError } from '../../errors.js';
 import { integer, objectIdentifier, octetString, readTlv, sequence } from './der.js';
-import { keyId, tufPublicKey } from './keys.js';
+import { bareKeyId } from './keys.js';
 
 /**
  * The trust directory, in Notary's layout so that the `notary` CLI and the original wasm-to-oci read
@@ -104,9 +97,7 @@ function parsePem(text: string): PemBlock | undefined {
 }
 
 /** The ID Notary gives a private key: the ID of its bare public key. */
-export function privateKeyIdOf(key: KeyObject): string {
-  return keyId(tufPublicKey(createPublicKey(key)));
-}
+export const privateKeyIdOf: (key: KeyObject) => string = bareKeyId;
 
 function isWrongPassphrase(err: unknown): boolean {
   const e = err as { code?: string; message?: string };

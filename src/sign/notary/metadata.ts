@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { WasmOciError } from '../../errors.js';
+import { hasCode, WasmOciError } from '../../errors.js';
 import { canonicalJson } from './canonical.js';
 import { keyId, type Signature, type TufKey, verifySignature } from './keys.js';
 
@@ -76,8 +76,19 @@ export interface RoleTrust extends RoleKeys {
 
 const TYPES = { root: 'Root', targets: 'Targets', snapshot: 'Snapshot', timestamp: 'Timestamp' } as const;
 
-export function trustError(message: string, hint?: string): WasmOciError {
-  return new WasmOciError('TRUST', message, hint ? { hint } : {});
+/** Why trust data was refused, when a caller may pass over it (an expired or under-signed delegation). */
+export type TrustRefusal = 'expired' | 'threshold';
+
+export function trustError(message: string, hint?: string, reason?: TrustRefusal): WasmOciError {
+  return new WasmOciError('TRUST', message, {
+    ...(hint ? { hint } : {}),
+    ...(reason ? { details: { reason } } : {}),
+  });
+}
+
+/** The refusal reason of a trust error, if it has one. */
+export function trustRefusal(err: unknown): TrustRefusal | undefined {
+  return hasCode(err, 'TRUST') ? (err.details?.reason as TrustRefusal | undefined) : undefined;
 }
 
 type Json = Record<string, unknown>;
@@ -144,8 +155,7 @@ function checkExpires(v: unknown, what: string): asserts v is string {
  * empty, `.` or `..`, at most 255 characters. The name becomes a file name in the trust directory.
  */
 export function isDelegationName(name: string): boolean {
-  if (name.length > 255 || !/^targets(\/[-a-z0-9_]+)+$/.test(name)) return false;
-  return true;
+  return name.length <= 255 && /^targets(\/[-a-z0-9_]+)+$/.test(name);
 }
 
 /**
@@ -244,6 +254,7 @@ export function verifyThreshold(envelope: Envelope<unknown>, role: RoleTrust, wh
       `${what} is not signed by enough of its keys (${valid.size} valid signature${valid.size === 1 ? '' : 's'}, ` +
         `${role.threshold} needed)`,
       'the trust data was altered or signed with keys the collection does not trust',
+      'threshold',
     );
   }
 }
@@ -260,6 +271,7 @@ export function checkExpiry(signed: { expires: string }, now: Date, what: string
     throw trustError(
       `${what} expired on ${expires.toISOString()}`,
       'the trust server sent stale data (or the publisher stopped re-signing): it cannot be trusted',
+      'expired',
     );
   }
 }
