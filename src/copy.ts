@@ -13,10 +13,10 @@ import type {
 import { canFetchInto, canMount, canOpenWriter, canPushReference, STREAM_CHUNK } from './content/types.js';
 import { isVerifiedFor, readVerified, VERIFIED, Verifier, verified } from './content/verify.js';
 import { throwIfAborted } from './errors.js';
-import { isFileRange } from './http.js';
 import type { Descriptor } from './oci/descriptor.js';
 import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest, successors } from './oci/manifest.js';
 import { isManifestMediaType } from './oci/mediatypes.js';
+import { isFileRange } from './transport/types.js';
 
 /**
  * The only code that moves bytes between targets. An artifact is a graph of descriptors (index ->

@@ -39,6 +39,10 @@ export type ErrorCode =
   | 'REGISTRY'
   /** The registry could not be reached (DNS, refused connection, reset). */
   | 'NETWORK'
+  /** A connection, an answer or a transfer stalled past its time limit (`--timeout`). */
+  | 'TIMEOUT'
+  /** The registry's request quota is used up (HTTP 429 with no requests remaining). */
+  | 'RATE_LIMITED'
   /** A TLS handshake or certificate check failed. */
   | 'TLS'
   /** The operation was cancelled through its AbortSignal. */
@@ -78,6 +82,14 @@ export class WasmOciError extends Error {
     this.status = options.status;
     this.details = options.details;
   }
+}
+
+/** The code for an HTTP status a server refused a request with (one map for every caller). */
+export function codeForStatus(status: number): ErrorCode {
+  if (status === 401) return 'UNAUTHORIZED';
+  if (status === 403) return 'DENIED';
+  if (status === 404) return 'NOT_FOUND';
+  return 'REGISTRY';
 }
 
 /** True when `err` is a WasmOciError with the given code (or any code, when none is given). */

@@ -32,7 +32,6 @@ export {
   inspectFile,
 } from './describe.js';
 export { type ErrorCode, hasCode, WasmOciError } from './errors.js';
-export { type HttpEngine, type HttpRequest, type HttpResponse, NodeHttpEngine } from './http.js';
 export { type LoginOptions, type LoginResult, type LogoutOptions, login, logout } from './login.js';
 export { deleteManifest, getBlob, getManifest, listTags, resolveReference, tagReference } from './manage.js';
 export type { Annotations, Descriptor, Platform } from './oci/descriptor.js';
@@ -47,7 +46,7 @@ export {
   parseReference,
   type Reference,
 } from './reference.js';
-export { RegistryClient, type RegistryOptions, type RetryPolicy } from './registry/client.js';
+export { RegistryClient, type RegistryOptions } from './registry/client.js';
 export { RemoteRepository } from './registry/repository.js';
 export { type RunOptions, runWasm } from './run.js';
 export {
@@ -68,6 +67,9 @@ export {
   type TargetSpec,
 } from './target.js';
 export { type CopyArtifactOptions, type CopyArtifactResult, copyArtifact, splitTags } from './transfer.js';
+export { NodeHttpEngine } from './transport/engine.js';
+export type { RetryPolicy } from './transport/retry.js';
+export type { HttpEngine, HttpRequest, HttpResponse, Timeouts } from './transport/types.js';
 export { VERSION } from './version.js';
 export { packClassic } from './wasm/classic.js';
 export { type CncfConfig, type CncfOptions, cncfConfig, creationTime, packCncf } from './wasm/cncf.js';

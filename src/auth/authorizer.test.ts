@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import type { HttpEngine, HttpRequest, HttpResponse } from '../http.js';
+import type { HttpEngine, HttpRequest, HttpResponse } from '../transport/types.js';
 import { Authorizer } from './authorizer.js';
 
 // Edge cases of the token protocol with a scripted engine; the real registry and token server are in

@@ -1,6 +1,7 @@
-import { WasmOciError } from '../errors.js';
-import type { HttpEngine, HttpResponse } from '../http.js';
-import { header, readText } from '../http.js';
+import { codeForStatus, WasmOciError } from '../errors.js';
+import { isLoopback } from '../reference.js';
+import { discard, readCapped } from '../transport/body.js';
+import { type HttpEngine, type HttpResponse, header } from '../transport/types.js';
 import { type Challenge, parseChallenges } from './challenge.js';
 import { normalizeScopes, scopeKey } from './scope.js';
 
@@ -22,7 +23,7 @@ export type CredentialSource = (registry: string) => Promise<Credential | undefi
 
 export const anonymous: CredentialSource = async () => undefined;
 
-interface CachedToken {
+export interface CachedToken {
   token: string;
   /** Epoch ms after which the token must not be used. */
   expiresAt: number;
@@ -41,11 +42,15 @@ export interface AuthorizerOptions {
   /** Clock for token expiry; tests pass their own. */
   now?: () => number;
   userAgent?: string;
+  /** The registry's own base URL (its scheme decides whether a plain-HTTP realm may get secrets). */
+  registryUrl?: () => URL;
 }
 
 /** Tokens are refreshed a little before they expire, so a request never races the expiry. */
 const EXPIRY_MARGIN_MS = 5_000;
 const DEFAULT_TOKEN_LIFETIME_S = 60;
+/** Tokens are not trusted to live longer than a day, whatever the server says. */
+const MAX_TOKEN_LIFETIME_S = 24 * 60 * 60;
 
 export class Authorizer {
   private readonly engine: HttpEngine;
@@ -55,12 +60,14 @@ export class Authorizer {
   private readonly credentialCache = new Map<string, Promise<Credential | undefined>>();
   private readonly problems = new Map<string, string>();
   private readonly userAgent: string | undefined;
+  private readonly registryUrl: (() => URL) | undefined;
 
   constructor(options: AuthorizerOptions) {
     this.engine = options.engine;
     this.credentials = options.credentials ?? anonymous;
     this.now = options.now ?? Date.now;
     this.userAgent = options.userAgent;
+    this.registryUrl = options.registryUrl;
   }
 
   private state(registry: string): HostState {
@@ -156,7 +163,7 @@ export class Authorizer {
   private async basic(registry: string): Promise<string | undefined> {
     const cred = await this.credential(registry);
     if (!cred?.username || cred.password === undefined) return undefined;
-    return `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
+    return basicAuthorization(cred.username, cred.password);
   }
 
   private async token(
@@ -188,84 +195,151 @@ export class Authorizer {
     scopes: string[],
     signal?: AbortSignal,
   ): Promise<CachedToken> {
+    const realm = this.realm(registry, challenge);
+    const service = challenge.params.service;
+    const cred = await this.credential(registry);
+    const secret = cred?.identityToken !== undefined || (cred?.username && cred.password !== undefined);
+    if (secret) this.checkRealmForSecrets(registry, realm);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (this.userAgent) headers['user-agent'] = this.userAgent;
+    /** An OAuth2 form POST (Distribution token spec): the refresh-token and password grants. */
+    const post = (grant: Record<string, string>) => {
+      const form = new URLSearchParams(grant);
+      if (service) form.set('service', service);
+      form.set('client_id', 'wasm-to-oci');
+      if (scopes.length) form.set('scope', scopes.join(' '));
+      return this.engine.request({
+        method: 'POST',
+        url: new URL(realm),
+        headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
+        body: Buffer.from(form.toString()),
+        signal,
+      });
+    };
+    let res: HttpResponse;
+    if (cred?.identityToken) {
+      res = await post({ grant_type: 'refresh_token', refresh_token: cred.identityToken });
+    } else {
+      const url = new URL(realm);
+      if (service) url.searchParams.set('service', service);
+      for (const scope of scopes) url.searchParams.append('scope', scope);
+      const basic = cred?.username && cred.password !== undefined;
+      if (basic) url.searchParams.set('account', cred.username as string);
+      res = await this.engine.request({
+        method: 'GET',
+        url,
+        headers: basic
+          ? {
+              ...headers,
+              authorization: basicAuthorization(cred.username as string, cred.password as string),
+            }
+          : headers,
+        signal,
+      });
+      if ((res.status === 404 || res.status === 405) && basic) {
+        // This realm only speaks OAuth2 POST: use the password grant.
+        await discard(res.body);
+        res = await post({
+          grant_type: 'password',
+          username: cred.username as string,
+          password: cred.password as string,
+        });
+      }
+    }
+    const host = realm.host;
+    const text = (
+      await readCapped(res.body, MAX_TOKEN_RESPONSE, { what: `the answer of token server ${host}` })
+    ).toString('utf8');
+    if (res.status !== 200) {
+      throw new WasmOciError(
+        codeForStatus(res.status),
+        `token request to ${host} failed with HTTP ${res.status}`,
+        {
+          status: res.status,
+          hint: cred
+            ? 'check the credentials for this registry'
+            : 'this registry may need credentials: log in first',
+        },
+      );
+    }
+    return parseTokenResponse(text, host, this.now());
+  }
+
+  /** The challenge's realm as a URL; only http(s) realms are asked for tokens. */
+  private realm(registry: string, challenge: Challenge): URL {
     const realm = challenge.params.realm;
     if (!realm) throw new WasmOciError('REGISTRY', `${registry} sent a Bearer challenge without a realm`);
     let url: URL;
     try {
       url = new URL(realm);
     } catch (cause) {
-      throw new WasmOciError('REGISTRY', `${registry} sent an invalid token realm "${realm}"`, { cause });
-    }
-    const service = challenge.params.service;
-    const cred = await this.credential(registry);
-    const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.userAgent) headers['user-agent'] = this.userAgent;
-    let res: HttpResponse;
-    if (cred?.identityToken) {
-      // OAuth2 refresh-token grant (Distribution token spec, ACR).
-      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.identityToken });
-      if (service) form.set('service', service);
-      form.set('client_id', 'wasm-to-oci');
-      if (scopes.length) form.set('scope', scopes.join(' '));
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      res = await this.engine.request({
-        method: 'POST',
-        url,
-        headers,
-        body: Buffer.from(form.toString()),
-        signal,
-      });
-    } else {
-      if (service) url.searchParams.set('service', service);
-      for (const scope of scopes) url.searchParams.append('scope', scope);
-      if (cred?.username && cred.password !== undefined) {
-        headers.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password}`).toString('base64')}`;
-        url.searchParams.set('account', cred.username);
-      }
-      res = await this.engine.request({ method: 'GET', url, headers, signal });
-      if ((res.status === 404 || res.status === 405) && cred?.username && cred.password !== undefined) {
-        // This realm only speaks OAuth2 POST: use the password grant.
-        await readText(res.body);
-        const form = new URLSearchParams({
-          grant_type: 'password',
-          username: cred.username,
-          password: cred.password,
-        });
-        if (service) form.set('service', service);
-        form.set('client_id', 'wasm-to-oci');
-        if (scopes.length) form.set('scope', scopes.join(' '));
-        const { authorization: _basic, ...plain } = headers;
-        res = await this.engine.request({
-          method: 'POST',
-          url: new URL(realm),
-          headers: { ...plain, 'content-type': 'application/x-www-form-urlencoded' },
-          body: Buffer.from(form.toString()),
-          signal,
-        });
-      }
-    }
-    const text = await readText(res.body);
-    if (res.status !== 200) {
-      const code = res.status === 401 ? 'UNAUTHORIZED' : res.status === 403 ? 'DENIED' : 'REGISTRY';
-      throw new WasmOciError(code, `token request to ${url.host} failed with HTTP ${res.status}`, {
-        status: res.status,
-        hint: cred
-          ? 'check the credentials for this registry'
-          : 'this registry may need credentials: log in first',
+      throw new WasmOciError('REGISTRY', `${registry} sent an invalid token realm "${realm.slice(0, 200)}"`, {
+        cause,
       });
     }
-    let body: { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    try {
-      body = JSON.parse(text);
-    } catch (cause) {
-      throw new WasmOciError('REGISTRY', `token server ${url.host} answered with invalid JSON`, { cause });
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new WasmOciError(
+        'REGISTRY',
+        `${registry} sent a token realm with scheme "${url.protocol.replace(/:$/, '')}"; only http and https are used`,
+        { hint: 'the registry is misconfigured or not what it claims to be' },
+      );
     }
-    const token = typeof body.token === 'string' ? body.token : body.access_token;
-    if (typeof token !== 'string' || token === '') {
-      throw new WasmOciError('REGISTRY', `token server ${url.host} sent no token`);
-    }
-    const lifetime =
-      typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_LIFETIME_S;
-    return { token, expiresAt: this.now() + lifetime * 1000 - EXPIRY_MARGIN_MS };
+    return url;
   }
+
+  /**
+   * Secrets go to a plain-HTTP realm only when the registry itself speaks plain HTTP or the realm is on
+   * this machine: an https registry must not have its users' passwords sent in clear text elsewhere.
+   */
+  private checkRealmForSecrets(registry: string, realm: URL): void {
+    if (realm.protocol !== 'http:') return;
+    if (this.registryUrl?.().protocol === 'http:' || isLoopback(realm.host)) return;
+    throw new WasmOciError(
+      'REGISTRY',
+      `${registry} asks for credentials to be sent in clear text to ${realm.origin}; refused`,
+      { hint: 'the token realm of an https registry must be https; nothing was sent' },
+    );
+  }
+}
+
+export function basicAuthorization(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
+
+/** Token responses are small; anything bigger is not one. */
+const MAX_TOKEN_RESPONSE = 1024 * 1024;
+
+/** A token is sent back in a header: visible ASCII only (JWTs and opaque token68 strings). */
+const TOKEN_TEXT = /^[\x21-\x7e]{1,16384}$/;
+
+/**
+ * The token of a token server's answer (`token` or `access_token`) and its lifetime (`expires_in`,
+ * default 60 s). Anything else is an error naming the server.
+ */
+export function parseTokenResponse(text: string, host: string, now: number): CachedToken {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (cause) {
+    throw new WasmOciError('REGISTRY', `token server ${host} answered with invalid JSON`, { cause });
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new WasmOciError('REGISTRY', `token server ${host} answered with something that is not a token`);
+  }
+  const fields = body as { token?: unknown; access_token?: unknown; expires_in?: unknown };
+  const token = typeof fields.token === 'string' && fields.token !== '' ? fields.token : fields.access_token;
+  if (typeof token !== 'string' || token === '') {
+    throw new WasmOciError('REGISTRY', `token server ${host} sent no token`);
+  }
+  if (!TOKEN_TEXT.test(token)) {
+    throw new WasmOciError('REGISTRY', `token server ${host} sent a malformed token`, {
+      hint: 'a token must be printable ASCII without spaces or line breaks',
+    });
+  }
+  const expires = fields.expires_in;
+  const lifetime =
+    typeof expires === 'number' && Number.isFinite(expires) && expires > 0
+      ? Math.min(expires, MAX_TOKEN_LIFETIME_S)
+      : DEFAULT_TOKEN_LIFETIME_S;
+  return { token, expiresAt: now + lifetime * 1000 - EXPIRY_MARGIN_MS };
 }

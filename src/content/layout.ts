@@ -6,11 +6,11 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WasmOciError } from '../errors.js';
-import { isFileRange } from '../http.js';
 import { ANNOTATION_REF_NAME, type Descriptor } from '../oci/descriptor.js';
 import { Digester, isDigest, parseDigest } from '../oci/digest.js';
 import { type ImageIndex, MAX_MANIFEST_BYTES, parseManifest, serializeIndex } from '../oci/manifest.js';
 import { isManifestMediaType, MediaType } from '../oci/mediatypes.js';
+import { isFileRange } from '../transport/types.js';
 import { fileError, fileWriter } from './file.js';
 import {
   type ChunkFetcher,

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { type FileRange, isFileRange } from '../http.js';
 import type { Descriptor } from '../oci/descriptor.js';
+import { type FileRange, isFileRange } from '../transport/types.js';
 
 /**
  * Buffer size for streaming blobs through files and transforms: large enough that a 256 MiB module
@@ -16,6 +16,12 @@ export interface OperationOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** Options of a blob push: how to read the content again when an upload must start over. */
+export interface BlobPushOptions extends OperationOptions {
+  /** A fresh stream of the same bytes (a stream sent once cannot be sent again otherwise). */
+  reopen?: (() => Promise<Readable>) | undefined;
+}
+
 /** Reads a blob or manifest by descriptor. The stream is raw: wrap it with `verified()` before trusting it. */
 export interface Fetcher {
   fetch(desc: Descriptor, options?: OperationOptions): Promise<Readable>;
@@ -23,7 +29,7 @@ export interface Fetcher {
 
 /** Stores content under a known descriptor; implementations must reject content that does not match it. */
 export interface Pusher {
-  push(desc: Descriptor, content: Content, options?: OperationOptions): Promise<void>;
+  push(desc: Descriptor, content: Content, options?: BlobPushOptions): Promise<void>;
 }
 
 export interface Storage extends Fetcher, Pusher {
@@ -132,6 +138,15 @@ export interface ChunkPusher {
 /** Optional destination capability: make a blob available from another target without copying bytes. */
 export interface Mounter {
   mount(desc: Descriptor, source: object, options?: OperationOptions): Promise<boolean>;
+}
+
+/** Optional capability: forget a cached belief that a blob is present (the target said it is not). */
+export interface PresenceMemo {
+  forget(digest: string): void;
+}
+
+export function canForget(target: object): target is PresenceMemo {
+  return typeof (target as Partial<PresenceMemo>).forget === 'function';
 }
 
 export function canMount(target: object): target is Mounter {

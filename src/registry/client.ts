@@ -1,25 +1,32 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Authorizer, type CredentialSource } from '../auth/authorizer.js';
 import { abortError, hasCode, WasmOciError } from '../errors.js';
+import { isLoopback, registryApiHost } from '../reference.js';
+import { discard, readCapped } from '../transport/body.js';
+import { NodeHttpEngine, type NodeHttpOptions } from '../transport/engine.js';
+import { isTransient } from '../transport/errors.js';
 import {
-  discard,
+  DEFAULT_RETRY,
+  RetryBudget,
+  type RetryClock,
+  type RetryPolicy,
+  SYSTEM_CLOCK,
+} from '../transport/retry.js';
+import {
   type HttpBody,
   type HttpEngine,
+  type HttpRequest,
   type HttpResponse,
   header,
-  NodeHttpEngine,
-  type NodeHttpOptions,
-} from '../http.js';
-import { isLoopback, registryApiHost } from '../reference.js';
+} from '../transport/types.js';
 import { USER_AGENT } from '../version.js';
-import { responseError } from './errors.js';
+import { rateLimitError, responseError } from './errors.js';
 
 export interface RegistryOptions extends Omit<NodeHttpOptions, 'log'> {
-  /** The HTTP engine; by default a node:http(s) engine built from the TLS and proxy options. */
+  /** The HTTP engine; by default a node:http(s) engine built from the TLS, proxy and timeout options. */
   engine?: HttpEngine | undefined;
   /**
    * Talk plain HTTP to this registry. Without it, loopback registries are tried with TLS first and
-   * with plain HTTP when they do not speak TLS (the answer is remembered for the process).
+   * with plain HTTP when they do not speak TLS (the answer is kept in `memory`).
    */
   plainHttp?: boolean | undefined;
   /** Where credentials come from; anonymous when absent. */
@@ -27,36 +34,39 @@ export interface RegistryOptions extends Omit<NodeHttpOptions, 'log'> {
   /** Debug log sink (secrets are redacted before they reach it). */
   log?: ((line: string) => void) | undefined;
   userAgent?: string | undefined;
-  /** Retry policy for transient failures; `{ attempts: 1 }` turns retries off. */
+  /** Retry policy for transient failures; `{ attempts: 1, resumes: 0 }` turns retries off. */
   retry?: Partial<RetryPolicy> | undefined;
+  /** The clock, sleep and jitter of retries (tests pass their own). */
+  clock?: RetryClock | undefined;
   /**
    * Talk to this origin instead of the one `registry` names (a Notary trust server, which speaks the
    * same auth protocol); `registry` then only names whose credentials to use.
    */
   baseUrl?: URL | undefined;
+  /** What the clients of one command learn about registries (shared between source and destination). */
+  memory?: RegistryMemory | undefined;
+  /** Called once per distinct `Warning` header text a registry sends (RFC 7234 warn-text). */
+  onWarning?: ((registry: string, text: string) => void) | undefined;
 }
 
-export interface RetryPolicy {
-  /** Tries in all, the first included. */
-  attempts: number;
-  /** First backoff; doubled each time, with ±50 % jitter. */
-  baseDelayMs: number;
-  /** No retry starts once this much time has passed since the first try. */
-  budgetMs: number;
-  /** Upper bound for one wait, `Retry-After` included. */
-  maxDelayMs: number;
+/** How a registry takes blob uploads, learnt by trying (see uploads.ts). */
+export type UploadScheme = 'stream' | 'chunked' | 'monolithic';
+
+/**
+ * What is learnt about registries while talking to them: which loopback registries speak TLS, which
+ * upload scheme each takes, which warnings were shown. Passed in, so nothing hides in module state.
+ */
+export interface RegistryMemory {
+  schemes: Map<string, 'https' | 'http'>;
+  uploads: Map<string, UploadScheme>;
+  warned: Set<string>;
 }
 
-const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 250, budgetMs: 60_000, maxDelayMs: 20_000 };
+export function registryMemory(): RegistryMemory {
+  return { schemes: new Map(), uploads: new Map(), warned: new Set() };
+}
+
 const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
-const RETRY_CODES = new Set([
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ECONNABORTED',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-]);
 
 export interface SendRequest {
   method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
@@ -69,43 +79,50 @@ export interface SendRequest {
   signal?: AbortSignal | undefined;
   /** Follow redirects (blob downloads are redirected to storage hosts). */
   followRedirects?: boolean;
-  /** The response body is a blob: let the engine use its fast path for large bodies. */
+  /** The response body is a blob: fast path, timed by idleness and rate instead of a deadline. */
   largeBody?: boolean;
-  /** Deliver a 2xx body to this synchronous sink (see HttpRequest.sink). */
-  sink?: ((chunk: Buffer) => void) | undefined;
+  /** Chooses a sink for the body from the final response's head (see HttpRequest.sinkFor). */
+  sinkFor?: HttpRequest['sinkFor'];
+  /** Retry transient failures of this request (default: when the body can be sent again). */
+  retry?: boolean;
 }
 
 const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
-/** What each loopback registry turned out to speak, remembered for the rest of the process. */
-const loopbackSchemes = new Map<string, 'https' | 'http'>();
-
 /** Headers of the registry that must never follow a request to another host. */
 const REGISTRY_ONLY_HEADERS = /^(authorization|cookie|docker-.*|x-.*)$/i;
 
-function retryAfterMs(res: HttpResponse): number | undefined {
-  const value = header(res, 'retry-after');
-  if (!value) return undefined;
-  if (/^\d+$/.test(value)) return Number(value) * 1000;
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
-}
-
-/** A body that can be sent again: nothing, bytes in memory (streams and file uploads with observers are not). */
+/** A body that can be sent again: nothing, bytes in memory (streams and file uploads are sent once). */
 function replayable(body: HttpBody | undefined): boolean {
   return body === undefined || body instanceof Uint8Array;
+}
+
+/** RFC 7234 `Warning: 299 - "text"` values (several may come, comma-separated or repeated). */
+export function warningTexts(value: string | string[] | undefined): string[] {
+  const values = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  const texts: string[] = [];
+  for (const v of values) {
+    for (const m of v.matchAll(/\d{3}\s+\S+\s+"((?:[^"\\]|\\.)*)"/g)) {
+      const text = (m[1] ?? '').replace(/\\(.)/g, '$1').trim();
+      if (text) texts.push(text.slice(0, 500));
+    }
+  }
+  return texts;
 }
 
 /**
  * One registry host: its base URL, its authorizer and the rule for attaching credentials. Credentials go
  * only to the registry's own origin, never to a redirect target or an upload location on another host.
- * Transient failures (408, 429, 5xx, connection resets) are retried with jittered exponential backoff
- * when the request can be replayed.
+ * Transient failures (408, 429, 5xx, resets, timeouts) are retried with jittered exponential backoff when
+ * the request can be replayed; a used-up rate limit stops at once.
  */
 export class RegistryClient {
   readonly registry: string;
   readonly engine: HttpEngine;
+  readonly memory: RegistryMemory;
+  readonly retryPolicy: RetryPolicy;
+  readonly clock: RetryClock;
   private base: URL;
   /** Set while a loopback registry's scheme is still unknown (TLS is tried first). */
   private probing: boolean;
@@ -113,12 +130,13 @@ export class RegistryClient {
   private readonly authorizer: Authorizer;
   private readonly ownsEngine: boolean;
   private readonly userAgent: string;
-  private readonly retry: RetryPolicy;
+  private readonly onWarning: RegistryOptions['onWarning'];
 
   constructor(registry: string, options: RegistryOptions = {}) {
     this.registry = registry;
+    this.memory = options.memory ?? registryMemory();
     const host = registryApiHost(registry);
-    const known = loopbackSchemes.get(host);
+    const known = this.memory.schemes.get(host);
     const scheme = options.plainHttp ? 'http' : isLoopback(registry) ? (known ?? 'https') : 'https';
     this.probing = !options.baseUrl && !options.plainHttp && isLoopback(registry) && known === undefined;
     this.base = options.baseUrl
@@ -127,11 +145,14 @@ export class RegistryClient {
     this.ownsEngine = options.engine === undefined;
     this.engine = options.engine ?? new NodeHttpEngine(options);
     this.userAgent = options.userAgent ?? USER_AGENT;
-    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.retryPolicy = { ...DEFAULT_RETRY, ...options.retry };
+    this.clock = options.clock ?? SYSTEM_CLOCK;
+    this.onWarning = options.onWarning;
     this.authorizer = new Authorizer({
       engine: this.engine,
       credentials: options.credentials,
       userAgent: this.userAgent,
+      registryUrl: () => this.base,
     });
   }
 
@@ -141,6 +162,11 @@ export class RegistryClient {
 
   url(path: string): URL {
     return new URL(path, this.base);
+  }
+
+  /** A retry budget with this client's policy and clock. */
+  budget(): RetryBudget {
+    return new RetryBudget(this.retryPolicy, this.clock);
   }
 
   /**
@@ -169,15 +195,21 @@ export class RegistryClient {
         // Another host (a storage redirect, an upload location): none of the registry's headers.
         for (const name of Object.keys(headers)) if (REGISTRY_ONLY_HEADERS.test(name)) delete headers[name];
       }
-      const res = await this.request(url, {
-        method,
-        url,
-        headers,
-        body,
-        signal: req.signal,
-        largeBody: req.largeBody,
-        sink: req.sink,
-      });
+      const res = await this.request(
+        {
+          method,
+          url,
+          headers,
+          body,
+          signal: req.signal,
+          largeBody: req.largeBody,
+          // Only the final answer's body goes to the sink: not a 401's or a redirect's.
+          sinkFor: req.sinkFor
+            ? (status, h) => (status >= 200 && status < 300 ? req.sinkFor?.(status, h) : undefined)
+            : undefined,
+        },
+        req.retry ?? replayable(body),
+      );
       if (res.status === 401 && url.origin === this.base.origin && !retriedAuth) {
         retriedAuth = true;
         let retry = false;
@@ -207,7 +239,7 @@ export class RegistryClient {
         if (!location) throw new WasmOciError('REGISTRY', `${url.host} sent a redirect without a Location`);
         if (++redirects > MAX_REDIRECTS)
           throw new WasmOciError('REGISTRY', `too many redirects from ${url.host}`);
-        url = new URL(location, url);
+        url = redirectTarget(location, url);
         if (res.status === 303) {
           method = 'GET';
           body = undefined;
@@ -219,51 +251,63 @@ export class RegistryClient {
   }
 
   /**
-   * One request with the transport's policies: the loopback TLS probe, and retries of transient failures
-   * for replayable requests (never an upload PATCH, whose session state would be corrupted).
+   * One request with the transport's policies: retries of transient failures when `retry` (never an
+   * upload PATCH, whose session state would be corrupted), a stop at a used-up rate limit, and each
+   * distinct registry warning passed on once.
    */
-  private async request(url: URL, req: Parameters<HttpEngine['request']>[0]): Promise<HttpResponse> {
-    const started = Date.now();
-    const canRetry = replayable(req.body) && req.method !== 'PATCH';
-    for (let attempt = 1; ; attempt++) {
+  private async request(req: HttpRequest, retry: boolean): Promise<HttpResponse> {
+    const budget = this.budget();
+    for (;;) {
       let res: HttpResponse;
       try {
-        res = await this.engine.request({ ...req, url });
+        res = await this.engine.request(req);
       } catch (err) {
-        const code = ((err as WasmOciError).cause as NodeJS.ErrnoException | undefined)?.code ?? '';
-        if (
-          !canRetry ||
-          !hasCode(err, 'NETWORK') ||
-          !RETRY_CODES.has(code) ||
-          !this.mayRetry(attempt, started)
-        ) {
-          throw err;
-        }
-        await this.backoff(attempt, undefined, req.signal);
+        if (!retry || !isTransient(err) || !budget.failed()) throw err;
+        await budget.wait(req.signal);
         continue;
       }
-      if (canRetry && RETRY_STATUSES.has(res.status) && this.mayRetry(attempt, started)) {
-        const wait = retryAfterMs(res);
+      this.warnings(res);
+      if (res.status === 429 && /^\s*0\s*(?:;|$)/.test(header(res, 'ratelimit-remaining') ?? '')) {
+        throw await rateLimitError(res, this.registry, this.clock.now());
+      }
+      if (retry && RETRY_STATUSES.has(res.status) && budget.failed()) {
+        const wait = retryAfterMs(header(res, 'retry-after'), this.clock.now());
         await discard(res.body);
-        await this.backoff(attempt, wait, req.signal);
+        await budget.wait(req.signal, wait);
         continue;
       }
       return res;
     }
   }
 
-  private mayRetry(attempt: number, started: number): boolean {
-    return attempt < this.retry.attempts && Date.now() - started < this.retry.budgetMs;
+  private warnings(res: HttpResponse): void {
+    if (!this.onWarning) return;
+    for (const text of warningTexts(res.headers.warning)) {
+      const key = `${this.registry}\n${text}`;
+      if (this.memory.warned.has(key)) continue;
+      this.memory.warned.add(key);
+      this.onWarning(this.registry, text);
+    }
   }
 
-  private async backoff(attempt: number, retryAfter: number | undefined, signal: AbortSignal | undefined) {
-    const exponential = this.retry.baseDelayMs * 2 ** (attempt - 1);
-    const jittered = exponential * (0.5 + Math.random());
-    const delay = Math.min(this.retry.maxDelayMs, retryAfter ?? jittered);
-    try {
-      await sleep(delay, undefined, { signal });
-    } catch {
-      throw abortError(signal);
+  /**
+   * Sends a request whose answer is small (a manifest, a tag page, an upload status) and reads the whole
+   * body, capped: a connection lost while the body arrives is retried like one lost before the answer.
+   */
+  async read(
+    req: SendRequest,
+    options: { cap: number; what: string; ok?: readonly number[] },
+  ): Promise<{ res: HttpResponse; bytes: Buffer }> {
+    const budget = this.budget();
+    for (;;) {
+      const res = await this.send(req);
+      if (options.ok && !options.ok.includes(res.status)) return { res, bytes: Buffer.alloc(0) };
+      try {
+        return { res, bytes: await readCapped(res.body, options.cap, { what: options.what }) };
+      } catch (err) {
+        if (!(req.retry ?? replayable(req.body)) || !isTransient(err) || !budget.failed()) throw err;
+        await budget.wait(req.signal);
+      }
     }
   }
 
@@ -276,9 +320,9 @@ export class RegistryClient {
   }
 
   /**
-   * For a loopback registry of unknown scheme: `GET /v2/` over TLS first, and plain HTTP when the
-   * answer shows the registry does not speak TLS (as Docker does for localhost). A certificate problem
-   * is not a reason to fall back: it is reported.
+   * For a loopback registry of unknown scheme: a TLS handshake first, and plain HTTP when the answer
+   * shows the registry does not speak TLS (as Docker does for localhost). A certificate problem is not
+   * a reason to fall back: it is reported.
    */
   private probe(signal: AbortSignal | undefined): Promise<void> {
     if (!this.probing) return this.probed ?? Promise.resolve();
@@ -303,9 +347,13 @@ export class RegistryClient {
           tls = false;
         }
       }
-      loopbackSchemes.set(host, tls ? 'https' : 'http');
+      this.memory.schemes.set(host, tls ? 'https' : 'http');
       if (!tls) this.base = new URL(`http://${host}/`);
     })();
+    this.probed.catch(() => {
+      // Reported by the request that waits for it; a later request probes again.
+      this.probing = true;
+    });
     return this.probed;
   }
 
@@ -342,7 +390,35 @@ export class RegistryClient {
     await discard(res.body);
   }
 
-  close(): void {
-    if (this.ownsEngine && this.engine instanceof NodeHttpEngine) this.engine.close();
+  /** Sleeps before a retry, failing at once when the operation is cancelled. */
+  async pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) throw abortError(signal);
+    await this.clock.sleep(ms, signal);
   }
+
+  close(): void {
+    if (this.ownsEngine) this.engine.close?.();
+  }
+}
+
+/** `Retry-After` in milliseconds: delta seconds or an HTTP date. */
+export function retryAfterMs(value: string | undefined, now: number): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** Where a redirect points; only http(s) targets are followed. */
+function redirectTarget(location: string, from: URL): URL {
+  let url: URL;
+  try {
+    url = new URL(location, from);
+  } catch {
+    throw new WasmOciError('REGISTRY', `${from.host} sent a malformed redirect`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new WasmOciError('REGISTRY', `${from.host} redirected to a ${url.protocol} URL; refused`);
+  }
+  return url;
 }

@@ -1,26 +1,37 @@
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { Readable as ReadableStream } from 'node:stream';
 import { type Action, repositoryScope } from '../auth/scope.js';
-import {
-  type ChunkFetcher,
-  type ChunkSink,
-  type Content,
-  type Ingester,
-  type IngestOptions,
-  type IngestSource,
-  type OperationOptions,
-  type ReferencePusher,
-  STREAM_CHUNK,
-  type Target,
+import type {
+  BlobPushOptions,
+  ChunkFetcher,
+  ChunkSink,
+  Content,
+  Ingester,
+  IngestOptions,
+  IngestSource,
+  OperationOptions,
+  ReferencePusher,
+  Target,
 } from '../content/types.js';
-import { readAll } from '../content/verify.js';
 import { WasmOciError } from '../errors.js';
-import { discard, type HttpBody, type HttpResponse, header, isFileRange } from '../http.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { Digester, digestOf, isDigest, parseDigest } from '../oci/digest.js';
+import { digestOf, isDigest, parseDigest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { baseMediaType, isManifestMediaType, MANIFEST_ACCEPT, MediaType } from '../oci/mediatypes.js';
+import { isValidTag } from '../reference.js';
+import { discard } from '../transport/body.js';
+import { type HttpResponse, header, isFileRange } from '../transport/types.js';
+import { api } from './api.js';
 import type { RegistryClient } from './client.js';
+import { type DownloadRequest, downloadInto, downloadStream } from './download.js';
+import {
+  bytesSource,
+  fileSource,
+  PositionedHash,
+  streamSource,
+  type UploadRequest,
+  uploadBlob,
+} from './upload.js';
 
 export interface RepositoryOptions {
   /**
@@ -28,48 +39,55 @@ export interface RepositoryOptions {
    * token serves a whole push instead of a pull token followed by a push token.
    */
   access?: 'pull' | 'push';
+  /** Largest PATCH body when a registry needs chunked uploads (default 4 MiB). */
+  maxChunkBytes?: number | undefined;
 }
 
-/** Hashes and counts what an upload of unknown digest sends. */
-class UploadHash {
-  readonly digester = new Digester();
-  count = 0;
-  update(chunk: Buffer): void {
-    this.digester.update(chunk);
-    this.count += chunk.length;
-  }
-}
-
-/** The upload body for an ingest source, hashed as it is sent. */
-function hashedBody(content: IngestSource, hash: UploadHash): HttpBody {
-  if (isFileRange(content)) {
-    const { observe } = content;
-    return {
-      ...content,
-      observe: (chunk) => {
-        observe?.(chunk);
-        hash.update(chunk);
-      },
-    };
-  }
-  const tap = new Transform({
-    highWaterMark: STREAM_CHUNK,
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      hash.update(chunk);
-      callback(null, chunk);
-    },
-  });
-  content.on('error', (err) => tap.destroy(err));
-  return content.pipe(tap);
+/** Bounds of a tag listing: a registry whose pages never end must not exhaust memory. */
+export interface TagListOptions extends OperationOptions {
+  /** Tags asked for per page (`?n=`, default 1000). */
+  pageSize?: number;
+  /** At most this many pages (default 10,000). */
+  maxPages?: number;
+  /** At most this many bytes of tag-list bodies in all (default 64 MiB). */
+  maxBytes?: number;
 }
 
 /** How many recently resolved manifests are kept, so resolve-then-fetch costs one GET. */
 const MANIFEST_MEMO_SIZE = 16;
+const TAG_PAGE_BYTES = 4 * 1024 * 1024;
+
+/** The `next` target of a `Link` header (RFC 8288), if any. */
+export function nextLink(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  for (const match of value.matchAll(/<([^>]*)>((?:\s*;\s*[^;,]*)*)/g)) {
+    const params = match[2] ?? '';
+    if (/;\s*rel\s*=\s*(?:"[^"]*\bnext\b[^"]*"|next\b)/i.test(params)) return match[1];
+  }
+  return undefined;
+}
+
+/** The tags of one tag-list page (`{"name": ..., "tags": [...]}`); strings outside the tag grammar are dropped. */
+export function parseTagPage(bytes: Buffer, where: string): string[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new WasmOciError('REGISTRY', `${where} sent a tag list that is not JSON`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new WasmOciError('REGISTRY', `${where} sent a malformed tag list`);
+  }
+  const tags = (json as { tags?: unknown }).tags;
+  if (tags === undefined || tags === null) return [];
+  if (!Array.isArray(tags)) throw new WasmOciError('REGISTRY', `${where} sent a malformed tag list`);
+  return tags.filter((t): t is string => typeof t === 'string' && isValidTag(t));
+}
 
 /**
  * A repository on a registry, as a Target over the distribution API: manifests by tag or digest, blobs
- * with existence checks, monolithic uploads for known digests and a streamed single-pass upload
- * (POST, PATCH, PUT ?digest=) for content hashed as it is sent.
+ * with existence checks, resumable downloads, and uploads that survive drops and registries' limits
+ * (upload.ts).
  */
 export class RemoteRepository implements Target, ReferencePusher, Ingester, ChunkFetcher {
   readonly client: RegistryClient;
@@ -78,11 +96,13 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
   private readonly manifests = new Map<string, Buffer>();
   /** Blobs this process stored or saw in the repository: no need to ask again. */
   private readonly present = new Set<string>();
+  private readonly maxChunkBytes: number | undefined;
 
   constructor(client: RegistryClient, name: string, options: RepositoryOptions = {}) {
     this.client = client;
     this.name = name;
     this.actions = options.access === 'push' ? ['pull', 'push'] : ['pull'];
+    this.maxChunkBytes = options.maxChunkBytes;
   }
 
   private get scopes(): string[] {
@@ -91,10 +111,6 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
 
   private get pushScopes(): string[] {
     return [repositoryScope(this.name, ['pull', 'push'])];
-  }
-
-  private path(kind: 'manifests' | 'blobs', reference: string): string {
-    return `/v2/${this.name}/${kind}/${reference}`;
   }
 
   private where(): string {
@@ -109,30 +125,38 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
     }
   }
 
+  /** Forgets that a blob is present (the registry said otherwise): the next check asks again. */
+  forget(digest: string): void {
+    this.present.delete(digest);
+  }
+
   /**
    * Resolves a tag or digest with one GET (the bytes are kept for the fetch that follows). The body is
    * checked against the digest asked for, or against the registry's Docker-Content-Digest.
    */
   async resolve(reference: string, options: OperationOptions = {}): Promise<Descriptor> {
-    const res = await this.client.send({
-      method: 'GET',
-      url: this.path('manifests', reference),
-      headers: { accept: MANIFEST_ACCEPT.join(', ') },
-      scopes: this.scopes,
-      signal: options.signal,
-    });
+    const separator = isDigest(reference) ? '@' : ':';
+    const { res, bytes } = await this.client.read(
+      {
+        method: 'GET',
+        url: api.manifest(this.name, reference),
+        headers: { accept: MANIFEST_ACCEPT.join(', ') },
+        scopes: this.scopes,
+        signal: options.signal,
+      },
+      { cap: MAX_MANIFEST_BYTES, what: 'manifest', ok: [200] },
+    );
     if (res.status === 404) {
       await discard(res.body);
-      throw new WasmOciError('NOT_FOUND', `${this.where()}:${reference}: manifest not found`, {
+      throw new WasmOciError('NOT_FOUND', `${this.where()}${separator}${reference}: manifest not found`, {
         status: 404,
         hint: isDigest(reference)
-          ? undefined
+          ? `no manifest has that digest in ${this.where()}; if it is a layer's digest, use: blob get ${this.where()}@${reference} -o <file>`
           : `check the repository name and the tag; nothing is tagged ${reference} in ${this.where()}`,
       });
     }
     if (res.status !== 200)
-      throw await this.client.responseError(res, `get manifest ${this.where()}:${reference}`);
-    const bytes = await readAll(res.body, MAX_MANIFEST_BYTES, 'manifest');
+      throw await this.client.responseError(res, `get manifest ${this.where()}${separator}${reference}`);
     const desc = this.manifestDescriptor(res, bytes, reference);
     this.remember(desc.digest, bytes);
     return desc;
@@ -153,82 +177,91 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
     let mediaType = baseMediaType(header(res, 'content-type') ?? '');
     if (!isManifestMediaType(mediaType)) {
       // Some registries serve a generic type; the body's own mediaType, or its shape, says what it is.
+      let json: unknown;
       try {
-        const json = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown; manifests?: unknown };
-        if (typeof json.mediaType === 'string') mediaType = json.mediaType;
-        else mediaType = Array.isArray(json.manifests) ? MediaType.ociIndex : MediaType.ociManifest;
+        json = JSON.parse(bytes.toString('utf8'));
       } catch {
         throw new WasmOciError('INVALID_MANIFEST', `manifest ${this.where()}:${reference} is not JSON`);
       }
+      const body = (typeof json === 'object' && json !== null ? json : {}) as {
+        mediaType?: unknown;
+        manifests?: unknown;
+      };
+      if (typeof body.mediaType === 'string' && isManifestMediaType(body.mediaType))
+        mediaType = body.mediaType;
+      else mediaType = Array.isArray(body.manifests) ? MediaType.ociIndex : MediaType.ociManifest;
     }
     return { mediaType, digest, size: bytes.length };
+  }
+
+  private download(desc: Descriptor, signal: AbortSignal | undefined): DownloadRequest {
+    return {
+      client: this.client,
+      path: api.blob(this.name, desc.digest),
+      desc,
+      scopes: this.scopes,
+      signal,
+      where: `${this.where()}@${desc.digest}`,
+    };
   }
 
   async fetch(desc: Descriptor, options: OperationOptions = {}): Promise<Readable> {
     if (isManifestMediaType(desc.mediaType)) {
       const memo = this.manifests.get(desc.digest);
-      if (memo) return Readable.from([memo]);
-      const res = await this.client.send({
-        method: 'GET',
-        url: this.path('manifests', desc.digest),
-        headers: { accept: [desc.mediaType, ...MANIFEST_ACCEPT].join(', ') },
-        scopes: this.scopes,
-        signal: options.signal,
-      });
+      if (memo) return ReadableStream.from([memo]);
+      const { res, bytes } = await this.client.read(
+        {
+          method: 'GET',
+          url: api.manifest(this.name, desc.digest),
+          headers: { accept: [desc.mediaType, ...MANIFEST_ACCEPT].join(', ') },
+          scopes: this.scopes,
+          signal: options.signal,
+        },
+        { cap: MAX_MANIFEST_BYTES, what: 'manifest', ok: [200] },
+      );
       if (res.status !== 200)
         throw await this.client.responseError(res, `get manifest ${this.where()}@${desc.digest}`);
-      return res.body;
+      return ReadableStream.from([bytes]);
     }
-    return (await this.getBlob(desc, options.signal)).body;
+    return downloadStream(this.download(desc, options.signal));
   }
 
-  /** `GET /blobs/<digest>`, following redirects to storage hosts (which get no registry credentials). */
-  private async getBlob(
-    desc: Descriptor,
-    signal: AbortSignal | undefined,
-    sink?: ChunkSink,
-  ): Promise<HttpResponse> {
-    const res = await this.client.send({
-      method: 'GET',
-      url: this.path('blobs', desc.digest),
-      scopes: this.scopes,
-      signal,
-      followRedirects: true,
-      largeBody: true,
-      sink,
-    });
-    if (res.status !== 200)
-      throw await this.client.responseError(res, `get blob ${this.where()}@${desc.digest}`);
-    return res;
-  }
-
-  /** Downloads a blob straight into a synchronous sink (the allocation-free path of copy()). */
+  /** Downloads a blob straight into a synchronous sink (the allocation-free path of copy()), resumably. */
   async fetchInto(desc: Descriptor, sink: ChunkSink, options: OperationOptions = {}): Promise<void> {
-    const res = await this.getBlob(desc, options.signal, sink);
-    res.body.resume();
-    await finished(res.body);
+    await downloadInto(this.download(desc, options.signal), sink);
   }
 
   async exists(desc: Descriptor, options: OperationOptions = {}): Promise<boolean> {
     if (this.present.has(desc.digest)) return true;
-    const kind = isManifestMediaType(desc.mediaType) ? 'manifests' : 'blobs';
+    const manifest = isManifestMediaType(desc.mediaType);
     const res = await this.client.send({
       method: 'HEAD',
-      url: this.path(kind, desc.digest),
-      headers: kind === 'manifests' ? { accept: MANIFEST_ACCEPT.join(', ') } : {},
+      url: manifest ? api.manifest(this.name, desc.digest) : api.blob(this.name, desc.digest),
+      headers: manifest ? { accept: MANIFEST_ACCEPT.join(', ') } : {},
       scopes: this.scopes,
       signal: options.signal,
     });
     await discard(res.body);
     if (res.status === 200) {
-      if (kind === 'blobs') this.present.add(desc.digest);
+      if (!manifest) this.present.add(desc.digest);
       return true;
     }
     if (res.status === 404) return false;
     throw await this.client.responseError(res, `check ${this.where()}@${desc.digest}`);
   }
 
-  async push(desc: Descriptor, content: Content, options: OperationOptions = {}): Promise<void> {
+  private uploads(signal: AbortSignal | undefined): UploadRequest {
+    return {
+      client: this.client,
+      name: this.name,
+      scopes: this.pushScopes,
+      signal,
+      where: this.where(),
+      maxChunkBytes: this.maxChunkBytes,
+    };
+  }
+
+  async push(desc: Descriptor, content: Content, options: BlobPushOptions = {}): Promise<void> {
     if (isManifestMediaType(desc.mediaType)) {
       if (!(content instanceof Uint8Array)) {
         throw new WasmOciError('USAGE', 'manifests are pushed from memory, not from a stream');
@@ -236,22 +269,18 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
       await this.putManifest(desc, content, desc.digest, options.signal);
       return;
     }
-    const location = await this.startUpload(options.signal);
-    location.searchParams.set('digest', desc.digest);
-    const res = await this.client.send({
-      method: 'PUT',
-      url: location,
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
-      body: content,
-      scopes: this.pushScopes,
-      signal: options.signal,
+    const source =
+      content instanceof Uint8Array ? bytesSource(content) : streamSource(content, desc.size, options.reopen);
+    const stored = await uploadBlob(this.uploads(options.signal), source, {
+      digest: desc.digest,
+      size: desc.size,
     });
-    if (res.status !== 201) {
-      const err = await this.client.responseError(res, `upload blob ${desc.digest} to ${this.where()}`);
-      await this.cancelUpload(location);
-      throw err;
+    if (stored.digest !== desc.digest) {
+      throw new WasmOciError(
+        'DIGEST_MISMATCH',
+        `${this.where()} stored ${stored.digest}, not ${desc.digest}`,
+      );
     }
-    await discard(res.body);
     this.present.add(desc.digest);
   }
 
@@ -264,31 +293,62 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
     await this.putManifest(desc, content, reference, options.signal);
   }
 
-  /** All tags, following `Link: <...>; rel="next"` pagination (same origin only). */
-  async tags(options: OperationOptions & { pageSize?: number } = {}): Promise<string[]> {
-    const tags: string[] = [];
-    let url: URL | undefined = this.client.url(`/v2/${this.name}/tags/list`);
+  /**
+   * The tags, page by page, following `Link: <...>; rel="next"` (same origin only), bounded in pages and
+   * bytes; a page that links back to one already read ends the listing with an error.
+   */
+  async *tagPages(options: TagListOptions = {}): AsyncGenerator<string[]> {
+    const maxPages = options.maxPages ?? 10_000;
+    const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+    let url: URL | undefined = this.client.url(api.tags(this.name));
     url.searchParams.set('n', String(options.pageSize ?? 1000));
-    for (let pages = 0; url && pages < 1000; pages++) {
-      const res = await this.client.send({ method: 'GET', url, scopes: this.scopes, signal: options.signal });
+    const seen = new Set<string>();
+    let bytesRead = 0;
+    for (let pages = 0; url; pages++) {
+      if (pages >= maxPages || bytesRead >= maxBytes) {
+        throw new WasmOciError(
+          'TOO_LARGE',
+          `${this.where()} lists more than ${pages >= maxPages ? `${maxPages} pages` : `${maxBytes} bytes`} of tags; stopped`,
+          { hint: 'the registry may paginate without end' },
+        );
+      }
+      seen.add(url.href);
+      const { res, bytes } = await this.client.read(
+        { method: 'GET', url, scopes: this.scopes, signal: options.signal },
+        { cap: Math.min(TAG_PAGE_BYTES, maxBytes - bytesRead), what: 'tag list page', ok: [200] },
+      );
       if (res.status === 404) {
         await discard(res.body);
         throw new WasmOciError('NOT_FOUND', `${this.where()}: no such repository`, { status: 404 });
       }
       if (res.status !== 200) throw await this.client.responseError(res, `list tags of ${this.where()}`);
-      const body = JSON.parse((await readAll(res.body, MAX_MANIFEST_BYTES, 'tag list')).toString('utf8')) as {
-        tags?: unknown;
-      };
-      if (Array.isArray(body.tags)) for (const t of body.tags) if (typeof t === 'string') tags.push(t);
-      const next = /<([^>]+)>\s*;\s*rel="?next"?/i.exec(header(res, 'link') ?? '')?.[1];
-      url = next ? new URL(next, url) : undefined;
-      if (url && url.origin !== this.client.baseUrl.origin) {
+      bytesRead += bytes.length;
+      yield parseTagPage(bytes, this.where());
+      const next = nextLink(header(res, 'link'));
+      if (next === undefined) return;
+      let target: URL;
+      try {
+        target = new URL(next, url);
+      } catch {
+        throw new WasmOciError('REGISTRY', `${this.where()} sent a malformed Link header`);
+      }
+      if (target.origin !== this.client.baseUrl.origin) {
         throw new WasmOciError(
           'REGISTRY',
-          `${this.where()} paginates to another origin (${url.origin}); refused`,
+          `${this.where()} paginates to another origin (${target.origin}); refused`,
         );
       }
+      if (seen.has(target.href)) {
+        throw new WasmOciError('REGISTRY', `${this.where()} paginates in a loop; stopped`);
+      }
+      url = target;
     }
+  }
+
+  /** All tags (bounded as tagPages is). */
+  async tags(options: TagListOptions = {}): Promise<string[]> {
+    const tags: string[] = [];
+    for await (const page of this.tagPages(options)) tags.push(...page);
     return tags;
   }
 
@@ -296,7 +356,7 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
   async blobDescriptor(digest: string, options: OperationOptions = {}): Promise<Descriptor> {
     const res = await this.client.send({
       method: 'HEAD',
-      url: this.path('blobs', digest),
+      url: api.blob(this.name, digest),
       scopes: this.scopes,
       signal: options.signal,
       followRedirects: true,
@@ -306,7 +366,7 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
     if (res.status !== 200)
       throw await this.client.responseError(res, `check blob ${this.where()}@${digest}`);
     const size = Number(header(res, 'content-length'));
-    if (!Number.isSafeInteger(size))
+    if (!Number.isSafeInteger(size) || size < 0)
       throw new WasmOciError('REGISTRY', `${this.where()} sent no size for ${digest}`);
     return { mediaType: 'application/octet-stream', digest, size };
   }
@@ -315,7 +375,7 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
   async deleteManifest(digest: string, options: OperationOptions = {}): Promise<void> {
     const res = await this.client.send({
       method: 'DELETE',
-      url: this.path('manifests', digest),
+      url: api.manifest(this.name, digest),
       scopes: [repositoryScope(this.name, ['delete', 'pull', 'push'])],
       signal: options.signal,
     });
@@ -334,7 +394,8 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
   }
 
   async tag(desc: Descriptor, reference: string, options: OperationOptions = {}): Promise<void> {
-    const bytes = await readAll(await this.fetch(desc, options), MAX_MANIFEST_BYTES, 'manifest');
+    const { readVerified } = await import('../content/verify.js');
+    const bytes = await readVerified(await this.fetch(desc, options), desc, MAX_MANIFEST_BYTES);
     await this.putManifest(desc, bytes, reference, options.signal);
   }
 
@@ -346,7 +407,7 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
   ): Promise<void> {
     const res = await this.client.send({
       method: 'PUT',
-      url: this.path('manifests', reference),
+      url: api.manifest(this.name, reference),
       headers: { 'content-type': desc.mediaType },
       body: bytes,
       scopes: this.pushScopes,
@@ -360,15 +421,14 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
     if (
       answered &&
       isDigest(answered) &&
-      parseDigest(answered).algorithm === parseDigest(desc.digest).algorithm
+      parseDigest(answered).algorithm === parseDigest(desc.digest).algorithm &&
+      answered !== desc.digest
     ) {
-      if (answered !== desc.digest) {
-        throw new WasmOciError(
-          'DIGEST_MISMATCH',
-          `${this.where()} stored the manifest as ${answered}, not ${desc.digest}`,
-          { hint: 'the registry rewrote the manifest; its digest is not the one we computed' },
-        );
-      }
+      throw new WasmOciError(
+        'DIGEST_MISMATCH',
+        `${this.where()} stored the manifest as ${answered}, not ${desc.digest}`,
+        { hint: 'the registry rewrote the manifest; its digest is not the one we computed' },
+      );
     }
     this.remember(desc.digest, Buffer.from(bytes));
   }
@@ -382,7 +442,7 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
     if (!(source instanceof RemoteRepository) || source.client.baseUrl.host !== this.client.baseUrl.host)
       return false;
     if (source.name === this.name) return false;
-    const url = this.client.url(`/v2/${this.name}/blobs/uploads/`);
+    const url = this.client.url(api.uploads(this.name));
     url.searchParams.set('mount', desc.digest);
     url.searchParams.set('from', source.name);
     const res = await this.client.send({
@@ -397,7 +457,9 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
       return true;
     }
     if (res.status === 202) {
-      await this.cancelUpload(this.location(res));
+      const { cancel } = await import('./upload.js');
+      const location = header(res, 'location');
+      if (location) await cancel(this.uploads(undefined), { location: new URL(location, res.url) });
       return false;
     }
     throw await this.client.responseError(
@@ -406,80 +468,27 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
     );
   }
 
-  /** `POST /blobs/uploads/`: opens an upload session and returns its location. */
-  private async startUpload(signal: AbortSignal | undefined): Promise<URL> {
-    const res = await this.client.expect(
-      { method: 'POST', url: `/v2/${this.name}/blobs/uploads/`, scopes: this.pushScopes, signal },
-      [202],
-      `start upload to ${this.where()}`,
-    );
-    await discard(res.body);
-    return this.location(res);
-  }
-
-  private location(res: HttpResponse): URL {
-    const location = header(res, 'location');
-    if (!location) throw new WasmOciError('REGISTRY', `${this.client.registry} sent no upload Location`);
-    return new URL(location, res.url);
-  }
-
-  private async cancelUpload(location: URL): Promise<void> {
-    try {
-      const url = new URL(location);
-      url.searchParams.delete('digest');
-      const res = await this.client.send({ method: 'DELETE', url, scopes: this.pushScopes });
-      await discard(res.body);
-    } catch {
-      // Best effort: the registry purges abandoned uploads on its own.
-    }
-  }
-
   /**
-   * Single-pass upload of content whose digest is not known yet: POST opens the session, one PATCH
-   * streams the bytes while they are hashed, and `PUT ?digest=` commits them under the computed digest
-   * (the registry checks it too). The file is read exactly once.
+   * Stores content whose digest is not known yet, hashed as it is sent (one pass over a large file;
+   * a resumed or restarted upload does not hash a byte twice).
    */
   async ingest(
     mediaType: string,
     content: IngestSource,
     options: OperationOptions & IngestOptions = {},
   ): Promise<Descriptor> {
-    const { signal, size } = options;
-    const location = await this.startUpload(signal);
-    const hashing = new UploadHash();
-    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
-    if (size !== undefined) {
-      headers['content-length'] = String(size);
-      if (size > 0) headers['content-range'] = `0-${size - 1}`;
-    }
-    let committed = false;
-    try {
-      const patch = await this.client.send({
-        method: 'PATCH',
-        url: location,
-        headers,
-        body: hashedBody(content, hashing),
-        scopes: this.pushScopes,
-        signal,
+    const hash = new PositionedHash();
+    const observe = (chunk: Buffer, at: number) => hash.update(chunk, at);
+    const source = isFileRange(content)
+      ? fileSource(content, observe)
+      : streamSource(content, options.size, undefined, observe);
+    const stored = await uploadBlob(this.uploads(options.signal), source, { hash, size: options.size });
+    if (options.size !== undefined && stored.size !== options.size) {
+      throw new WasmOciError('SIZE_MISMATCH', `expected ${options.size} bytes, sent ${stored.size}`, {
+        hint: 'the file changed while it was read',
       });
-      if (patch.status !== 202) throw await this.client.responseError(patch, `upload to ${this.where()}`);
-      await discard(patch.body);
-      if (size !== undefined && hashing.count !== size) {
-        throw new WasmOciError('SIZE_MISMATCH', `expected ${size} bytes, read ${hashing.count}`, {
-          hint: 'the file changed while it was read',
-        });
-      }
-      const desc: Descriptor = { mediaType, digest: hashing.digester.digest(), size: hashing.count };
-      const commit = this.location(patch);
-      commit.searchParams.set('digest', desc.digest);
-      const put = await this.client.send({ method: 'PUT', url: commit, scopes: this.pushScopes, signal });
-      if (put.status !== 201) throw await this.client.responseError(put, `commit upload to ${this.where()}`);
-      await discard(put.body);
-      committed = true;
-      this.present.add(desc.digest);
-      return desc;
-    } finally {
-      if (!committed) await this.cancelUpload(location);
     }
+    this.present.add(stored.digest);
+    return { mediaType, digest: stored.digest, size: stored.size };
   }
 }

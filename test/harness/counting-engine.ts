@@ -1,4 +1,5 @@
-import { type HttpEngine, type HttpRequest, type HttpResponse, NodeHttpEngine } from '../../src/http.js';
+import { NodeHttpEngine } from '../../src/transport/engine.js';
+import type { HttpEngine, HttpRequest, HttpResponse } from '../../src/transport/types.js';
 
 /**
  * The real node:http engine, recording every request it sends (method, path, body kind) so tests can

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { repositoryScope } from '../../auth/scope.js';
 import { hasCode, WasmOciError } from '../../errors.js';
-import { discard, readText } from '../../http.js';
 import { RegistryClient, type RegistryOptions } from '../../registry/client.js';
 import { parseErrorBody } from '../../registry/errors.js';
+import { discard, readCapped, readText } from '../../transport/body.js';
 import type { TufKey } from './keys.js';
 
 /**
@@ -24,20 +23,6 @@ export interface TrustServerOptions extends Omit<RegistryOptions, 'baseUrl' | 'p
 /** The host whose credentials a trust server gets: Docker Hub's trust server uses Docker Hub's. */
 export function credentialHost(server: URL): string {
   return server.hostname === 'notary.docker.io' ? 'docker.io' : server.host;
-}
-
-async function readCapped(body: Readable, cap: number, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += (chunk as Buffer).length;
-    if (total > cap) {
-      body.destroy();
-      throw new WasmOciError('TOO_LARGE', `${what} is larger than ${cap} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }
 
 export class TrustServer {
@@ -127,7 +112,7 @@ export class TrustServer {
       return undefined;
     }
     if (res.status !== 200) throw await this.error(res, `cannot get ${what}`);
-    return readCapped(res.body, name === 'timestamp' ? MAX_TIMESTAMP : MAX_METADATA, what);
+    return readCapped(res.body, name === 'timestamp' ? MAX_TIMESTAMP : MAX_METADATA, { what });
   }
 
   /** The public key the server holds for a role it signs (`timestamp`, or `snapshot` when it manages it). */
@@ -140,7 +125,7 @@ export class TrustServer {
       signal: this.signal,
     });
     if (res.status !== 200) throw await this.error(res, `cannot get ${what}`);
-    const text = (await readCapped(res.body, 64 * 1024, what)).toString('utf8');
+    const text = (await readCapped(res.body, 64 * 1024, { what })).toString('utf8');
     try {
       const key = JSON.parse(text) as TufKey;
       if (typeof key.keytype === 'string' && typeof key.keyval?.public === 'string') {

@@ -4,9 +4,9 @@ import type { AddressInfo } from 'node:net';
 import * as net from 'node:net';
 import { finished } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
-import { readAll } from './content/verify.js';
-import { WasmOciError } from './errors.js';
-import { rawGet } from './http-raw.js';
+import { readAll } from '../content/verify.js';
+import { WasmOciError } from '../errors.js';
+import { rawGet } from './raw-get.js';
 
 // Edge cases of the fast GET path against an in-process server (the real registry is exercised by the
 // integration tests): chunked framing, sink delivery, truncated bodies, odd heads.
@@ -68,11 +68,13 @@ after(() => {
   rawServer.close();
 });
 
-const onError = (err: NodeJS.ErrnoException) => new WasmOciError('NETWORK', err.message, { cause: err });
+import { DEFAULT_TIMEOUTS } from './types.js';
+
+const timeouts = DEFAULT_TIMEOUTS;
 const get = (path: string, extra: Partial<Parameters<typeof rawGet>[0]> = {}) =>
   rawGet(
     { method: 'GET', url: new URL(path, path.startsWith('http') ? undefined : base), ...extra },
-    { onError },
+    { timeouts },
   );
 
 describe('rawGet', () => {
@@ -94,7 +96,7 @@ describe('rawGet', () => {
   it('delivers a 2xx body to a sink, chunk by chunk, without buffering it', async () => {
     for (const path of ['/length', '/chunked']) {
       const parts: Buffer[] = [];
-      const res = await get(path, { sink: (c) => parts.push(Buffer.from(c)) });
+      const res = await get(path, { sinkFor: () => (c: Buffer) => parts.push(Buffer.from(c)) });
       res.body.resume();
       await finished(res.body);
       assert.deepEqual(Buffer.concat(parts), big, path);
@@ -103,7 +105,7 @@ describe('rawGet', () => {
 
   it('fails the body when the sink throws', async () => {
     const res = await get('/length', {
-      sink: () => {
+      sinkFor: () => () => {
         throw new WasmOciError('SIZE_MISMATCH', 'too much');
       },
     });
@@ -114,7 +116,7 @@ describe('rawGet', () => {
   it('gives non-2xx answers their body even with a sink', async () => {
     let called = false;
     const res = await get('/missing', {
-      sink: () => {
+      sinkFor: () => () => {
         called = true;
       },
     });
@@ -143,7 +145,7 @@ describe('rawGet', () => {
     await assert.rejects(get(`${rawBase}/nohttp`), /malformed HTTP status line/);
   });
 
-  it('maps connection errors through onError', async () => {
+  it('maps connection errors to NETWORK', async () => {
     await assert.rejects(get('http://127.0.0.1:1/x'), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'NETWORK');
       return true;
@@ -155,7 +157,7 @@ describe('rawGet', () => {
   });
 
   it('keeps the order of TLS records that arrive before the caller listens (and in sink mode)', async () => {
-    const { makeCa, makeCert } = await import('../test/harness/certs.js');
+    const { makeCa, makeCert } = await import('../../test/harness/certs.js');
     const { mkdtemp, rm } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
@@ -172,12 +174,12 @@ describe('rawGet', () => {
       const { createSecureContext } = await import('node:tls');
       const url = new URL(`https://127.0.0.1:${(tlsServer.address() as AddressInfo).port}/blob`);
       const tls = { rejectUnauthorized: true, secureContext: createSecureContext({ ca: ca.certPem }) };
-      const streamed = await rawGet({ method: 'GET', url }, { tls, onError });
+      const streamed = await rawGet({ method: 'GET', url }, { tls, timeouts });
       assert.deepEqual(await readAll(streamed.body, big.length), big);
       const parts: Buffer[] = [];
       const sunk = await rawGet(
-        { method: 'GET', url, sink: (c) => parts.push(Buffer.from(c)) },
-        { tls, onError },
+        { method: 'GET', url, sinkFor: () => (c: Buffer) => parts.push(Buffer.from(c)) },
+        { tls, timeouts },
       );
       sunk.body.resume();
       await finished(sunk.body);
