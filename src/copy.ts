@@ -10,9 +10,16 @@ import type {
   Storage,
   Target,
 } from './content/types.js';
-import { canFetchInto, canMount, canOpenWriter, canPushReference, STREAM_CHUNK } from './content/types.js';
+import {
+  canFetchInto,
+  canForget,
+  canMount,
+  canOpenWriter,
+  canPushReference,
+  STREAM_CHUNK,
+} from './content/types.js';
 import { isVerifiedFor, readVerified, VERIFIED, Verifier, verified } from './content/verify.js';
-import { throwIfAborted } from './errors.js';
+import { throwIfAborted, WasmOciError } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
 import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest, successors } from './oci/manifest.js';
 import { isManifestMediaType } from './oci/mediatypes.js';
@@ -38,7 +45,7 @@ export type ProgressEvent =
   | { type: 'done'; desc: Descriptor };
 
 export interface CopyGraphOptions {
-  /** Blob transfers running at once (default 3). */
+  /** Requests running at once against either target (default 3): checks, fetches, mounts, transfers. */
   concurrency?: number;
   signal?: AbortSignal | undefined;
   onProgress?: ((event: ProgressEvent) => void) | undefined;
@@ -105,16 +112,33 @@ export async function fetchManifest(src: Fetcher, desc: Descriptor, signal?: Abo
   return readVerified(await src.fetch(desc, { signal }), desc, MAX_MANIFEST_BYTES);
 }
 
+/** A manifest the destination refused because it misses content it just confirmed having. */
+function missingContent(err: unknown): boolean {
+  return err instanceof WasmOciError && err.details?.missingContent === true;
+}
+
+/** How often a manifest refused for missing content is retried after its children are checked again. */
+const MISSING_CONTENT_RETRIES = 3;
+
 class GraphCopier {
   private readonly done = new Map<string, Promise<void>>();
-  private readonly blobs: Semaphore;
+  /** Every request to either target runs inside this limit: checks, fetches, mounts and transfers. */
+  private readonly requests: Semaphore;
 
   constructor(
     private readonly src: Fetcher,
     private readonly dst: Storage,
     private readonly options: CopyGraphOptions,
   ) {
-    this.blobs = new Semaphore(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
+    this.requests = new Semaphore(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
+  }
+
+  /** Runs one request within the concurrency limit (a slot is never held while children are copied). */
+  private limit<T>(job: () => Promise<T>): Promise<T> {
+    return this.requests.run(async () => {
+      throwIfAborted(this.options.signal);
+      return job();
+    });
   }
 
   /** Copies a node once, however many parents share it. */
@@ -127,11 +151,35 @@ class GraphCopier {
     return pending;
   }
 
+  private children(desc: Descriptor, bytes: Uint8Array): Descriptor[] {
+    const parsed = parseManifest(bytes, desc.mediaType);
+    return this.options.findSuccessors?.(desc, parsed) ?? successors(parsed);
+  }
+
   /** Copies the children of a manifest whose bytes are already in hand. */
   async copyChildren(desc: Descriptor, bytes: Uint8Array): Promise<void> {
-    const parsed = parseManifest(bytes, desc.mediaType);
-    const children = this.options.findSuccessors?.(desc, parsed) ?? successors(parsed);
-    await Promise.all(children.map((child) => this.copyNode(child)));
+    await Promise.all(this.children(desc, bytes).map((child) => this.copyNode(child)));
+  }
+
+  /**
+   * Stores a manifest once its children are in place. A registry that refuses it for a blob it just
+   * confirmed (Distribution races on a blob that concurrent pushes share) gets its children checked
+   * again, what is missing sent again, and the manifest once more (bounded).
+   */
+  async pushManifest(desc: Descriptor, bytes: Uint8Array, push: () => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.limit(push);
+        return;
+      } catch (err) {
+        if (attempt > MISSING_CONTENT_RETRIES || !missingContent(err)) throw err;
+        for (const child of this.children(desc, bytes)) {
+          this.done.delete(child.digest);
+          if (canForget(this.dst)) this.dst.forget(child.digest);
+        }
+        await this.copyChildren(desc, bytes);
+      }
+    }
   }
 
   /**
@@ -163,22 +211,28 @@ class GraphCopier {
     }
   }
 
+  /** A verified stream of a blob from the source (verified once: by the source when it checks its reads). */
+  private async sourceStream(desc: Descriptor): Promise<Readable> {
+    const { signal, onProgress } = this.options;
+    const counted = withProgress(await this.src.fetch(desc, { signal }), desc, onProgress);
+    return isVerifiedFor(counted, desc) ? counted : verified(counted, desc);
+  }
+
   private async copyNodeOnce(desc: Descriptor): Promise<void> {
     const { signal, onProgress } = this.options;
     throwIfAborted(signal);
-    if (await this.dst.exists(desc, { signal })) {
+    if (await this.limit(() => this.dst.exists(desc, { signal }))) {
       onProgress?.({ type: 'skip', desc });
       return;
     }
     if (isManifestMediaType(desc.mediaType)) {
-      const bytes = await fetchManifest(this.src, desc, signal);
+      const bytes = await this.limit(() => fetchManifest(this.src, desc, signal));
       await this.copyChildren(desc, bytes);
-      await this.dst.push(desc, bytes, { signal });
+      await this.pushManifest(desc, bytes, () => this.dst.push(desc, bytes, { signal }));
       onProgress?.({ type: 'done', desc });
       return;
     }
-    await this.blobs.run(async () => {
-      throwIfAborted(signal);
+    await this.limit(async () => {
       if (canMount(this.dst) && (await this.dst.mount(desc, this.src, { signal }))) {
         onProgress?.({ type: 'mount', desc });
         return;
@@ -189,10 +243,11 @@ class GraphCopier {
         onProgress?.({ type: 'done', desc });
         return;
       }
-      // Verified once: by the source when it checks its own reads, else here.
-      const counted = withProgress(await this.src.fetch(desc, { signal }), desc, onProgress);
-      const stream = isVerifiedFor(counted, desc) ? counted : verified(counted, desc);
-      await this.dst.push(desc, stream, { signal });
+      await this.dst.push(desc, await this.sourceStream(desc), {
+        signal,
+        // An upload that must start over reads the source again.
+        reopen: () => this.sourceStream(desc),
+      });
       onProgress?.({ type: 'done', desc });
     });
   }
@@ -230,12 +285,14 @@ export async function copy(
   } else {
     const bytes = await fetchManifest(src, root, signal);
     await copier.copyChildren(root, bytes);
-    if (dstRef !== undefined && canPushReference(dst))
-      await dst.pushReference(root, bytes, dstRef, { signal });
-    else {
-      await dst.push(root, bytes, { signal });
-      if (dstRef !== undefined) await dst.tag(root, dstRef, { signal });
-    }
+    await copier.pushManifest(root, bytes, async () => {
+      if (dstRef !== undefined && canPushReference(dst))
+        await dst.pushReference(root, bytes, dstRef, { signal });
+      else {
+        await dst.push(root, bytes, { signal });
+        if (dstRef !== undefined) await dst.tag(root, dstRef, { signal });
+      }
+    });
     options.onProgress?.({ type: 'done', desc: root });
   }
   for (const tag of options.tags ?? []) await dst.tag(root, tag, { signal });

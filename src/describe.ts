@@ -77,7 +77,7 @@ function report(info: WasmInfo): WasmReport {
 
 /** Inspects a local file by positioned reads (only the preamble and import/export sections are read for structure). */
 export async function inspectFile(path: string): Promise<FileReport> {
-  const { fileError } = await import('./content/file.js');
+  const { fileError } = await import('./content/output.js');
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(path, 'r');

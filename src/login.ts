@@ -9,7 +9,13 @@ import {
   readConfig,
   writeConfig,
 } from './credentials/config.js';
-import { type HelperRunner, helperErase, helperStore, runHelper } from './credentials/helper.js';
+import {
+  type HelperRunner,
+  helperEnvironment,
+  helperErase,
+  helperStore,
+  runHelper,
+} from './credentials/helper.js';
 import { hasCode, WasmOciError } from './errors.js';
 import { parseReference } from './reference.js';
 import { RegistryClient } from './registry/client.js';
@@ -80,7 +86,9 @@ export async function login(options: LoginOptions): Promise<LoginResult> {
   if (existing && existing[0] !== key) delete auths[existing[0]];
   let storedIn: string;
   if (helper) {
-    await helperStore(options.runHelper ?? runHelper, helper, key, credential);
+    await helperStore(options.runHelper ?? runHelper, helper, key, credential, {
+      env: helperEnvironment(options.env),
+    });
     // Docker keeps an empty marker entry so `docker` lists the registry as logged in.
     auths[key] = {};
     storedIn = `docker-credential-${helper}`;
@@ -100,7 +108,10 @@ export async function logout(options: LogoutOptions): Promise<LoginResult> {
   const key = credentialKey(registry);
   const helper = helperFor(config, registry);
   let removedFrom: string | undefined;
-  if (helper && (await helperErase(options.runHelper ?? runHelper, helper, key))) {
+  if (
+    helper &&
+    (await helperErase(options.runHelper ?? runHelper, helper, key, { env: helperEnvironment(options.env) }))
+  ) {
     removedFrom = `docker-credential-${helper}`;
   }
   const entry = findAuthEntry(config, registry);

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { type BlobCache, pruneCache } from './cache.js';
 import { FileOutputStore } from './content/file.js';
@@ -63,6 +64,11 @@ export interface PullResult {
   fromCache: boolean;
   /** With `verify`: the signed target that vouched for the module. */
   verified?: { collection: string; target: string; role: string; server: string } | undefined;
+}
+
+/** True for a regular file (not a device or FIFO the module was written through to). */
+async function isRegularFile(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isFile() === true;
 }
 
 /** The first bytes of a blob (the wasm preamble), read and the rest of the stream dropped. */
@@ -148,7 +154,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
         concurrency: options.concurrency,
         findSuccessors: () => [layer],
       });
-      if (cache) {
+      if (cache && (await isRegularFile(output))) {
         // The cache only speeds things up: a cache that cannot be written is not a failed pull.
         await cache.store.importFile(layer, output).catch(() => {});
         await pruneCache(cache).catch(() => {});

@@ -1,7 +1,8 @@
 import type { Stats } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import type { DigestCache } from './content/digest-cache.js';
-import { FileBackedStore, fileError } from './content/file.js';
+import { FileBackedStore } from './content/file.js';
+import { fileError } from './content/output.js';
 import { copy, copyGraph, ingest, type ProgressEvent } from './copy.js';
 import { hasCode, throwIfAborted, WasmOciError } from './errors.js';
 import type { Annotations, Descriptor } from './oci/descriptor.js';

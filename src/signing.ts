@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { CredentialSource } from './auth/authorizer.js';
 import type { OutputWitness } from './content/types.js';
 import { WasmOciError } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
@@ -27,6 +28,11 @@ import type { ConnectOptions } from './target.js';
 export const DEFAULT_TRUST_SERVER = 'https://notary.docker.io';
 
 export interface TrustOptions {
+  /**
+   * Credentials for the trust server, asked for the server's own host (Docker Hub's for
+   * notary.docker.io); anonymous when absent. A registry's explicit credentials never go here.
+   */
+  credentials?: CredentialSource | undefined;
   /** The trust server (default https://notary.docker.io). */
   server?: string | undefined;
   /** The trust directory: keys and pinned trust data (default ~/.wasm-to-oci). */
@@ -65,7 +71,7 @@ export function openTrust(
     caOnly: trust.tlsCaCert !== undefined,
     env: connect.env,
     log: connect.log,
-    credentials: connect.credentials,
+    credentials: trust.credentials,
     userAgent: connect.userAgent,
     retry: connect.retry,
     signal: connect.signal,

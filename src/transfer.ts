@@ -5,6 +5,7 @@ import type { Descriptor } from './oci/descriptor.js';
 import { parseDigest } from './oci/digest.js';
 import { parseManifest } from './oci/manifest.js';
 import { isManifestMediaType } from './oci/mediatypes.js';
+import { registryMemory } from './registry/client.js';
 import {
   type ConnectOptions,
   formatTarget,
@@ -15,6 +16,10 @@ import {
 } from './target.js';
 
 export interface CopyArtifactOptions extends ConnectOptions {
+  /** Credentials for the source's registry (default: `credentials`). */
+  sourceCredentials?: ConnectOptions['credentials'];
+  /** Credentials for the destination's registry (default: `credentials`). */
+  destinationCredentials?: ConnectOptions['credentials'];
   /** `host/repo[:tag][@digest]` or `oci:<dir>[:tag][@digest]`. */
   source: string;
   /** Same forms; `:tag1,tag2` tags the copy several times. Without a tag, the source's tag is used. */
@@ -78,8 +83,18 @@ export async function copyArtifact(options: CopyArtifactOptions): Promise<CopyAr
       hint: 'write the destination as host/repo[:tag,...] or oci:<dir>[:tag]',
     });
   }
-  const src = openTarget(source, 'pull', options);
-  const dst = openTarget(destination, 'push', options);
+  // One memory for both sides: a registry's scheme and upload scheme are learnt once.
+  const memory = options.memory ?? registryMemory();
+  const src = openTarget(source, 'pull', {
+    ...options,
+    memory,
+    credentials: options.sourceCredentials ?? options.credentials,
+  });
+  const dst = openTarget(destination, 'push', {
+    ...options,
+    memory,
+    credentials: options.destinationCredentials ?? options.credentials,
+  });
   let copiedBytes = 0;
   let mountedBlobs = 0;
   let skipped = 0;

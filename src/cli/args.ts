@@ -17,6 +17,8 @@ export interface OptionSpec {
   /** Placeholder for the value in help: `<file>`. */
   value?: string;
   description: string;
+  /** Parsed but not listed in help (accepted only to be refused with a better message). */
+  hidden?: boolean;
 }
 
 export interface ArgumentSpec {
@@ -156,7 +158,7 @@ export function commandHelp(spec: CommandSpec): string {
   if (spec.arguments.length) {
     parts.push('', 'Arguments:', table(spec.arguments.map((a) => [a.name, a.description])));
   }
-  const options = [...spec.options, HELP_OPTION];
+  const options = [...spec.options, HELP_OPTION].filter((o) => !o.hidden);
   parts.push(
     '',
     'Options:',

@@ -30,6 +30,13 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
       'Docker config file with credentials (default: $DOCKER_CONFIG/config.json or ~/.docker/config.json)',
   },
   {
+    name: 'timeout',
+    type: 'string',
+    value: '<seconds>',
+    description:
+      'give up on an answer or a stalled transfer after this long (default 60; WASM_TO_OCI_TIMEOUT)',
+  },
+  {
     name: 'plain-http',
     type: 'boolean',
     description: 'talk plain HTTP to the registry (loopback registries fall back to it on their own)',
@@ -53,6 +60,24 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
     type: 'boolean',
     description: 'log HTTP requests to stderr (secrets redacted)',
   },
+];
+
+const CREDENTIAL_NAMES = new Set(['username', 'password', 'password-stdin', 'registry-config']);
+
+/**
+ * `copy`'s options: the network options with credentials per side (`--from-*`, `--to-*`, as oras
+ * names them); the bare credential options are parsed only to be refused with a hint.
+ */
+export const COPY_NETWORK_OPTIONS: OptionSpec[] = [
+  ...NETWORK_OPTIONS.flatMap((o): OptionSpec[] =>
+    CREDENTIAL_NAMES.has(o.name)
+      ? [
+          { ...o, name: `from-${o.name}`, short: undefined, description: `source: ${o.description}` },
+          { ...o, name: `to-${o.name}`, short: undefined, description: `destination: ${o.description}` },
+          { ...o, hidden: true },
+        ]
+      : [o],
+  ),
 ];
 
 export interface Context {
@@ -87,7 +112,7 @@ export async function readStdin(ctx: Context): Promise<string> {
 }
 
 async function readPem(path: string, what: string): Promise<string> {
-  const { fileError } = await import('../content/file.js');
+  const { fileError } = await import('../content/output.js');
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
@@ -97,33 +122,71 @@ async function readPem(path: string, what: string): Promise<string> {
   }
 }
 
-/** Explicit credentials from -u/-p/--password-stdin, or undefined to use the Docker config. */
+/** Explicit credentials from -u/-p/--password-stdin (or their `prefix`ed copy twins), or undefined. */
 export async function explicitCredentials(
   options: OptionValues,
   ctx: Context,
+  prefix = '',
 ): Promise<{ username: string; password: string } | undefined> {
-  const username = text(options, 'username');
-  let password = text(options, 'password');
+  const username = text(options, `${prefix}username`);
+  let password = text(options, `${prefix}password`);
   if (password !== undefined) {
-    ctx.io.stderr.write('WARNING! Using --password on the command line is insecure. Use --password-stdin.\n');
+    ctx.io.stderr.write(
+      `WARNING! Using --${prefix}password on the command line is insecure. Use --${prefix}password-stdin.\n`,
+    );
   }
-  if (flag(options, 'password-stdin')) {
-    const { WasmOciError } = await import('../errors.js');
+  const { WasmOciError } = await import('../errors.js');
+  if (flag(options, `${prefix}password-stdin`)) {
     if (password !== undefined)
-      throw new WasmOciError('USAGE', '--password and --password-stdin are exclusive');
-    if (username === undefined) throw new WasmOciError('USAGE', '--password-stdin needs --username');
+      throw new WasmOciError('USAGE', `--${prefix}password and --${prefix}password-stdin are exclusive`);
+    if (username === undefined)
+      throw new WasmOciError('USAGE', `--${prefix}password-stdin needs --${prefix}username`);
     password = await readStdin(ctx);
   }
   if (username === undefined && password === undefined) return undefined;
   if (username === undefined || password === undefined) {
-    const { WasmOciError } = await import('../errors.js');
-    throw new WasmOciError('USAGE', 'give both --username and a password (--password-stdin)');
+    throw new WasmOciError(
+      'USAGE',
+      `give both --${prefix}username and a password (--${prefix}password-stdin)`,
+    );
   }
   return { username, password };
 }
 
-/** Builds the connection options of a network command: TLS files, credentials, proxies, logging. */
-export async function connectOptions(options: OptionValues, ctx: Context): Promise<ConnectOptions> {
+/** `--timeout <seconds>`, else WASM_TO_OCI_TIMEOUT: the header and idle limits, in milliseconds. */
+export async function timeoutMs(options: OptionValues, env: NodeJS.ProcessEnv): Promise<number | undefined> {
+  const fromFlag = text(options, 'timeout');
+  const raw = fromFlag ?? env.WASM_TO_OCI_TIMEOUT;
+  if (raw === undefined || raw === '') return undefined;
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 86_400) {
+    const { WasmOciError } = await import('../errors.js');
+    throw new WasmOciError(
+      'USAGE',
+      `${fromFlag !== undefined ? '--timeout' : 'WASM_TO_OCI_TIMEOUT'} takes seconds (more than 0, at most 86400), not ${JSON.stringify(raw)}`,
+    );
+  }
+  return Math.round(seconds * 1000);
+}
+
+/** The registry host a reference names (undefined for a layout or an unparsable reference). */
+async function registryOf(reference: string | undefined, layout: boolean): Promise<string | undefined> {
+  if (reference === undefined) return undefined;
+  const { parseTarget } = await import('../target.js');
+  try {
+    const spec = parseTarget(reference, { layout });
+    return spec.kind === 'registry' ? spec.ref.registry : undefined;
+  } catch {
+    // The command reports a malformed reference itself.
+    return undefined;
+  }
+}
+
+/** TLS files, proxies, time limits and logging of a network command (everything but credentials). */
+export async function transportOptions(
+  options: OptionValues,
+  ctx: Context,
+): Promise<Omit<ConnectOptions, 'credentials'>> {
   const { env } = ctx;
   const caFiles = [...list(options, 'ca-file')];
   if (env.SSL_CERT_FILE) caFiles.push(env.SSL_CERT_FILE);
@@ -134,8 +197,8 @@ export async function connectOptions(options: OptionValues, ctx: Context): Promi
   const keyFile = text(options, 'key');
   const cert = certFile ? await readPem(certFile, 'client certificate') : undefined;
   const key = keyFile ? await readPem(keyFile, 'client key') : undefined;
-  const explicit = await explicitCredentials(options, ctx);
-  const { dockerCredentials } = await import('../credentials/source.js');
+  const timeout = await timeoutMs(options, env);
+  const { terminalSafe } = await import('./output.js');
   return {
     plainHttp: flag(options, 'plain-http') || flag(options, 'use-http') ? true : undefined,
     insecure: flag(options, 'insecure'),
@@ -143,13 +206,100 @@ export async function connectOptions(options: OptionValues, ctx: Context): Promi
     cert,
     key,
     env,
-    credentials: dockerCredentials({
-      env,
-      home: env.HOME ?? homedir(),
-      configFile: text(options, 'registry-config'),
-      ...(explicit ?? {}),
-    }),
-    log: flag(options, 'verbose') ? (line: string) => ctx.io.stderr.write(`${line}\n`) : undefined,
+    timeouts: timeout !== undefined ? { headersMs: timeout, idleMs: timeout } : undefined,
+    onWarning: (registry, message) =>
+      ctx.io.stderr.write(`Warning: ${terminalSafe(registry)}: ${terminalSafe(message)}\n`),
+    log: flag(options, 'verbose')
+      ? (line: string) => ctx.io.stderr.write(`${terminalSafe(line)}\n`)
+      : undefined,
+  };
+}
+
+/** Credentials of the Docker config, with explicit ones (if any) bound to `registry` alone. */
+async function credentialSource(
+  options: OptionValues,
+  ctx: Context,
+  registry: string | undefined,
+  prefix: string,
+  what: string,
+) {
+  const explicit = await explicitCredentials(options, ctx, prefix);
+  if (explicit && registry === undefined) {
+    const { WasmOciError } = await import('../errors.js');
+    throw new WasmOciError('USAGE', `--${prefix}username applies to a registry, and ${what} is not one`, {
+      hint: 'credentials are for registry references (host/repository), not for layouts',
+    });
+  }
+  const { dockerCredentials } = await import('../credentials/source.js');
+  return dockerCredentials({
+    env: ctx.env,
+    home: ctx.env.HOME ?? homedir(),
+    configFile: text(options, `${prefix}registry-config`),
+    explicit: explicit && registry !== undefined ? { registry, ...explicit } : undefined,
+    helperTimeoutMs: await timeoutMs(options, ctx.env),
+  });
+}
+
+/**
+ * The connection options of a network command for the one `reference` it talks to: explicit
+ * credentials go to that reference's registry and nowhere else.
+ */
+export async function connectOptions(
+  options: OptionValues,
+  ctx: Context,
+  reference?: string,
+): Promise<ConnectOptions> {
+  const registry = await registryOf(reference, flag(options, 'oci-layout'));
+  return {
+    ...(await transportOptions(options, ctx)),
+    credentials: await credentialSource(options, ctx, registry, '', reference ?? 'the reference'),
+  };
+}
+
+/** The Docker config's credentials alone (a trust server gets only what the config holds for it). */
+export async function configCredentials(options: OptionValues, ctx: Context) {
+  const { dockerCredentials } = await import('../credentials/source.js');
+  return dockerCredentials({
+    env: ctx.env,
+    home: ctx.env.HOME ?? homedir(),
+    configFile: text(options, 'registry-config'),
+    helperTimeoutMs: await timeoutMs(options, ctx.env),
+  });
+}
+
+/**
+ * The connection options of `copy`: `--from-*` credentials for the source's registry, `--to-*` ones for
+ * the destination's. Both sides cannot read a password from stdin.
+ */
+export async function copyConnectOptions(
+  options: OptionValues,
+  ctx: Context,
+  source: string,
+  destination: string,
+) {
+  const { WasmOciError } = await import('../errors.js');
+  for (const bare of ['username', 'password', 'password-stdin', 'registry-config']) {
+    if (options[bare] !== undefined && options[bare] !== false) {
+      throw new WasmOciError('USAGE', `copy talks to two registries: --${bare} does not say which`, {
+        hint: `use --from-${bare} for the source and --to-${bare} for the destination`,
+      });
+    }
+  }
+  if (flag(options, 'from-password-stdin') && flag(options, 'to-password-stdin')) {
+    throw new WasmOciError(
+      'USAGE',
+      'only one of --from-password-stdin and --to-password-stdin can read stdin',
+      {
+        hint: 'give the other side its credentials in a Docker config (--from-registry-config / --to-registry-config)',
+      },
+    );
+  }
+  const from = await registryOf(source, flag(options, 'from-oci-layout'));
+  const to = await registryOf(destination, flag(options, 'to-oci-layout'));
+  return {
+    ...(await transportOptions(options, ctx)),
+    sourceCredentials: await credentialSource(options, ctx, from, 'from-', source),
+    destinationCredentials: await credentialSource(options, ctx, to, 'to-', destination),
   };
 }
 
@@ -191,6 +341,7 @@ export async function trustOptions(options: OptionValues, ctx: Context, signing:
   const { passphraseSource } = await import('./passphrase.js');
   const { defaultTrustDir } = await import('../signing.js');
   return {
+    credentials: await configCredentials(options, ctx),
     server: text(options, 'server'),
     dir: text(options, 'dir') ?? defaultTrustDir(ctx.env.HOME ?? homedir()),
     tlsCaCert: tlscacert ? await readPem(tlscacert, '--tlscacert') : undefined,

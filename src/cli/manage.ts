@@ -4,7 +4,7 @@ import { deleteManifest, getBlob, getManifest, listTags, resolveReference, tagRe
 import { copyArtifact } from '../transfer.js';
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
-import { type Context, connectOptions, flag, text } from './common.js';
+import { type Context, connectOptions, copyConnectOptions, flag, text } from './common.js';
 import { printResult } from './output.js';
 import { progressBar } from './progress.js';
 
@@ -12,7 +12,7 @@ import { progressBar } from './progress.js';
 
 async function targetOptions(reference: string, options: OptionValues, ctx: Context) {
   return {
-    ...(await connectOptions(options, ctx)),
+    ...(await connectOptions(options, ctx, reference)),
     reference,
     ociLayout: flag(options, 'oci-layout'),
     signal: ctx.signal,
@@ -33,7 +33,7 @@ export async function runCopy(args: string[], options: OptionValues, ctx: Contex
   let result: Awaited<ReturnType<typeof copyArtifact>>;
   try {
     result = await copyArtifact({
-      ...(await connectOptions(options, ctx)),
+      ...(await copyConnectOptions(options, ctx, source, destination)),
       source,
       destination,
       fromOciLayout: flag(options, 'from-oci-layout'),

@@ -12,6 +12,35 @@ export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_INTERRUPTED = 130;
 
+/**
+ * A string of outside origin (a registry's message, a tag, an annotation, a module's names) made safe
+ * for a terminal, as git does with remote messages: control characters (C0, DEL, C1), which could
+ * clear the screen, set the window title or hide a link (ESC, OSC 8), and the bidirectional overrides
+ * that reorder text are shown as escapes instead of being obeyed.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u{${c.charCodeAt(0).toString(16)}}`,
+  );
+}
+
+/** terminalSafe for a single line: line breaks and tabs are shown as escapes too. */
+export function lineSafe(text: string): string {
+  return terminalSafe(text).replace(/[\t\n]/g, (c) => (c === '\t' ? '\\t' : '\\n'));
+}
+
+/**
+ * JSON for a terminal: JSON.stringify escapes C0 controls but leaves DEL, C1 controls and the bidi
+ * overrides; here they become \\uXXXX escapes too, so the text is still the same JSON value.
+ */
+export function jsonSafe(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 /** Prints `Key: value` lines (the original tool's format) or one JSON object with `--json`. */
 export function printResult(
   io: Io,
@@ -19,21 +48,21 @@ export function printResult(
   lines: Array<[string, string | number]>,
   data: object,
 ): void {
-  if (json) io.stdout.write(`${JSON.stringify(data)}\n`);
-  else io.stdout.write(lines.map(([k, v]) => `${k}: ${v}\n`).join(''));
+  if (json) io.stdout.write(`${jsonSafe(data)}\n`);
+  else io.stdout.write(lines.map(([k, v]) => `${k}: ${lineSafe(String(v))}\n`).join(''));
 }
 
 /** Renders an error as one line (plus a hint) and picks the exit code; stack traces only in verbose mode. */
 export function reportError(io: Io, err: unknown, verbose: boolean): number {
   if (err instanceof WasmOciError) {
-    io.stderr.write(`Error: ${err.message}\n`);
-    if (err.hint) io.stderr.write(`Hint: ${err.hint}\n`);
+    io.stderr.write(`Error: ${lineSafe(err.message)}\n`);
+    if (err.hint) io.stderr.write(`Hint: ${lineSafe(err.hint)}\n`);
     if (verbose && err.cause) io.stderr.write(`Cause: ${String((err.cause as Error).stack ?? err.cause)}\n`);
     if (err.code === 'ABORTED') return EXIT_INTERRUPTED;
     return err.code === 'USAGE' || err.code === 'INVALID_REFERENCE' ? EXIT_USAGE : EXIT_FAILED;
   }
   const e = err as Error;
-  io.stderr.write(`Error: ${e?.message ?? String(err)}\n`);
+  io.stderr.write(`Error: ${lineSafe(e?.message ?? String(err))}\n`);
   io.stderr.write(
     verbose
       ? `${e?.stack ?? ''}\n`

@@ -8,7 +8,13 @@ import {
   programHelp,
   suggest,
 } from './args.js';
-import { type Context, LAYOUT_OPTION, NETWORK_OPTIONS, TRUST_OPTIONS } from './common.js';
+import {
+  COPY_NETWORK_OPTIONS,
+  type Context,
+  LAYOUT_OPTION,
+  NETWORK_OPTIONS,
+  TRUST_OPTIONS,
+} from './common.js';
 import { EXIT_OK, EXIT_USAGE, type Io } from './output.js';
 
 /**
@@ -263,7 +269,7 @@ const COMMANDS: Command[] = [
         default: '3',
         description: 'blob transfers at once',
       },
-      ...NETWORK_OPTIONS,
+      ...COPY_NETWORK_OPTIONS,
     ],
     details:
       'Skips what the destination has, mounts blobs across repositories of one registry, streams between\n' +

@@ -21,7 +21,7 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
   try {
     result = await pull({
       platform: text(options, 'platform'),
-      ...(await connectOptions(options, ctx)),
+      ...(await connectOptions(options, ctx, reference)),
       reference,
       ociLayout: flag(options, 'oci-layout'),
       cache: flag(options, 'no-cache') ? undefined : cliCache(ctx),

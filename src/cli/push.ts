@@ -64,7 +64,7 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
   let result: Awaited<ReturnType<typeof push>>;
   try {
     result = await push({
-      ...(await connectOptions(options, ctx)),
+      ...(await connectOptions(options, ctx, reference)),
       file: fromStdin?.path ?? file,
       title: fromStdin ? (text(options, 'title') ?? '') : text(options, 'title'),
       reference,

@@ -54,7 +54,7 @@ export async function runInspect(args: string[], options: OptionValues, ctx: Con
   if (await isLocalFile(subject, options)) result = await inspectFile(subject);
   else {
     result = await inspectArtifact({
-      ...(await connectOptions(options, ctx)),
+      ...(await connectOptions(options, ctx, subject)),
       reference: subject,
       ociLayout: flag(options, 'oci-layout'),
       platform: text(options, 'platform'),
@@ -109,7 +109,7 @@ export async function runRun(args: string[], options: OptionValues, ctx: Context
   const temp = join(tmpdir(), `wasm-to-oci-run-${randomBytes(6).toString('hex')}.wasm`);
   try {
     const pulled = await pull({
-      ...(await connectOptions(options, ctx)),
+      ...(await connectOptions(options, ctx, subject)),
       reference: subject,
       output: temp,
       ociLayout: flag(options, 'oci-layout'),

@@ -11,7 +11,7 @@ import { Digester, isDigest, parseDigest } from '../oci/digest.js';
 import { type ImageIndex, MAX_MANIFEST_BYTES, parseManifest, serializeIndex } from '../oci/manifest.js';
 import { isManifestMediaType, MediaType } from '../oci/mediatypes.js';
 import { isFileRange } from '../transport/types.js';
-import { fileError, fileWriter } from './file.js';
+import { fileError, fileWriter } from './output.js';
 import {
   type ChunkFetcher,
   type ChunkPusher,

@@ -51,7 +51,7 @@ describe('Docker config lookups', () => {
     });
     assert.equal(findAuthEntry(config, 'quay.io'), undefined);
     assert.equal(decodeEntry({}, 'x'), undefined, 'an empty marker entry holds no credential');
-    assert.throws(() => decodeEntry({ auth: b64('no-colon') }, 'reg'), { code: 'FILE' });
+    assert.throws(() => decodeEntry({ auth: b64('no-colon') }, 'reg'), { code: 'CREDENTIALS' });
   });
 
   it('picks credHelpers over credsStore', () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { lstat, mkdir, readFile, readlink, rename, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import type { Credential } from '../auth/authorizer.js';
 import { WasmOciError } from '../errors.js';
 
@@ -58,34 +58,101 @@ export function podmanAuthPaths(location: ConfigLocation): string[] {
   return paths;
 }
 
-/** Reads a config file; a missing file is `undefined`, a malformed one an error naming it. */
+/** Reads a config file; a missing file is `undefined`, a malformed one an error naming it and the field. */
 export async function readConfig(path: string): Promise<DockerConfig | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new WasmOciError('FILE', `cannot read ${path}: ${(err as Error).message}`, { cause: err });
+    throw new WasmOciError('FILE', `cannot read ${path}: ${fileReason(err as NodeJS.ErrnoException)}`, {
+      cause: err,
+    });
   }
+  let json: unknown;
   try {
-    const json = JSON.parse(text) as unknown;
-    if (typeof json !== 'object' || json === null || Array.isArray(json))
-      throw new Error('not a JSON object');
-    return json as DockerConfig;
+    json = JSON.parse(text);
   } catch (cause) {
-    throw new WasmOciError('FILE', `${path} is not a valid Docker config file`, {
+    throw new WasmOciError('FILE', `${path} is not a valid Docker config file: it is not JSON`, {
       cause,
       hint: 'fix or remove the file, or point --registry-config at another one',
     });
   }
+  return checkConfig(json, path);
 }
 
-/** Writes a config file atomically, mode 0600, creating its directory (0700). */
+function fileReason(err: NodeJS.ErrnoException): string {
+  if (err.code === 'EACCES' || err.code === 'EPERM') return 'permission denied';
+  if (err.code === 'EISDIR') return 'it is a directory';
+  return (err.message ?? String(err)).split('\n')[0] ?? String(err);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const ENTRY_FIELDS = ['auth', 'username', 'password', 'identitytoken', 'registrytoken', 'email'] as const;
+
+/** Checks the fields we read (other fields are kept as they are, for writing back). */
+export function checkConfig(json: unknown, path: string): DockerConfig {
+  const bad = (what: string) =>
+    new WasmOciError('FILE', `${path} is not a valid Docker config file: ${what}`, {
+      hint: 'fix or remove the file, or point --registry-config at another one',
+    });
+  if (!isObject(json)) throw bad('it is not a JSON object');
+  const { auths, credsStore, credHelpers } = json;
+  if (auths !== undefined && auths !== null) {
+    if (!isObject(auths)) throw bad('"auths" is not an object');
+    for (const [key, entry] of Object.entries(auths)) {
+      if (entry === null) continue;
+      if (!isObject(entry))
+        throw bad(`the "auths" entry ${JSON.stringify(key.slice(0, 80))} is not an object`);
+      for (const field of ENTRY_FIELDS) {
+        const value = entry[field];
+        if (value !== undefined && value !== null && typeof value !== 'string') {
+          throw bad(`"${field}" of the "auths" entry ${JSON.stringify(key.slice(0, 80))} is not a string`);
+        }
+      }
+    }
+  }
+  if (credsStore !== undefined && credsStore !== null && typeof credsStore !== 'string')
+    throw bad('"credsStore" is not a string');
+  if (credHelpers !== undefined && credHelpers !== null) {
+    if (!isObject(credHelpers) || Object.values(credHelpers).some((v) => typeof v !== 'string'))
+      throw bad('"credHelpers" does not map registries to helper names');
+  }
+  return json as DockerConfig;
+}
+
+/**
+ * Writes a config file atomically, mode 0600, creating its directory (0700). A symbolic link is
+ * written through: the file it leads to is replaced (beside itself), the link stays.
+ */
 export async function writeConfig(path: string, config: DockerConfig): Promise<void> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(temp, `${JSON.stringify(config, null, '\t')}\n`, { mode: 0o600 });
-  await rename(temp, path);
+  const target = await linkTarget(path);
+  await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+  const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.part`);
+  try {
+    await writeFile(temp, `${JSON.stringify(config, null, '\t')}\n`, { mode: 0o600, flag: 'wx' });
+    await rename(temp, target);
+  } catch (err) {
+    await unlink(temp).catch(() => {});
+    throw new WasmOciError('FILE', `cannot write ${path}: ${fileReason(err as NodeJS.ErrnoException)}`, {
+      cause: err,
+    });
+  }
+}
+
+/** The file a path finally names, through symbolic links (a dangling link's target included). */
+async function linkTarget(path: string): Promise<string> {
+  let current = path;
+  for (let hops = 0; hops < 40; hops++) {
+    const info = await lstat(current).catch(() => undefined);
+    if (!info?.isSymbolicLink()) return current;
+    const link = await readlink(current);
+    current = isAbsolute(link) ? link : join(dirname(current), link);
+  }
+  throw new WasmOciError('FILE', `${path}: too many symbolic links`);
 }
 
 /** The host a config key names: `https://ghcr.io/v2/` -> `ghcr.io`; Docker Hub's aliases -> `docker.io`. */
@@ -110,8 +177,9 @@ export function findAuthEntry(
   const auths = config?.auths;
   if (!auths) return undefined;
   const wanted = keyHost(registry);
-  const exact = auths[credentialKey(registry)];
-  if (exact) return [credentialKey(registry), exact];
+  const key = credentialKey(registry);
+  const exact = Object.hasOwn(auths, key) ? auths[key] : undefined;
+  if (exact) return [key, exact];
   for (const [key, entry] of Object.entries(auths)) {
     if (entry && keyHost(key) === wanted) return [key, entry];
   }
@@ -142,10 +210,15 @@ export function decodeEntry(entry: AuthEntry, where: string): Credential | undef
 
 function decodeAuth(auth: string | undefined, where: string): Credential | undefined {
   if (!auth) return undefined;
-  const text = Buffer.from(auth, 'base64').toString('utf8');
+  if (!/^[A-Za-z0-9+/=_-]+$/.test(auth.trim())) {
+    throw new WasmOciError('CREDENTIALS', `the "auth" entry for ${where} is not base64 of user:password`, {
+      hint: 'log in again to rewrite it',
+    });
+  }
+  const text = Buffer.from(auth.trim(), 'base64').toString('utf8');
   const colon = text.indexOf(':');
   if (colon <= 0) {
-    throw new WasmOciError('FILE', `the "auth" entry for ${where} is not base64 of user:password`, {
+    throw new WasmOciError('CREDENTIALS', `the "auth" entry for ${where} is not base64 of user:password`, {
       hint: 'log in again to rewrite it',
     });
   }

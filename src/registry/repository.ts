@@ -24,6 +24,7 @@ import { type HttpResponse, header, isFileRange } from '../transport/types.js';
 import { api } from './api.js';
 import type { RegistryClient } from './client.js';
 import { type DownloadRequest, downloadInto, downloadStream } from './download.js';
+import { registryCodes } from './errors.js';
 import {
   bytesSource,
   fileSource,
@@ -414,7 +415,17 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
       signal,
     });
     if (res.status !== 201 && res.status !== 200) {
-      throw await this.client.responseError(res, `push manifest to ${this.where()}:${reference}`);
+      const err = await this.client.responseError(res, `push manifest to ${this.where()}:${reference}`);
+      const codes = registryCodes(err);
+      if (codes.includes('MANIFEST_BLOB_UNKNOWN') || codes.includes('BLOB_UNKNOWN')) {
+        // Content the manifest names is not (or no longer) there: copy() checks and sends it again.
+        for (const digest of this.present) this.present.delete(digest);
+        throw new WasmOciError(err.code, err.message, {
+          status: err.status,
+          details: { ...(err.details ?? {}), missingContent: true },
+        });
+      }
+      throw err;
     }
     await discard(res.body);
     const answered = header(res, 'docker-content-digest');

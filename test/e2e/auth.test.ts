@@ -42,7 +42,7 @@ async function home(config?: object): Promise<NodeJS.ProcessEnv> {
     HOME: dir,
     DOCKER_CONFIG: join(dir, '.docker'),
     PATH: `${helpers.bin}:${process.env.PATH}`,
-    WTO_HELPER_STORE: helpers.store,
+    DOCKER_TEST_HELPER_STORE: helpers.store,
     XDG_RUNTIME_DIR: '',
     REGISTRY_AUTH_FILE: '',
     XDG_CACHE_HOME: join(dir, 'cache'),
@@ -112,7 +112,16 @@ describe('credentials against a registry with htpasswd basic auth', () => {
     assert.equal(viaStdin.code, 0, viaStdin.stderr);
     assertNoSecrets(viaStdin.stdout, viaStdin.stderr);
     const viaFlag = await cli(
-      ['pull', `${registry.host}/private/stdin:v1`, '-u', USER, '-p', PASSWORD, '-o', '/dev/null'],
+      [
+        'pull',
+        `${registry.host}/private/stdin:v1`,
+        '-u',
+        USER,
+        '-p',
+        PASSWORD,
+        '-o',
+        join(work.path, 'pulled.wasm'),
+      ],
       env,
     );
     assert.equal(viaFlag.code, 0, viaFlag.stderr);
@@ -135,7 +144,10 @@ describe('credentials against a registry with htpasswd basic auth', () => {
     const { writeFile } = await import('node:fs/promises');
     await writeFile(helpers.store, JSON.stringify({ [registry.host]: { Username: USER, Secret: PASSWORD } }));
     const env = await home({ credHelpers: { [registry.host]: 'wtotest' } });
-    const res = await cli(['pull', `${registry.host}/private/hello:v1`, '-o', '/dev/null', '-v'], env);
+    const res = await cli(
+      ['pull', `${registry.host}/private/hello:v1`, '-o', join(work.path, 'pulled.wasm'), '-v'],
+      env,
+    );
     assert.equal(res.code, 0, res.stderr);
     assertNoSecrets(res.stdout, res.stderr);
     assert.match(await readFile(`${helpers.store}.log`, 'utf8'), new RegExp(`get ${registry.host}`));
@@ -149,10 +161,13 @@ describe('credentials against a registry with htpasswd basic auth', () => {
       authFile,
       JSON.stringify({ auths: { [registry.host]: { auth: basic(USER, PASSWORD) } } }),
     );
-    const res = await cli(['pull', `${registry.host}/private/hello:v1`, '-o', '/dev/null'], {
-      ...env,
-      REGISTRY_AUTH_FILE: authFile,
-    });
+    const res = await cli(
+      ['pull', `${registry.host}/private/hello:v1`, '-o', join(work.path, 'pulled.wasm')],
+      {
+        ...env,
+        REGISTRY_AUTH_FILE: authFile,
+      },
+    );
     assert.equal(res.code, 0, res.stderr);
   });
 
@@ -214,7 +229,10 @@ describe('login and logout', () => {
     const config = JSON.parse(await readFile(join(env.DOCKER_CONFIG as string, 'config.json'), 'utf8'));
     assert.deepEqual(config.auths[registry.host], {}, 'no secret in the config file');
     assert.equal(config.credsStore, 'wtotest', 'the rest of the config is kept');
-    const pull = await cli(['pull', `${registry.host}/private/hello:v1`, '-o', '/dev/null'], env);
+    const pull = await cli(
+      ['pull', `${registry.host}/private/hello:v1`, '-o', join(work.path, 'pulled.wasm')],
+      env,
+    );
     assert.equal(pull.code, 0, pull.stderr);
     const logout = await cli(['logout', registry.host], env);
     assert.equal(logout.code, 0, logout.stderr);

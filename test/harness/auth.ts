@@ -34,9 +34,9 @@ export async function startBasicAuthRegistry(
 }
 
 const STORE_HELPER = `#!/usr/bin/env node
-// A Docker credential helper for tests: secrets live in the JSON file $WTO_HELPER_STORE.
+// A Docker credential helper for tests: secrets live in the JSON file $DOCKER_TEST_HELPER_STORE.
 const fs = require('node:fs');
-const file = process.env.WTO_HELPER_STORE;
+const file = process.env.DOCKER_TEST_HELPER_STORE;
 const read = () => { try { return JSON.parse(fs.readFileSync(file, 'utf8')); } catch { return {}; } };
 let input = '';
 process.stdin.on('data', (d) => { input += d; });

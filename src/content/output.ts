@@ -1,0 +1,270 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, createWriteStream, fchmodSync, openSync, writeSync } from 'node:fs';
+import { lstat, mkdtemp, readdir, readlink, rename, rm, stat, unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { WasmOciError } from '../errors.js';
+import type { ChunkWriter, OutputWitness } from './types.js';
+
+/**
+ * Where verified bytes land, and how, without ever replacing what should be written through:
+ *
+ * - a new path or a regular file: a temporary file beside it, renamed over it once verified (atomic;
+ *   an existing file keeps its mode, and stays untouched when anything fails);
+ * - a symbolic link: the same, beside the file the link leads to (the link stays a link);
+ * - a character device or a FIFO (`/dev/null`, `/dev/stdout`, a pipe): verified into a private
+ *   temporary file first, then copied through (nothing reaches it before the digest matched);
+ * - a directory, a socket or a block device: refused.
+ *
+ * Temporary files are named `.<name>.<12 hex>.part`; ones left by a killed process (untouched for an
+ * hour) are removed when the same output is written again.
+ */
+
+export interface OutputPlan {
+  /** The path the bytes go to (a symlink's final target). */
+  target: string;
+  /** Written through after verification (a device or FIFO), not renamed into place. */
+  through: boolean;
+  /** Mode of the file being replaced, kept on the new one. */
+  mode?: number | undefined;
+}
+
+const MAX_LINKS = 40;
+const STALE_PART_MS = 60 * 60 * 1000;
+
+/** Our error for a failed file-system call, with the path and a readable reason. */
+export function fileError(err: NodeJS.ErrnoException, path: string): WasmOciError {
+  const reasons: Record<string, string> = {
+    ENOENT: 'no such file or directory',
+    EACCES: 'permission denied',
+    EPERM: 'permission denied',
+    EISDIR: 'is a directory',
+    ENOTDIR: 'a part of the path is not a directory',
+    ENOSPC: 'no space left on device',
+    EDQUOT: 'disk quota exceeded',
+    EROFS: 'read-only file system',
+    EEXIST: 'already exists',
+    ELOOP: 'too many symbolic links',
+    ENAMETOOLONG: 'the name is too long',
+    EMFILE: 'too many open files',
+    EBUSY: 'the file is busy',
+    EIO: 'input/output error',
+  };
+  const reason = reasons[err.code ?? ''] ?? (err.message ?? String(err)).split('\n')[0];
+  const hint =
+    err.code === 'ENOSPC' || err.code === 'EDQUOT'
+      ? 'free some space (wasm-to-oci cache prune may help) and try again'
+      : err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS'
+        ? 'write somewhere you may write, or fix the permissions'
+        : undefined;
+  return new WasmOciError('FILE', `${path}: ${reason}`, { cause: err, ...(hint ? { hint } : {}) });
+}
+
+/** A temporary path beside `target` (same file system, so the final rename is atomic). */
+export function temporaryPath(target: string): string {
+  return join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.part`);
+}
+
+/** A private temporary directory (mode 0700); the caller removes it. */
+export async function privateTempDir(prefix = 'wasm-to-oci-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** Follows symbolic links to the path that is finally written (a dangling link's target included). */
+async function followLinks(path: string): Promise<string> {
+  let current = resolve(path);
+  for (let hops = 0; hops < MAX_LINKS; hops++) {
+    let info: Awaited<ReturnType<typeof lstat>>;
+    try {
+      info = await lstat(current);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return current;
+      throw fileError(err as NodeJS.ErrnoException, path);
+    }
+    if (!info.isSymbolicLink()) return current;
+    const link = await readlink(current);
+    current = isAbsolute(link) ? link : resolve(dirname(current), link);
+  }
+  throw new WasmOciError('FILE', `${path}: too many symbolic links`);
+}
+
+/** Decides how an output is written (see the module comment). */
+export async function planOutput(path: string): Promise<OutputPlan> {
+  const target = await followLinks(path);
+  let info: Awaited<ReturnType<typeof stat>>;
+  try {
+    info = await stat(target);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { target, through: false };
+    throw fileError(err as NodeJS.ErrnoException, path);
+  }
+  if (info.isDirectory()) {
+    throw new WasmOciError('FILE', `${path} is a directory`, {
+      hint: `name a file in it, for example ${join(path, 'module.wasm')}`,
+    });
+  }
+  if (info.isFile()) return { target, through: false, mode: info.mode & 0o7777 };
+  if (info.isCharacterDevice() || info.isFIFO()) return { target, through: true };
+  throw new WasmOciError(
+    'FILE',
+    `${path} is ${info.isSocket() ? 'a socket' : 'a block device'}: not written`,
+  );
+}
+
+/** Removes `.part` files of `target` that a killed process left behind (untouched for an hour). */
+export async function sweepStaleParts(target: string, now = Date.now()): Promise<void> {
+  const dir = dirname(target);
+  const prefix = `.${basename(target)}.`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !/^[0-9a-f]{12}\.part$/.test(name.slice(prefix.length))) continue;
+    const path = join(dir, name);
+    const info = await lstat(path).catch(() => undefined);
+    if (info?.isFile() && now - info.mtimeMs > STALE_PART_MS) await unlink(path).catch(() => {});
+  }
+}
+
+/** Copies a verified private file through to a device or FIFO, then removes the private copy. */
+async function writeThrough(temp: string, plan: OutputPlan): Promise<void> {
+  try {
+    await pipeline(createReadStream(temp), createWriteStream(plan.target, { flags: 'w' }));
+  } catch (err) {
+    throw fileError(err as NodeJS.ErrnoException, plan.target);
+  }
+}
+
+/**
+ * A ChunkWriter into a new file `temp`, with synchronous writes (the chunk's memory is reused as soon
+ * as the call returns): commit closes it, lets the witness refuse it, then runs `finish` (a rename);
+ * a failure or an abort runs `cleanup`, so nothing is left behind.
+ */
+function tempWriter(
+  temp: string,
+  shown: string,
+  options: { mode: number; keepMode?: number | undefined; witness?: OutputWitness | undefined },
+  finish: () => Promise<void>,
+  cleanup: () => Promise<void>,
+): ChunkWriter {
+  let fd: number;
+  try {
+    fd = openSync(temp, 'wx', options.mode);
+    if (options.keepMode !== undefined) fchmodSync(fd, options.keepMode);
+  } catch (err) {
+    throw fileError(err as NodeJS.ErrnoException, shown);
+  }
+  const { witness } = options;
+  let closed = false;
+  const close = () => {
+    if (!closed) {
+      closed = true;
+      closeSync(fd);
+    }
+  };
+  return {
+    write: (chunk) => {
+      witness?.update(chunk);
+      try {
+        for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
+      } catch (err) {
+        throw fileError(err as NodeJS.ErrnoException, shown);
+      }
+    },
+    commit: async () => {
+      try {
+        close();
+        witness?.finish();
+        await finish();
+      } catch (err) {
+        await cleanup();
+        if (err instanceof WasmOciError) throw err;
+        throw fileError(err as NodeJS.ErrnoException, shown);
+      }
+    },
+    abort: async () => {
+      try {
+        close();
+      } finally {
+        await cleanup();
+      }
+    },
+  };
+}
+
+/** A writer into `temp`, renamed to `target` on commit (both in one directory the caller owns). */
+export function fileWriter(temp: string, target: string): ChunkWriter {
+  return tempWriter(
+    temp,
+    target,
+    { mode: 0o666 },
+    () => rename(temp, target),
+    () => unlink(temp).catch(() => {}),
+  );
+}
+
+/** A ChunkWriter for a user's output file, written as planOutput decides (see the module comment). */
+export async function outputWriter(path: string, witness?: OutputWitness): Promise<ChunkWriter> {
+  const plan = await planOutput(path);
+  if (!plan.through) {
+    await sweepStaleParts(plan.target);
+    const temp = temporaryPath(plan.target);
+    return tempWriter(
+      temp,
+      path,
+      { mode: 0o666, keepMode: plan.mode, witness },
+      () => rename(temp, plan.target),
+      () => unlink(temp).catch(() => {}),
+    );
+  }
+  const dir = await privateTempDir();
+  const temp = join(dir, 'out.part');
+  const remove = () => rm(dir, { recursive: true, force: true });
+  try {
+    return tempWriter(
+      temp,
+      path,
+      { mode: 0o600, witness },
+      async () => {
+        await writeThrough(temp, plan);
+        await remove();
+      },
+      remove,
+    );
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+}
+
+/**
+ * Writes a stream to an output the same way: nothing is visible at `path` before the stream ended
+ * cleanly (for a verified stream: its digest and size matched) and the witness agreed.
+ */
+export async function writeOutput(
+  path: string,
+  content: Readable,
+  signal?: AbortSignal,
+  witness?: OutputWitness,
+): Promise<void> {
+  const writer = await outputWriter(path, witness);
+  try {
+    for await (const chunk of content) {
+      if (signal?.aborted) throw new WasmOciError('ABORTED', 'operation cancelled');
+      writer.write(chunk as Buffer);
+    }
+    await writer.commit();
+  } catch (err) {
+    await writer.abort();
+    if (err instanceof WasmOciError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.name === 'AbortError') throw new WasmOciError('ABORTED', 'operation cancelled', { cause: err });
+    if (e.code && e.syscall) throw fileError(e, path);
+    throw err;
+  }
+}
