@@ -44,8 +44,22 @@ export function goString(value: string): string {
   return `${out}"`;
 }
 
+/**
+ * Marks JSON text this module encoded. A symbol cannot come out of JSON.parse, so no parsed value (a
+ * hostile layout's `{"json": "..."}` field, say) can pass for pre-encoded text and be written raw.
+ */
+const ENCODED: unique symbol = Symbol('wasm-to-oci.go-json');
+
 /** A pre-encoded JSON fragment, so struct builders can nest without re-encoding. */
-export type GoJson = { readonly json: string };
+export type GoJson = { readonly json: string; readonly [ENCODED]: true };
+
+function fragment(json: string): GoJson {
+  return Object.freeze({ json, [ENCODED]: true as const });
+}
+
+function isFragment(value: unknown): value is GoJson {
+  return typeof value === 'object' && value !== null && (value as Partial<GoJson>)[ENCODED] === true;
+}
 
 export type GoValue = string | number | boolean | null | GoJson | readonly GoValue[];
 
@@ -58,7 +72,8 @@ function encodeValue(value: GoValue): string {
   }
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   if (Array.isArray(value)) return `[${value.map(encodeValue).join(',')}]`;
-  return (value as GoJson).json;
+  if (isFragment(value)) return value.json;
+  throw new TypeError('only strings, numbers, booleans, null, arrays and encoded fragments are encoded');
 }
 
 /** A Go struct: fields in the given order; `undefined` fields are omitted (Go's `omitempty`). */
@@ -68,15 +83,15 @@ export function goStruct(fields: ReadonlyArray<readonly [string, GoValue | undef
     if (value === undefined) continue;
     parts.push(`${goString(key)}:${encodeValue(value)}`);
   }
-  return { json: `{${parts.join(',')}}` };
+  return fragment(`{${parts.join(',')}}`);
 }
 
 /** A Go `map[string]T`: keys sorted by their UTF-8 bytes. */
 export function goMap(map: Readonly<Record<string, GoValue>>): GoJson {
   const keys = Object.keys(map).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  return { json: `{${keys.map((k) => `${goString(k)}:${encodeValue(map[k] as GoValue)}`).join(',')}}` };
+  return fragment(`{${keys.map((k) => `${goString(k)}:${encodeValue(map[k] as GoValue)}`).join(',')}}`);
 }
 
 export function goArray(values: readonly GoValue[]): GoJson {
-  return { json: encodeValue(values) };
+  return fragment(encodeValue(values));
 }

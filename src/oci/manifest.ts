@@ -1,5 +1,12 @@
 import { WasmOciError } from '../errors.js';
-import { type Annotations, type Descriptor, type Platform, parseDescriptor } from './descriptor.js';
+import {
+  type Annotations,
+  type Descriptor,
+  isMediaType,
+  type Platform,
+  parseAnnotations,
+  parseDescriptor,
+} from './descriptor.js';
 import { type GoJson, type GoValue, goArray, goMap, goStruct } from './gojson.js';
 import { INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, MediaType } from './mediatypes.js';
 
@@ -36,11 +43,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function stringMap(value: unknown, where: string): Annotations | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (!isRecord(value) || Object.values(value).some((v) => typeof v !== 'string')) {
-    throw new WasmOciError('INVALID_MANIFEST', `${where}: annotations must map strings to strings`);
-  }
-  return value as Annotations;
+  return parseAnnotations(value, where);
 }
 
 /**
@@ -73,6 +76,12 @@ export function parseManifest(bytes: Uint8Array, mediaType?: string): ParsedMani
   const isIndex =
     (type !== undefined && INDEX_MEDIA_TYPES.includes(type)) ||
     (type === undefined && Array.isArray(json.manifests));
+  if (json.artifactType !== undefined && json.artifactType !== null && !isMediaType(json.artifactType)) {
+    throw new WasmOciError('INVALID_MANIFEST', 'manifest artifactType is malformed');
+  }
+  if (json.mediaType !== undefined && !isMediaType(json.mediaType)) {
+    throw new WasmOciError('INVALID_MANIFEST', 'manifest mediaType is malformed');
+  }
   const common = {
     ...(typeof json.artifactType === 'string' ? { artifactType: json.artifactType } : {}),
     ...(json.subject !== undefined && json.subject !== null
