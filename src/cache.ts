@@ -17,7 +17,7 @@ export interface BlobCache {
 }
 
 export function openCache(dir: string, maxBytes = DEFAULT_CACHE_BYTES): BlobCache {
-  return { store: new OciLayoutStore(dir), maxBytes };
+  return { store: new OciLayoutStore(dir, { private: true }), maxBytes };
 }
 
 export interface CacheEntry {

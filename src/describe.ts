@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BlobCache } from './cache.js';
+import { privateTempDir } from './content/output.js';
 import { readVerified } from './content/verify.js';
 import { fetchManifest } from './copy.js';
 import type { Annotations, Descriptor } from './oci/descriptor.js';
@@ -118,7 +117,8 @@ export interface InspectOptions extends ConnectOptions {
 export async function inspectArtifact(options: InspectOptions): Promise<ArtifactReport> {
   const spec = parseTarget(options.reference, { layout: options.ociLayout });
   const { target, close } = openTarget(spec, 'pull', options);
-  const temp = join(tmpdir(), `wasm-to-oci-inspect-${randomBytes(6).toString('hex')}.wasm`);
+  const dir = await privateTempDir('wasm-to-oci-inspect-');
+  const temp = join(dir, 'module.wasm');
   try {
     const root = await target.resolve(targetReference(spec), { signal: options.signal });
     const rootParsed = parseManifest(await fetchManifest(target, root, options.signal), root.mediaType);
@@ -160,6 +160,6 @@ export async function inspectArtifact(options: InspectOptions): Promise<Artifact
     };
   } finally {
     close();
-    await rm(temp, { force: true });
+    await rm(dir, { recursive: true, force: true });
   }
 }

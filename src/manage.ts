@@ -18,6 +18,7 @@ export interface TargetOptions extends ConnectOptions {
 
 interface Housekeeping {
   tags(options?: { signal?: AbortSignal | undefined }): Promise<string[]>;
+  tagPages?(options?: { signal?: AbortSignal | undefined }): AsyncIterable<string[]>;
   blobDescriptor(digest: string, options?: { signal?: AbortSignal | undefined }): Promise<Descriptor>;
   deleteManifest(digest: string, options?: { signal?: AbortSignal | undefined }): Promise<void>;
 }
@@ -39,9 +40,24 @@ async function withTarget<T>(
   }
 }
 
-/** Every tag of a repository or layout. */
-export function listTags(options: TargetOptions): Promise<string[]> {
-  return withTarget(options, 'pull', (t) => t.tags({ signal: options.signal }));
+/** Every tag of a repository or layout (bounded: a registry that paginates without end is stopped). */
+export async function listTags(options: TargetOptions): Promise<string[]> {
+  const tags: string[] = [];
+  for await (const page of tagPages(options)) tags.push(...page);
+  return tags;
+}
+
+/** The tags page by page, as the registry sends them (a layout's come in one page). */
+export async function* tagPages(options: TargetOptions): AsyncGenerator<string[]> {
+  const spec = parseTarget(options.reference, { layout: options.ociLayout });
+  const opened = openTarget(spec, 'pull', options);
+  const target = opened.target as ReturnType<typeof openTarget>['target'] & Housekeeping;
+  try {
+    if (target.tagPages) yield* target.tagPages({ signal: options.signal });
+    else yield await target.tags({ signal: options.signal });
+  } finally {
+    opened.close();
+  }
 }
 
 /** The descriptor (digest, media type, size) of what a reference names. */

@@ -38,6 +38,18 @@ export function isValidTag(tag: string): boolean {
   return TAG_RE.test(tag);
 }
 
+/**
+ * The host must also be one a URL can hold (WHATWG rules: `127.0.0.127.0.0.1` looks like a domain to
+ * the distribution grammar but is a malformed IPv4 address to a URL parser).
+ */
+function isUrlHost(registry: string): boolean {
+  try {
+    return new URL(`https://${registry}/`).host !== '';
+  } catch {
+    return false;
+  }
+}
+
 /** Docker's rule for telling a registry host from the first path component. */
 function looksLikeHost(component: string): boolean {
   return (
@@ -90,7 +102,8 @@ export function parseReference(input: string): ParsedReference {
     );
   }
   const registry = first;
-  if (!DOMAIN_RE.test(registry)) throw invalid(input, `"${registry}" is not a valid registry host`);
+  if (!DOMAIN_RE.test(registry) || !isUrlHost(registry))
+    throw invalid(input, `"${registry}" is not a valid registry host`);
   let path = rest.slice(slash + 1);
 
   let tag: string | undefined;

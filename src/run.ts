@@ -1,4 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { fileError } from './content/output.js';
 import { WasmOciError } from './errors.js';
 import { inspectWasm } from './wasm/inspect.js';
 
@@ -28,8 +31,69 @@ declare const WebAssembly: {
   instantiate(module: object, imports: object): Promise<WasmInstance>;
 };
 
+/** Entries a preopen may hold before the symlink check gives up (and refuses it). */
+const MAX_PREOPEN_ENTRIES = 200_000;
+
+function inside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
+/**
+ * node:wasi follows symbolic links out of a preopened directory (a known limit: it is not a sandbox).
+ * A preopen that holds a link leading outside it is refused, as wasmtime confines such links; what the
+ * module itself does at run time is not confined (see SECURITY.md).
+ */
+export async function checkPreopen(host: string): Promise<void> {
+  let root: string;
+  try {
+    root = await realpath(host);
+    if (!(await stat(root)).isDirectory()) throw new WasmOciError('FILE', `--dir ${host}: not a directory`);
+  } catch (err) {
+    if (err instanceof WasmOciError) throw err;
+    throw fileError(err as NodeJS.ErrnoException, `--dir ${host}`);
+  }
+  const pending = [root];
+  let seen = 0;
+  while (pending.length) {
+    const dir = pending.pop() as string;
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      continue; // Unreadable for us: unreadable for the module too.
+    }
+    for (const entry of entries) {
+      if (++seen > MAX_PREOPEN_ENTRIES) {
+        throw new WasmOciError(
+          'FILE',
+          `--dir ${host} holds more than ${MAX_PREOPEN_ENTRIES} entries to check for links`,
+          {
+            hint: 'preopen a smaller directory',
+          },
+        );
+      }
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) pending.push(path);
+      else if (entry.isSymbolicLink()) {
+        const target = await realpath(path).catch(async () => resolve(dir, await readlink(path)));
+        if (!inside(root, target)) {
+          throw new WasmOciError(
+            'FILE',
+            `--dir ${host}: ${relative(root, path)} leads outside it (to ${target})`,
+            {
+              hint: 'node:wasi would follow the link out of the directory: remove it, or preopen what it points to',
+            },
+          );
+        }
+      }
+    }
+  }
+}
+
 /** Runs the module to completion and returns its exit code. */
 export async function runWasm(options: RunOptions): Promise<number> {
+  for (const host of Object.values(options.preopens ?? {})) await checkPreopen(host);
   const bytes = await readFile(options.file);
   const info = inspectWasm(bytes, options.file);
   if (info.kind === 'component') {

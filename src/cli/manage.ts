@@ -1,12 +1,49 @@
 import { cacheEntries, pruneCache } from '../cache.js';
 import { WasmOciError } from '../errors.js';
-import { deleteManifest, getBlob, getManifest, listTags, resolveReference, tagReference } from '../manage.js';
+import {
+  deleteManifest,
+  getBlob,
+  getManifest,
+  listTags,
+  resolveReference,
+  tagPages,
+  tagReference,
+} from '../manage.js';
 import { copyArtifact } from '../transfer.js';
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
 import { type Context, connectOptions, copyConnectOptions, flag, text } from './common.js';
-import { printResult } from './output.js';
+import { jsonSafe, lineSafe, printResult } from './output.js';
 import { progressBar } from './progress.js';
+
+/** Nesting deeper than this is not indented (JSON.stringify recurses; a hostile manifest can nest deep). */
+const MAX_PRETTY_DEPTH = 512;
+
+/** Indented JSON of a manifest, safe for a terminal; malformed or absurdly nested JSON is an error. */
+export function prettyJson(bytes: Uint8Array): string {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    throw new WasmOciError('INVALID_MANIFEST', 'the manifest is not JSON: it cannot be indented');
+  }
+  const pending: Array<[unknown, number]> = [[value, 1]];
+  while (pending.length) {
+    const [node, depth] = pending.pop() as [unknown, number];
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth > MAX_PRETTY_DEPTH) {
+      throw new WasmOciError(
+        'INVALID_MANIFEST',
+        `the manifest nests deeper than ${MAX_PRETTY_DEPTH} levels`,
+        {
+          hint: 'print it raw (without --pretty)',
+        },
+      );
+    }
+    for (const child of Object.values(node)) pending.push([child, depth + 1]);
+  }
+  return jsonSafe(value, 2);
+}
 
 /** The CLI side of copy, tags, resolve, tag, manifest, blob and cache. */
 
@@ -64,14 +101,19 @@ export async function runCopy(args: string[], options: OptionValues, ctx: Contex
 }
 
 export async function runTags(args: string[], options: OptionValues, ctx: Context): Promise<void> {
-  const tags = await listTags(await targetOptions(args[0] as string, options, ctx));
-  if (flag(options, 'json')) ctx.io.stdout.write(`${JSON.stringify({ tags })}\n`);
-  else ctx.io.stdout.write(tags.map((t) => `${t}\n`).join(''));
+  const target = await targetOptions(args[0] as string, options, ctx);
+  if (flag(options, 'json')) {
+    ctx.io.stdout.write(`${jsonSafe({ tags: await listTags(target) })}\n`);
+    return;
+  }
+  // Printed page by page, as they arrive.
+  for await (const page of tagPages(target))
+    ctx.io.stdout.write(page.map((t) => `${lineSafe(t)}\n`).join(''));
 }
 
 export async function runResolve(args: string[], options: OptionValues, ctx: Context): Promise<void> {
   const desc = await resolveReference(await targetOptions(args[0] as string, options, ctx));
-  if (flag(options, 'json')) ctx.io.stdout.write(`${JSON.stringify(desc)}\n`);
+  if (flag(options, 'json')) ctx.io.stdout.write(`${jsonSafe(desc)}\n`);
   else ctx.io.stdout.write(`${desc.digest}\n`);
 }
 
@@ -95,9 +137,8 @@ export async function runManifest(args: string[], options: OptionValues, ctx: Co
   const target = await targetOptions(reference, options, ctx);
   if (action === 'get') {
     const { desc, bytes } = await getManifest(target);
-    if (flag(options, 'descriptor')) ctx.io.stdout.write(`${JSON.stringify(desc)}\n`);
-    else if (flag(options, 'pretty'))
-      ctx.io.stdout.write(`${JSON.stringify(JSON.parse(bytes.toString('utf8')), null, 2)}\n`);
+    if (flag(options, 'descriptor')) ctx.io.stdout.write(`${jsonSafe(desc)}\n`);
+    else if (flag(options, 'pretty')) ctx.io.stdout.write(`${prettyJson(bytes)}\n`);
     else ctx.io.stdout.write(bytes);
     return;
   }

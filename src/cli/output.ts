@@ -34,8 +34,8 @@ export function lineSafe(text: string): string {
  * JSON for a terminal: JSON.stringify escapes C0 controls but leaves DEL, C1 controls and the bidi
  * overrides; here they become \\uXXXX escapes too, so the text is still the same JSON value.
  */
-export function jsonSafe(value: unknown): string {
-  return JSON.stringify(value).replace(
+export function jsonSafe(value: unknown, indent?: number): string {
+  return JSON.stringify(value, null, indent).replace(
     /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
   );

@@ -1,5 +1,4 @@
 import { stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ArtifactReport, FileReport, WasmReport } from '../describe.js';
 import { WasmOciError } from '../errors.js';
@@ -7,6 +6,7 @@ import type { Descriptor } from '../oci/descriptor.js';
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
 import { type Context, connectOptions, flag, list, text } from './common.js';
+import { jsonSafe, lineSafe } from './output.js';
 
 /** `inspect` and `run`: a local file, or a reference (pulled verified, through the cache). */
 
@@ -64,7 +64,7 @@ export async function runInspect(args: string[], options: OptionValues, ctx: Con
     });
   }
   if (json) {
-    ctx.io.stdout.write(`${JSON.stringify(result)}\n`);
+    ctx.io.stdout.write(`${jsonSafe(result)}\n`);
     return;
   }
   const lines =
@@ -76,7 +76,8 @@ export async function runInspect(args: string[], options: OptionValues, ctx: Con
           ...wasmLines(result.wasm),
         ]
       : artifactLines(result);
-  ctx.io.stdout.write(`${lines.join('\n')}\n`);
+  // Names, titles and annotations come from the artifact and the binary: never obeyed by the terminal.
+  ctx.io.stdout.write(`${lines.map(lineSafe).join('\n')}\n`);
 }
 
 function pairs(values: string[], what: string, separator: string): Array<[string, string]> {
@@ -105,8 +106,10 @@ export async function runRun(args: string[], options: OptionValues, ctx: Context
   }
   const { pull } = await import('../pull.js');
   const { rm } = await import('node:fs/promises');
-  const { randomBytes } = await import('node:crypto');
-  const temp = join(tmpdir(), `wasm-to-oci-run-${randomBytes(6).toString('hex')}.wasm`);
+  const { privateTempDir } = await import('../content/output.js');
+  // The module goes to a private directory (0700), not a world-readable file in /tmp.
+  const dir = await privateTempDir('wasm-to-oci-run-');
+  const temp = join(dir, 'module.wasm');
   try {
     const pulled = await pull({
       ...(await connectOptions(options, ctx, subject)),
@@ -120,6 +123,6 @@ export async function runRun(args: string[], options: OptionValues, ctx: Context
     });
     return await runWasm({ file: temp, name: pulled.reference, args: moduleArgs, env, preopens });
   } finally {
-    await rm(temp, { force: true });
+    await rm(dir, { recursive: true, force: true });
   }
 }

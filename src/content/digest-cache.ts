@@ -1,7 +1,8 @@
 import type { Stats } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { isDigest } from '../oci/digest.js';
+import { temporaryPath } from './output.js';
 
 /**
  * Remembers the digest of large files by their identity and change stamps (device, inode, size,
@@ -63,13 +64,14 @@ export class FileDigestCache implements DigestCache {
     const entries = [...(await this.load()).entries()]
       .sort((a, b) => b[1].used - a[1].used)
       .slice(0, MAX_ENTRIES);
-    const temp = `${this.path}.${process.pid}.tmp`;
+    const temp = temporaryPath(this.path);
     try {
-      await mkdir(dirname(this.path), { recursive: true });
-      await writeFile(temp, JSON.stringify(Object.fromEntries(entries)));
+      await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
+      await writeFile(temp, JSON.stringify(Object.fromEntries(entries)), { mode: 0o600, flag: 'wx' });
       await rename(temp, this.path);
     } catch {
       // A cache that cannot be written only costs speed.
+      await unlink(temp).catch(() => {});
     }
   }
 

@@ -1,6 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants, createReadStream, openSync, readSync } from 'node:fs';
-import { copyFile, mkdir, open, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  mkdir,
+  open,
+  readFile,
+  rename,
+  stat,
+  unlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -40,27 +51,45 @@ const LAYOUT_FILE = '{"imageLayoutVersion":"1.0.0"}';
 const LOCK_STALE_MS = 30_000;
 const LOCK_TIMEOUT_MS = 15_000;
 
+export interface LayoutOptions {
+  /** Directories 0700 and files 0600 (the blob cache): nobody else on the machine reads them. */
+  private?: boolean | undefined;
+}
+
 export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkPusher, ChunkFetcher {
   readonly root: string;
   private ready: Promise<void> | undefined;
+  /** Modes for what the store creates (the umask still applies). */
+  private readonly dirMode: number;
+  private readonly fileMode: number;
 
-  constructor(root: string) {
+  constructor(root: string, options: LayoutOptions = {}) {
     this.root = root;
+    this.dirMode = options.private ? 0o700 : 0o777;
+    this.fileMode = options.private ? 0o600 : 0o666;
+  }
+
+  private mkdirs(path: string): Promise<string | undefined> {
+    return mkdir(path, { recursive: true, mode: this.dirMode });
   }
 
   /** Creates the layout on first write (an existing one is left as it is). */
   private init(): Promise<void> {
     this.ready ??= (async () => {
       try {
-        await mkdir(join(this.root, 'blobs'), { recursive: true });
-        await writeFile(join(this.root, 'oci-layout'), LAYOUT_FILE, { flag: 'wx' }).catch((err) => {
+        await this.mkdirs(join(this.root, 'blobs'));
+        await writeFile(join(this.root, 'oci-layout'), LAYOUT_FILE, {
+          flag: 'wx',
+          mode: this.fileMode,
+        }).catch((err) => {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         });
-        await writeFile(join(this.root, 'index.json'), serializeIndex(emptyIndex()), { flag: 'wx' }).catch(
-          (err) => {
-            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-          },
-        );
+        await writeFile(join(this.root, 'index.json'), serializeIndex(emptyIndex()), {
+          flag: 'wx',
+          mode: this.fileMode,
+        }).catch((err) => {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        });
       } catch (err) {
         this.ready = undefined;
         throw fileError(err as NodeJS.ErrnoException, this.root);
@@ -127,17 +156,19 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
       return;
     }
     const path = this.blobPath(desc.digest);
-    await mkdir(dirname(path), { recursive: true });
+    await this.mkdirs(dirname(path));
     const temp = this.tempPath(desc.digest);
     try {
       if (content instanceof Uint8Array) {
         const verifier = new Verifier(desc);
         verifier.update(content);
         verifier.finish();
-        await writeFile(temp, content, { flag: 'wx' });
+        await writeFile(temp, content, { flag: 'wx', mode: this.fileMode });
       } else {
         const stream = isVerifiedFor(content, desc) ? content : verified(content, desc);
-        await pipeline(stream, (await open(temp, 'wx')).createWriteStream(), { signal: options.signal });
+        await pipeline(stream, (await open(temp, 'wx', this.fileMode)).createWriteStream(), {
+          signal: options.signal,
+        });
       }
       await rename(temp, path);
     } catch (err) {
@@ -149,8 +180,8 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
   async openWriter(desc: Descriptor): Promise<ChunkWriter> {
     await this.init();
     const path = this.blobPath(desc.digest);
-    await mkdir(dirname(path), { recursive: true });
-    return fileWriter(this.tempPath(desc.digest), path);
+    await this.mkdirs(dirname(path));
+    return fileWriter(this.tempPath(desc.digest), path, this.fileMode);
   }
 
   /** Stores content of unknown digest, hashing it as it is written. */
@@ -174,13 +205,13 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
       : ingestStream(content);
     if (!isFileRange(content)) stream.on('data', observe);
     try {
-      await pipeline(stream, (await open(temp, 'wx')).createWriteStream());
+      await pipeline(stream, (await open(temp, 'wx', this.fileMode)).createWriteStream());
       if (options.size !== undefined && size !== options.size) {
         throw new WasmOciError('SIZE_MISMATCH', `expected ${options.size} bytes, read ${size}`);
       }
       const desc: Descriptor = { mediaType, digest: digester.digest(), size };
       const path = this.blobPath(desc.digest);
-      await mkdir(dirname(path), { recursive: true });
+      await this.mkdirs(dirname(path));
       await rename(temp, path);
       return desc;
     } catch (err) {
@@ -274,10 +305,11 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
     await this.init();
     if (await this.exists(desc)) return;
     const target = this.blobPath(desc.digest);
-    await mkdir(dirname(target), { recursive: true });
+    await this.mkdirs(dirname(target));
     const temp = this.tempPath(desc.digest);
     try {
       await copyFile(path, temp, constants.COPYFILE_FICLONE);
+      await chmod(temp, this.fileMode);
       await rename(temp, target);
     } catch (err) {
       await unlink(temp).catch(() => {});
@@ -318,7 +350,7 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
   /** Replaces index.json atomically (callers hold the lock). */
   private async writeIndex(index: ImageIndex): Promise<void> {
     const temp = join(this.root, `.index-${randomBytes(6).toString('hex')}.json`);
-    await writeFile(temp, serializeIndex(index));
+    await writeFile(temp, serializeIndex(index), { mode: this.fileMode });
     await rename(temp, join(this.root, 'index.json'));
   }
 
@@ -337,7 +369,7 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
     const started = Date.now();
     for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
       try {
-        await writeFile(lock, String(Date.now()), { flag: 'wx' });
+        await writeFile(lock, String(Date.now()), { flag: 'wx', mode: this.fileMode });
         break;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST')

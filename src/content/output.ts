@@ -198,11 +198,11 @@ function tempWriter(
 }
 
 /** A writer into `temp`, renamed to `target` on commit (both in one directory the caller owns). */
-export function fileWriter(temp: string, target: string): ChunkWriter {
+export function fileWriter(temp: string, target: string, mode = 0o666): ChunkWriter {
   return tempWriter(
     temp,
     target,
-    { mode: 0o666 },
+    { mode },
     () => rename(temp, target),
     () => unlink(temp).catch(() => {}),
   );

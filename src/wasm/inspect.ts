@@ -272,9 +272,15 @@ export function inspectWasm(bytes: Uint8Array, name = 'input'): WasmInfo {
 
 /** Core-module imports grouped by module name (`wasi_snapshot_preview1: [fd_write, ...]`). */
 export function importsByModule(info: WasmInfo): Record<string, string[]> {
-  const groups: Record<string, string[]> = {};
-  for (const imp of info.imports) (groups[imp.module ?? ''] ??= []).push(imp.name);
-  return groups;
+  // Module names come from the binary: a Map keeps `__proto__` and `constructor` plain names.
+  const groups = new Map<string, string[]>();
+  for (const imp of info.imports) {
+    const module = imp.module ?? '';
+    const names = groups.get(module);
+    if (names) names.push(imp.name);
+    else groups.set(module, [imp.name]);
+  }
+  return Object.fromEntries(groups);
 }
 
 /**

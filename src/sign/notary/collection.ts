@@ -11,6 +11,7 @@ import {
   type DelegatedRole,
   type Envelope,
   type FileMeta,
+  own,
   parseEnvelope,
   type RoleTrust,
   type RootSigned,
@@ -79,7 +80,7 @@ function rootRoleTrust(
   const keys: RoleTrust['keys'] = {};
   const problems: string[] = [];
   for (const id of role.keyids) {
-    const key = root.keys[id];
+    const key = own(root.keys, id);
     if (!key) continue;
     let problem: string | undefined;
     try {
@@ -291,7 +292,7 @@ export async function findTarget(
     roleName: string,
     envelope: Envelope<TargetsSigned>,
   ): Promise<TrustedTarget | undefined> => {
-    const meta = envelope.signed.targets[name];
+    const meta = own(envelope.signed.targets, name);
     if (meta) return { role: roleName, name, meta };
     for (const delegated of envelope.signed.delegations.roles) {
       if (visited.has(delegated.name) || !delegated.name.startsWith(`${roleName}/`)) continue;
@@ -320,7 +321,7 @@ async function loadDelegation(
   parent: Envelope<TargetsSigned>,
   role: DelegatedRole,
 ): Promise<Envelope<TargetsSigned> | undefined> {
-  const listed = collection.snapshot.signed.meta[role.name];
+  const listed = own(collection.snapshot.signed.meta, role.name);
   if (!listed) return undefined;
   const raw = await ctx.server.metadata(ctx.gun, consistentName(role.name, listed));
   if (!raw) throw trustError(`the trust server lacks ${what(role.name, ctx.gun)}, which the snapshot lists`);

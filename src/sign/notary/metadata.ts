@@ -93,6 +93,14 @@ export function trustRefusal(err: unknown): TrustRefusal | undefined {
 
 type Json = Record<string, unknown>;
 
+/**
+ * A property of untrusted metadata, only if the object has it itself: keys such as `constructor` or
+ * `__proto__` must not find what every object inherits.
+ */
+export function own<T>(object: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return object !== undefined && Object.hasOwn(object, key) ? object[key] : undefined;
+}
+
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -205,7 +213,7 @@ export function parseEnvelope<R extends BaseRole>(
     checkKeys(signed.keys, what);
     check(isObject(signed.roles), what, 'roles is not an object');
     for (const name of ['root', 'targets', 'snapshot', 'timestamp'])
-      checkRole(signed.roles[name], what, name);
+      checkRole(own(signed.roles as Record<string, unknown>, name), what, name);
   } else if (role === 'targets') {
     check(isObject(signed.targets), what, 'targets is not an object');
     for (const [name, meta] of Object.entries(signed.targets)) checkMetaShape(meta, what, name);
@@ -245,7 +253,7 @@ export function verifyThreshold(envelope: Envelope<unknown>, role: RoleTrust, wh
   const valid = new Set<string>();
   for (const sig of envelope.signatures) {
     if (!role.keyids.includes(sig.keyid) || valid.has(sig.keyid)) continue;
-    const key = role.keys[sig.keyid];
+    const key = own(role.keys, sig.keyid);
     if (!key || keyId(key) !== sig.keyid) continue;
     if (verifySignature(sig.method, sig.sig, envelope.message, key)) valid.add(sig.keyid);
   }
@@ -261,7 +269,7 @@ export function verifyThreshold(envelope: Envelope<unknown>, role: RoleTrust, wh
 
 /** The keys and threshold root metadata gives a base role. */
 export function baseRoleTrust(root: RootSigned, role: BaseRole): RoleTrust {
-  const r = root.roles[role];
+  const r = own(root.roles, role) as (typeof root.roles)[BaseRole];
   return { keyids: r.keyids, threshold: r.threshold, keys: root.keys };
 }
 
@@ -294,7 +302,7 @@ export function checkFileMeta(bytes: Buffer, meta: FileMeta, what: string): void
   }
   let checked = 0;
   for (const [name, expected] of Object.entries(meta.hashes)) {
-    const algorithm = HASHES[name];
+    const algorithm = own(HASHES, name);
     if (!algorithm) continue;
     checked++;
     if (createHash(algorithm).update(bytes).digest('base64') !== expected) {

@@ -18,6 +18,7 @@ import {
   expiresIn,
   type FileMeta,
   fileMeta,
+  own,
   type RootSigned,
   type SnapshotSigned,
   serializeEnvelope,
@@ -73,7 +74,7 @@ async function localKey(
   keyids: readonly string[],
 ): Promise<SigningKey | undefined> {
   for (const id of keyids) {
-    const pub = keys[id];
+    const pub = own(keys, id);
     if (!pub) continue;
     let file: KeyFile | undefined;
     try {
