@@ -122,7 +122,7 @@ export async function inspectArtifact(options: InspectOptions): Promise<Artifact
   try {
     const root = await target.resolve(targetReference(spec), { signal: options.signal });
     const rootParsed = parseManifest(await fetchManifest(target, root, options.signal), root.mediaType);
-    const pulled = await pull({ ...options, output: temp });
+    const pulled = await pull({ ...options, output: temp, outputMode: 0o600 });
     const parsed = parseManifest(
       await fetchManifest(target, pulled.manifest, options.signal),
       pulled.manifest.mediaType,

@@ -26,6 +26,8 @@ export interface PullOptions extends ConnectOptions {
   ociLayout?: boolean | undefined;
   /** Where to write the module. It appears only once verified; a failed pull leaves it untouched. */
   output: string;
+  /** Mode of a new output file (default 0666, less the umask); 0600 for a private copy. */
+  outputMode?: number | undefined;
   /** Keep pulled modules in this cache and take them from it when they are there. */
   cache?: BlobCache | undefined;
   /** For an image index: the entry for this platform (`os/architecture`, e.g. `wasip2/wasm`). */
@@ -97,12 +99,12 @@ async function pullFromCache(
   cache: BlobCache,
   layer: Descriptor,
   output: string,
-  options: Pick<PullOptions, 'signal' | 'onProgress'>,
+  options: Pick<PullOptions, 'signal' | 'onProgress' | 'outputMode'>,
   witness: (() => OutputWitness) | undefined,
 ): Promise<boolean> {
   if (!(await cache.store.exists(layer))) return false;
   const sink = new FileOutputStore();
-  sink.expect(layer, output, witness?.());
+  sink.expect(layer, output, witness?.(), options.outputMode);
   try {
     await copyGraph(cache.store, sink, layer, { signal: options.signal, onProgress: options.onProgress });
   } catch (err) {
@@ -147,7 +149,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     const fromCache = cache ? await pullFromCache(cache, layer, output, options, witness) : false;
     if (!fromCache) {
       const sink = new FileOutputStore();
-      sink.expect(layer, output, witness?.());
+      sink.expect(layer, output, witness?.(), options.outputMode);
       await copyGraph(repo, sink, manifestDesc, {
         signal,
         onProgress: options.onProgress,

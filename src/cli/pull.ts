@@ -26,6 +26,7 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
       ociLayout: flag(options, 'oci-layout'),
       cache: flag(options, 'no-cache') ? undefined : cliCache(ctx),
       output: temp ?? out,
+      outputMode: temp ? 0o600 : undefined,
       layer: text(options, 'layer'),
       verify: await trustOptions(options, ctx, flag(options, 'sign') || flag(options, 'verify')),
       signal: ctx.signal,

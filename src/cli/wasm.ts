@@ -115,6 +115,7 @@ export async function runRun(args: string[], options: OptionValues, ctx: Context
       ...(await connectOptions(options, ctx, subject)),
       reference: subject,
       output: temp,
+      outputMode: 0o600,
       ociLayout: flag(options, 'oci-layout'),
       platform: text(options, 'platform'),
       layer: text(options, 'layer'),

@@ -41,14 +41,17 @@ export class FileBackedStore extends MemoryStore {
  * atomically once verified; everything else (the manifest) is kept in memory.
  */
 export class FileOutputStore extends MemoryStore implements ChunkPusher {
-  private readonly outputs = new Map<string, { path: string; witness?: OutputWitness | undefined }>();
+  private readonly outputs = new Map<
+    string,
+    { path: string; witness?: OutputWitness | undefined; mode?: number | undefined }
+  >();
 
   /**
    * Writes `desc` to `path` (atomically, once verified) when it is copied here; a witness sees the bytes
    * and may still refuse them before the rename.
    */
-  expect(desc: Descriptor, path: string, witness?: OutputWitness): void {
-    this.outputs.set(desc.digest, { path, witness });
+  expect(desc: Descriptor, path: string, witness?: OutputWitness, mode?: number): void {
+    this.outputs.set(desc.digest, { path, witness, mode });
   }
 
   /**
@@ -65,7 +68,7 @@ export class FileOutputStore extends MemoryStore implements ChunkPusher {
         abort: async () => {},
       };
     }
-    return outputWriter(output.path, output.witness);
+    return outputWriter(output.path, output.witness, output.mode);
   }
 
   override async exists(desc: Descriptor): Promise<boolean> {
@@ -81,6 +84,7 @@ export class FileOutputStore extends MemoryStore implements ChunkPusher {
       isVerifiedFor(stream, desc) ? stream : verified(stream, desc),
       options.signal,
       output.witness,
+      output.mode,
     );
   }
 }

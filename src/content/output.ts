@@ -209,7 +209,11 @@ export function fileWriter(temp: string, target: string, mode = 0o666): ChunkWri
 }
 
 /** A ChunkWriter for a user's output file, written as planOutput decides (see the module comment). */
-export async function outputWriter(path: string, witness?: OutputWitness): Promise<ChunkWriter> {
+export async function outputWriter(
+  path: string,
+  witness?: OutputWitness,
+  mode = 0o666,
+): Promise<ChunkWriter> {
   const plan = await planOutput(path);
   if (!plan.through) {
     await sweepStaleParts(plan.target);
@@ -217,7 +221,7 @@ export async function outputWriter(path: string, witness?: OutputWitness): Promi
     return tempWriter(
       temp,
       path,
-      { mode: 0o666, keepMode: plan.mode, witness },
+      { mode, keepMode: plan.mode, witness },
       () => rename(temp, plan.target),
       () => unlink(temp).catch(() => {}),
     );
@@ -251,8 +255,9 @@ export async function writeOutput(
   content: Readable,
   signal?: AbortSignal,
   witness?: OutputWitness,
+  mode?: number,
 ): Promise<void> {
-  const writer = await outputWriter(path, witness);
+  const writer = await outputWriter(path, witness, mode);
   try {
     for await (const chunk of content) {
       if (signal?.aborted) throw new WasmOciError('ABORTED', 'operation cancelled');
