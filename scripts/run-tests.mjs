@@ -25,9 +25,17 @@ if (files.length === 0) {
   console.error('no test files found under .test-build/');
   process.exit(1);
 }
+// Tests must never replace a system file (a pull to /dev/null as root once did): checked around the run.
+const nullIsDevice = () => statSync('/dev/null').isCharacterDevice();
+const nullBefore = nullIsDevice();
+if (!nullBefore) console.error('warning: /dev/null is not a character device before the tests');
 const result = spawnSync(
   process.execPath,
   ['--enable-source-maps', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
   { stdio: 'inherit' },
 );
+if (nullBefore && !nullIsDevice()) {
+  console.error('error: a test replaced /dev/null with a regular file');
+  process.exit(1);
+}
 process.exit(result.status ?? 1);

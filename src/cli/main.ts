@@ -14,12 +14,21 @@ process.on('warning', (warning) => {
 });
 
 const controller = new AbortController();
-let interrupted = false;
-process.on('SIGINT', () => {
-  if (interrupted) process.exit(EXIT_INTERRUPTED);
-  interrupted = true;
-  controller.abort(new Error('interrupted'));
-});
+/** The exit code of the signal that ended the run: 130 for SIGINT (Ctrl-C), 128 + n for the others. */
+let interrupted: number | undefined;
+const SIGNALS: Array<[NodeJS.Signals, number]> = [
+  ['SIGINT', EXIT_INTERRUPTED],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+];
+for (const [name, code] of SIGNALS) {
+  process.on(name, () => {
+    // A second signal does not wait for the clean-up.
+    if (interrupted !== undefined) process.exit(interrupted);
+    interrupted = code;
+    controller.abort(new Error('interrupted'));
+  });
+}
 
 const io: Io = {
   // Created on first use: most commands never read stdin.
@@ -31,7 +40,7 @@ const io: Io = {
 };
 main(process.argv.slice(2), io, process.env, controller.signal).then(
   (code) => {
-    process.exitCode = interrupted ? EXIT_INTERRUPTED : code;
+    process.exitCode = interrupted ?? code;
   },
   (err) => {
     process.stderr.write(`Error: ${String(err)}\n`);
