@@ -93,10 +93,22 @@ export class TunnelAgent extends https.Agent {
       path: target,
       headers: { host: target, ...(auth ? { 'proxy-authorization': auth } : {}) },
     });
-    const timer = setTimeout(() => {
+    // Connecting to the proxy, then its answer to CONNECT, each bounded like any connection and answer.
+    let timer = setTimeout(() => {
       connect.destroy();
       finish(timeoutError('connect', proxyUrl, this.timeouts.connectMs), connect.socket as Duplex);
     }, this.timeouts.connectMs);
+    connect.once('socket', (socket) => {
+      const answer = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          connect.destroy();
+          finish(timeoutError('headers', proxyUrl, this.timeouts.headersMs), socket);
+        }, this.timeouts.headersMs);
+      };
+      if (socket.connecting) socket.once('connect', answer);
+      else answer();
+    });
     connect.once('connect', (res, socket) => {
       if (res.statusCode !== 200) {
         socket.destroy();
