@@ -115,3 +115,97 @@ describe('copy', () => {
     });
   });
 });
+
+/** Tracks how many requests are in flight on either side (each takes a few event-loop turns). */
+class InFlight {
+  now = 0;
+  max = 0;
+  async around<T>(job: () => Promise<T>): Promise<T> {
+    this.now++;
+    this.max = Math.max(this.max, this.now);
+    try {
+      await new Promise((r) => setImmediate(r));
+      return await job();
+    } finally {
+      this.now--;
+    }
+  }
+}
+
+class SlowStore extends MemoryStore {
+  constructor(private readonly flight: InFlight) {
+    super();
+  }
+  override exists(desc: Descriptor) {
+    return this.flight.around(() => super.exists(desc));
+  }
+  override fetch(desc: Descriptor) {
+    return this.flight.around(() => super.fetch(desc));
+  }
+  override push(desc: Descriptor, content: Parameters<MemoryStore['push']>[1]) {
+    return this.flight.around(() => super.push(desc, content));
+  }
+}
+
+describe('copy within its concurrency', () => {
+  it('keeps every request (checks, manifest fetches, transfers) of a 2000-layer copy within --concurrency', async () => {
+    const flight = new InFlight();
+    const src = new SlowStore(flight);
+    const layers: Descriptor[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const bytes = Buffer.from(`layer ${i}`);
+      const desc = { mediaType: 'application/octet-stream', digest: digestOf(bytes), size: bytes.length };
+      await src.push(desc, bytes);
+      layers.push(desc);
+    }
+    const config = Buffer.from('{}');
+    const configDesc = { mediaType: 'application/vnd.oci.empty.v1+json', digest: digestOf(config), size: 2 };
+    await src.push(configDesc, config);
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: configDesc,
+        layers,
+      }),
+    );
+    const root = {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: digestOf(manifest),
+      size: manifest.length,
+    };
+    await src.pushReference(root, manifest, 'big');
+    flight.max = 0;
+    const dst = new SlowStore(flight);
+    await copy(src, 'big', dst, 'big', { concurrency: 3 });
+    assert.ok(flight.max <= 3, `${flight.max} requests at once`);
+    assert.ok(flight.max >= 2, 'and it did run requests concurrently');
+    for (const l of layers) assert.ok(await dst.exists(l));
+  });
+
+  it('sends again what a destination lost and retries the manifest (MANIFEST_BLOB_UNKNOWN)', async () => {
+    const src = new MemoryStore();
+    const { layer, packed } = await artifact(src, 'v1');
+    let refusals = 0;
+    class Forgetful extends MemoryStore {
+      forgotten: string[] = [];
+      forget(digest: string) {
+        this.forgotten.push(digest);
+      }
+      override async pushReference(desc: Descriptor, bytes: Uint8Array, ref: string) {
+        if (refusals++ === 0) {
+          const { WasmOciError } = await import('./errors.js');
+          throw new WasmOciError('REGISTRY', 'push manifest: HTTP 400 (MANIFEST_BLOB_UNKNOWN)', {
+            details: { missingContent: true },
+          });
+        }
+        return super.pushReference(desc, bytes, ref);
+      }
+    }
+    const dst = new Forgetful();
+    await copy(src, 'v1', dst, 'v1');
+    assert.equal(refusals, 2, 'refused once, accepted the second time');
+    assert.deepEqual(new Set(dst.forgotten), new Set([layer.digest, packed.config.desc.digest]));
+    assert.deepEqual(await dst.resolve('v1'), packed.desc);
+  });
+});
