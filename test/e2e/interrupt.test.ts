@@ -53,24 +53,36 @@ after(async () => {
   await work?.remove();
 });
 
-function interrupted(args: string[], afterMs: number): Promise<{ code: number | null; stderr: string }> {
+/**
+ * Runs the CLI with -v and sends SIGINT `afterMs` after its log shows `when` (a request under way), so a
+ * loaded machine cannot deliver the signal before the CLI has even started.
+ */
+function interrupted(
+  args: string[],
+  afterMs: number,
+  when = /> GET \S+\/blobs\//,
+): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(process.execPath, [CLI, ...args, '-v'], {
       cwd: work.path,
       env: { ...process.env, XDG_CACHE_HOME: join(work.path, 'cache') },
     });
     let stderr = '';
+    let sent = false;
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
+      if (!sent && when.test(stderr)) {
+        sent = true;
+        setTimeout(() => child.kill('SIGINT'), afterMs);
+      }
     });
-    setTimeout(() => child.kill('SIGINT'), afterMs);
     child.on('close', (code) => resolve({ code, stderr }));
   });
 }
 
 describe('Ctrl-C', () => {
   it('interrupts a pull: exit 130, no output file, no temporary file', async () => {
-    const res = await interrupted(['pull', `${slowHost}/big:v1`, '-o', 'big-out.wasm', '--no-cache'], 800);
+    const res = await interrupted(['pull', `${slowHost}/big:v1`, '-o', 'big-out.wasm', '--no-cache'], 300);
     assert.equal(res.code, 130, res.stderr);
     assert.match(res.stderr, /cancelled/);
     await assert.rejects(stat(join(work.path, 'big-out.wasm')), { code: 'ENOENT' });

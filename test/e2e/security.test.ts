@@ -306,12 +306,15 @@ describe('6. private files', () => {
       ...env,
       TMPDIR: tmp,
     });
+    // Wait until the pulled module is in place (the run then blocks on the FIFO).
     let dirs: string[] = [];
-    for (let i = 0; i < 200 && dirs.length === 0; i++) {
-      dirs = (await readdir(tmp)).filter((d) => d.startsWith('wasm-to-oci-run-'));
-      const files = dirs.length ? await readdir(join(tmp, dirs[0] as string)) : [];
-      if (files.length === 0) dirs = [];
-      else break;
+    for (let i = 0; i < 400; i++) {
+      const found = (await readdir(tmp)).filter((d) => d.startsWith('wasm-to-oci-run-'));
+      const files = found.length ? await readdir(join(tmp, found[0] as string)).catch(() => []) : [];
+      if (files.includes('module.wasm')) {
+        dirs = found;
+        break;
+      }
       await new Promise((r) => setTimeout(r, 25));
     }
     assert.equal(dirs.length, 1, 'run made one private directory');
