@@ -206,6 +206,12 @@ export interface UploadTarget {
 
 export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Answers to a first PATCH that refuse the way the bytes are sent, not the bytes: a body too large
+ * (416 with a cap, 413), a PATCH the registry does not take (400, 405, 501).
+ */
+const REFUSED = new Set([400, 405, 413, 416, 501]);
+
 /** The registry refused the way we sent the bytes (not the bytes): try the next scheme. */
 class SchemeRefused extends Error {}
 
@@ -315,7 +321,7 @@ export async function uploadBlob(
       s.location = location(res, client.registry);
       return heldBytes(res) ?? from + (count ?? 0);
     }
-    if (first && (res.status === 416 || res.status === 413 || res.status === 400)) {
+    if (first && REFUSED.has(res.status)) {
       await discard(res.body);
       throw new SchemeRefused(`PATCH refused with ${res.status}`);
     }
