@@ -81,7 +81,8 @@ class Resumption {
         { cause: err, ...(e.hint ? { hint: e.hint } : {}), ...(e.details ? { details: e.details } : {}) },
       );
     }
-    await this.budget.wait(signal);
+    // A transfer that was moving resumes at once; one that made no progress backs off.
+    if (!progressed) await this.budget.wait(signal);
   }
 
   headers(): Record<string, string> {

@@ -245,6 +245,42 @@ function heldBytes(res: HttpResponse): number | undefined {
   return end === 0 ? 0 : end + 1;
 }
 
+/** A try that sent this much before failing made progress. */
+const PROGRESS_BYTES = 1024 * 1024;
+
+/** The same source, reporting how many bytes each body it opens sends (as they are read). */
+function counted(source: UploadSource, moved: (n: number) => void): UploadSource {
+  return {
+    size: source.size,
+    seekable: source.seekable,
+    async open(offset, length) {
+      const body = await source.open(offset, length);
+      if (body instanceof Uint8Array) {
+        moved(body.byteLength);
+        return body;
+      }
+      if (isFileRange(body)) {
+        const { observe } = body;
+        return {
+          ...body,
+          observe: (chunk: Buffer) => {
+            observe?.(chunk);
+            moved(chunk.length);
+          },
+        };
+      }
+      const through = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          moved(chunk.length);
+          callback(null, chunk);
+        },
+      });
+      body.on('error', (err) => through.destroy(err));
+      return body.pipe(through);
+    },
+  };
+}
+
 /** The length of a body, when it has one. */
 function bodyLength(body: HttpBody): number | undefined {
   if (body instanceof Uint8Array) return body.byteLength;
@@ -255,10 +291,18 @@ function bodyLength(body: HttpBody): number | undefined {
 /** Uploads a blob; returns its digest and size as the registry accepted them. */
 export async function uploadBlob(
   req: UploadRequest,
-  source: UploadSource,
+  given: UploadSource,
   target: UploadTarget,
 ): Promise<{ digest: string; size: number }> {
   const { client } = req;
+  // Bytes read for sending: a try that moved a good part of the blob before it failed counts as
+  // progress (a resumption), not as one of the few tries a dead connection gets.
+  let sent = 0;
+  const source = counted(given, (n) => {
+    sent += n;
+  });
+  let sentBefore = 0;
+  let resumes = 0;
   const key = client.registry;
   const budget = client.budget();
   let scheme: UploadScheme = client.memory.uploads.get(key) ?? 'stream';
@@ -417,11 +461,16 @@ export async function uploadBlob(
         continue;
       }
       if (req.signal?.aborted) throw abortError(req.signal);
-      if (!isTransient(err) || !budget.failed()) {
+      const progressed = sent - sentBefore >= PROGRESS_BYTES;
+      sentBefore = sent;
+      const again = progressed
+        ? ++resumes <= client.retryPolicy.resumes && budget.elapsed() < client.retryPolicy.budgetMs
+        : budget.failed();
+      if (!isTransient(err) || !again) {
         if (session) await cancel(req, session);
         throw err;
       }
-      await budget.wait(req.signal);
+      if (!progressed) await budget.wait(req.signal);
       if (committing && (await exists(req, committing, size))) {
         return { digest: committing, size: size ?? offset };
       }

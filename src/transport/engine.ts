@@ -36,6 +36,9 @@ export interface NodeHttpOptions extends TlsOptions {
   timeouts?: Partial<Timeouts> | undefined;
 }
 
+/** How long the loopback TLS probe waits for a handshake answer. */
+const PROBE_MS = 3000;
+
 /** Uploads go out in pieces of this size, each completed write counting as activity. */
 const WRITE_PIECE = 1024 * 1024;
 const FILE_BUFFERS = 4;
@@ -342,8 +345,10 @@ export class NodeHttpEngine implements HttpEngine {
         ...(this.options.cert && this.options.key ? { cert: this.options.cert, key: this.options.key } : {}),
         ...identityFor(host),
       });
-      const watch = new RequestWatch(url, this.timeouts, (err) => done(err));
-      watch.startPhase('connect', this.timeouts.connectMs + this.timeouts.handshakeMs);
+      // A TLS server answers a ClientHello at once: a peer silent for a few seconds (a plain-HTTP
+      // server waiting for a request head) does not speak TLS.
+      const watch = new RequestWatch(url, this.timeouts, () => done(false));
+      watch.startPhase('handshake', Math.min(PROBE_MS, this.timeouts.connectMs + this.timeouts.handshakeMs));
       const removeAbort = onAbort(signal, () => done(abortError(signal)));
       let finished = false;
       const done = (answer: boolean | Error) => {
