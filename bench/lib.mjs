@@ -12,7 +12,7 @@ export const { writeLargeWasm, tempDir, writeSkopeoPolicy } = await import(join(
 
 export const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB ?? 256);
 export const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-export const CLI = join(root, 'dist/cli/main.js');
+export const CLI = join(root, 'dist/cli/main.cjs');
 export const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 
 export const median = (xs) => {

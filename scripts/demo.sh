@@ -18,7 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 export XDG_CACHE_HOME="$work/cache"
-cli() { node dist/cli/main.js "$@"; }
+cli() { node dist/cli/main.cjs "$@"; }
 
 echo "== into an OCI image layout (no registry needed)"
 cli push testdata/hello.wasm "oci:$work/layout:v1"

@@ -68,8 +68,20 @@ export interface WasmOciErrorOptions {
   details?: Record<string, unknown>;
 }
 
+/**
+ * Marks our errors across copies of this module (the CLI's bundles each hold one; two installed
+ * versions of the library may meet): `instanceof WasmOciError` checks the mark, not the class object.
+ */
+const BRAND = Symbol.for('wasm-to-oci.WasmOciError');
+
 export class WasmOciError extends Error {
   override readonly name = 'WasmOciError';
+  readonly [BRAND] = true;
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
+  }
+
   readonly code: ErrorCode;
   readonly hint: string | undefined;
   readonly status: number | undefined;

@@ -4,6 +4,9 @@ import type { Ingester, ReferencePusher, Target } from './content/types.js';
 import { WasmOciError } from './errors.js';
 import { DEFAULT_TAG, isValidTag, parseReference, type Reference } from './reference.js';
 import { RegistryClient, type RegistryOptions } from './registry/client.js';
+
+export { type RegistryMemory, registryMemory } from './registry/client.js';
+
 import { RemoteRepository } from './registry/repository.js';
 
 /** How to reach a registry: shared by every command that talks to one. */

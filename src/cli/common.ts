@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import type { ConnectOptions } from '../target.js';
+import type { ConnectOptions, RegistryMemory } from '../target.js';
 import type { OptionSpec, OptionValues } from './args.js';
 import type { Io } from './output.js';
 
@@ -80,10 +80,25 @@ export const COPY_NETWORK_OPTIONS: OptionSpec[] = [
   ),
 ];
 
+/** The command modules, loaded only when their command runs. */
+export interface CommandModules {
+  push: typeof import('./push.js');
+  pull: typeof import('./pull.js');
+  login: typeof import('./login.js');
+  wasm: typeof import('./wasm.js');
+  manage: typeof import('./manage.js');
+}
+
+export type CommandLoader = <K extends keyof CommandModules>(name: K) => Promise<CommandModules[K]>;
+
 export interface Context {
   io: Io;
   signal: AbortSignal;
   env: NodeJS.ProcessEnv;
+  /** Loads a command module (main.ts passes the bundle's loader, with its compile cache). */
+  load: CommandLoader;
+  /** What this run learns about registries, shared by its clients and kept for the next run. */
+  memory?: RegistryMemory | undefined;
 }
 
 export function flag(options: OptionValues, name: string): boolean {
@@ -207,6 +222,7 @@ export async function transportOptions(
     key,
     env,
     timeouts: timeout !== undefined ? { headersMs: timeout, idleMs: timeout } : undefined,
+    memory: ctx.memory,
     onWarning: (registry, message) =>
       ctx.io.stderr.write(`Warning: ${terminalSafe(registry)}: ${terminalSafe(message)}\n`),
     log: flag(options, 'verbose')

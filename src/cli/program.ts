@@ -10,6 +10,7 @@ import {
 } from './args.js';
 import {
   COPY_NETWORK_OPTIONS,
+  type CommandLoader,
   type Context,
   LAYOUT_OPTION,
   NETWORK_OPTIONS,
@@ -128,7 +129,7 @@ const COMMANDS: Command[] = [
       'the trust data is checked and the keys unlocked before the push (passphrases from\n' +
       'SIGNY_ROOT_PASSPHRASE, SIGNY_TARGETS_PASSPHRASE, SIGNY_SNAPSHOT_PASSPHRASE, else a prompt), then\n' +
       'the module is signed as the target named after the tag in the collection <registry>/<repository>.',
-    run: async (args, options, ctx) => (await import('./push.js')).runPush(args, options, ctx),
+    run: async (args, options, ctx) => (await ctx.load('push')).runPush(args, options, ctx),
   },
   {
     name: 'pull',
@@ -173,7 +174,7 @@ const COMMANDS: Command[] = [
       'size are verified; a failed pull leaves no file and an existing one untouched. With --sign the\n' +
       'trust data is verified first (root pinned in the trust directory on first use) and the module\n' +
       'must have the signed length, SHA-256 and SHA-512.',
-    run: async (args, options, ctx) => (await import('./pull.js')).runPull(args, options, ctx),
+    run: async (args, options, ctx) => (await ctx.load('pull')).runPull(args, options, ctx),
   },
   {
     name: 'login',
@@ -184,14 +185,14 @@ const COMMANDS: Command[] = [
       'Prompts on a terminal; otherwise pass the secret with --password-stdin. The credentials are\n' +
       'checked against the registry first, then stored in the configured credential helper (credHelpers,\n' +
       'credsStore) or in the Docker config file (mode 0600). Secrets are never printed.',
-    run: async (args, options, ctx) => (await import('./login.js')).runLogin(args, options, ctx),
+    run: async (args, options, ctx) => (await ctx.load('login')).runLogin(args, options, ctx),
   },
   {
     name: 'logout',
     summary: 'remove stored credentials for a registry',
     arguments: [{ name: 'registry', description: 'host[:port]' }],
     options: NETWORK_OPTIONS.filter((o) => o.name === 'registry-config' || o.name === 'json'),
-    run: async (args, options, ctx) => (await import('./login.js')).runLogout(args, options, ctx),
+    run: async (args, options, ctx) => (await ctx.load('login')).runLogout(args, options, ctx),
   },
   {
     name: 'inspect',
@@ -202,7 +203,7 @@ const COMMANDS: Command[] = [
     details:
       '--json prints {reference, format, manifest, config, configJson, annotations, layers, layer, wasm}\n' +
       'for an artifact and {file, size, digest, wasm} for a file; wasm is {kind, version, imports, exports}.',
-    run: async (args, options, ctx) => (await import('./wasm.js')).runInspect(args, options, ctx),
+    run: async (args, options, ctx) => (await ctx.load('wasm')).runInspect(args, options, ctx),
   },
   {
     name: 'run',
@@ -233,7 +234,7 @@ const COMMANDS: Command[] = [
     details:
       'WASI preview1 and wasi_unstable modules; stdin, stdout and stderr are passed through and the\n' +
       "module's exit code becomes wasm-to-oci's. Components need a component runtime (wasmtime, jco).",
-    run: async (args, options, ctx) => (await import('./wasm.js')).runRun(args, options, ctx),
+    run: async (args, options, ctx) => (await ctx.load('wasm')).runRun(args, options, ctx),
   },
   {
     name: 'copy',
@@ -274,21 +275,21 @@ const COMMANDS: Command[] = [
     details:
       'Skips what the destination has, mounts blobs across repositories of one registry, streams between\n' +
       'registries without temporary files. The destination tag moves only once everything is copied.',
-    run: async (args, options, ctx) => (await import('./manage.js')).runCopy(args, options, ctx),
+    run: async (args, options, ctx) => (await ctx.load('manage')).runCopy(args, options, ctx),
   },
   {
     name: 'tags',
     summary: 'list the tags of a repository or layout',
     arguments: [{ name: 'repository', description: 'host/repository or oci:<dir>' }],
     options: [LAYOUT_OPTION, ...NETWORK_OPTIONS],
-    run: async (args, options, ctx) => (await import('./manage.js')).runTags(args, options, ctx),
+    run: async (args, options, ctx) => (await ctx.load('manage')).runTags(args, options, ctx),
   },
   {
     name: 'resolve',
     summary: 'print the digest a reference names',
     arguments: [{ name: 'reference', description: 'host/repo[:tag] or oci:<dir>[:tag]' }],
     options: [LAYOUT_OPTION, ...NETWORK_OPTIONS],
-    run: async (args, options, ctx) => (await import('./manage.js')).runResolve(args, options, ctx),
+    run: async (args, options, ctx) => (await ctx.load('manage')).runResolve(args, options, ctx),
   },
   {
     name: 'tag',
@@ -298,7 +299,7 @@ const COMMANDS: Command[] = [
       { name: 'tag', description: 'the new tags', variadic: true },
     ],
     options: [LAYOUT_OPTION, ...NETWORK_OPTIONS],
-    run: async (args, options, ctx) => (await import('./manage.js')).runTag(args, options, ctx),
+    run: async (args, options, ctx) => (await ctx.load('manage')).runTag(args, options, ctx),
   },
   {
     name: 'manifest',
@@ -314,7 +315,7 @@ const COMMANDS: Command[] = [
       ...NETWORK_OPTIONS,
     ],
     details: 'delete removes by digest; a tag is resolved first and the manifest goes with all its tags.',
-    run: async (args, options, ctx) => (await import('./manage.js')).runManifest(args, options, ctx),
+    run: async (args, options, ctx) => (await ctx.load('manage')).runManifest(args, options, ctx),
   },
   {
     name: 'blob',
@@ -328,7 +329,7 @@ const COMMANDS: Command[] = [
       LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
     ],
-    run: async (args, options, ctx) => (await import('./manage.js')).runBlob(args, options, ctx),
+    run: async (args, options, ctx) => (await ctx.load('manage')).runBlob(args, options, ctx),
   },
   {
     name: 'cache',
@@ -342,15 +343,28 @@ const COMMANDS: Command[] = [
     details:
       'The cache is an OCI layout in $XDG_CACHE_HOME/wasm-to-oci/oci (else ~/.cache/...), bounded by\n' +
       'WASM_TO_OCI_CACHE_MAX_MB (default 2048) with least-recently-used pruning.',
-    run: async (args, options, ctx) => (await import('./manage.js')).runCache(args, options, ctx),
+    run: async (args, options, ctx) => (await ctx.load('manage')).runCache(args, options, ctx),
   },
 ];
+
+/** Loads a command module: an ES module import by default; the bundled CLI passes its own loader. */
+const importCommand: CommandLoader = async (name) => {
+  const modules = {
+    push: () => import('./push.js'),
+    pull: () => import('./pull.js'),
+    login: () => import('./login.js'),
+    wasm: () => import('./wasm.js'),
+    manage: () => import('./manage.js'),
+  };
+  return (await modules[name]()) as never;
+};
 
 export async function main(
   argv: string[],
   io: Io,
   env: NodeJS.ProcessEnv,
   signal: AbortSignal,
+  load: CommandLoader = importCommand,
 ): Promise<number> {
   const [first, ...rest] = argv;
   let verbose = false;
@@ -389,7 +403,21 @@ export async function main(
       return EXIT_OK;
     }
     verbose = parsed.options.verbose === true;
-    return (await command.run(parsed.args, parsed.options, { io, env, signal })) ?? EXIT_OK;
+    const { loadRegistryMemory } = await import('./registry-memory.js');
+    const registries = loadRegistryMemory(env);
+    try {
+      return (
+        (await command.run(parsed.args, parsed.options, {
+          io,
+          env,
+          signal,
+          load,
+          memory: registries.memory,
+        })) ?? EXIT_OK
+      );
+    } finally {
+      registries.save();
+    }
   } catch (err) {
     const { reportError } = await import('./output.js');
     return reportError(io, err, verbose);

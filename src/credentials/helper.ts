@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import process from 'node:process';
 import type { Credential } from '../auth/authorizer.js';
 import { WasmOciError } from '../errors.js';
@@ -72,8 +71,10 @@ function killGroup(pid: number | undefined): void {
  * helper exits (not when its pipes close: a child it left behind may hold them), its output is capped,
  * and on timeout the whole group is killed.
  */
-export const runHelper: HelperRunner = (program, action, input, options = {}) =>
-  new Promise((resolve, reject) => {
+export const runHelper: HelperRunner = async (program, action, input, options = {}) => {
+  // Loaded when a helper runs: most runs need none.
+  const { spawn } = await import('node:child_process');
+  return new Promise((resolve, reject) => {
     const timeoutMs = options.timeoutMs ?? DEFAULT_HELPER_TIMEOUT_MS;
     const child = spawn(program, [action], {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -122,6 +123,7 @@ export const runHelper: HelperRunner = (program, action, input, options = {}) =>
     child.stdin.on('error', () => {});
     child.stdin.end(input);
   });
+};
 
 const NOT_FOUND = /credentials not found|no credentials|not found in native keychain/i;
 

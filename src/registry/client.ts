@@ -1,7 +1,8 @@
+import { Readable } from 'node:stream';
 import { Authorizer, type CredentialSource } from '../auth/authorizer.js';
 import { abortError, hasCode, WasmOciError } from '../errors.js';
 import { isLoopback, registryApiHost } from '../reference.js';
-import { discard, readCapped } from '../transport/body.js';
+import { discard, readCapped, readText } from '../transport/body.js';
 import { NodeHttpEngine, type NodeHttpOptions } from '../transport/engine.js';
 import { isTransient } from '../transport/errors.js';
 import {
@@ -126,6 +127,8 @@ export class RegistryClient {
   private base: URL;
   /** Set while a loopback registry's scheme is still unknown (TLS is tried first). */
   private probing: boolean;
+  /** The scheme came from memory (an earlier run) and no answer has confirmed it yet. */
+  private remembered: boolean;
   private probed: Promise<void> | undefined;
   private readonly authorizer: Authorizer;
   private readonly ownsEngine: boolean;
@@ -138,7 +141,9 @@ export class RegistryClient {
     const host = registryApiHost(registry);
     const known = this.memory.schemes.get(host);
     const scheme = options.plainHttp ? 'http' : isLoopback(registry) ? (known ?? 'https') : 'https';
-    this.probing = !options.baseUrl && !options.plainHttp && isLoopback(registry) && known === undefined;
+    const loopback = !options.baseUrl && !options.plainHttp && isLoopback(registry);
+    this.probing = loopback && known === undefined;
+    this.remembered = loopback && known !== undefined;
     this.base = options.baseUrl
       ? new URL(options.baseUrl.href.replace(/\/*$/, '/'))
       : new URL(`${scheme}://${host}/`);
@@ -175,6 +180,39 @@ export class RegistryClient {
    * settled authorization.
    */
   async send(req: SendRequest): Promise<HttpResponse> {
+    if (!this.remembered) return this.sendOnce(req);
+    // A remembered scheme may be stale (the registry was restarted with or without TLS): the first
+    // answer tells, and a mismatch is probed again and the request sent once more.
+    let res: HttpResponse;
+    try {
+      res = await this.sendOnce(req);
+    } catch (err) {
+      if (!this.speaksPlainHttp(err) || !replayable(req.body)) throw err;
+      this.forgetScheme();
+      return this.sendOnce(req);
+    }
+    if (res.status === 400 && this.base.protocol === 'http:' && replayable(req.body)) {
+      const text = await readText(res.body, 16 * 1024).catch(() => '');
+      if (/HTTP request to an HTTPS server/i.test(text)) {
+        this.forgetScheme();
+        return this.sendOnce(req);
+      }
+      this.remembered = false;
+      return { ...res, body: Readable.from([Buffer.from(text)]) };
+    }
+    this.remembered = false;
+    return res;
+  }
+
+  private forgetScheme(): void {
+    this.memory.schemes.delete(this.base.host);
+    this.remembered = false;
+    this.probing = true;
+    this.probed = undefined;
+    this.base = new URL(`https://${this.base.host}/`);
+  }
+
+  private async sendOnce(req: SendRequest): Promise<HttpResponse> {
     await this.probe(req.signal);
     let url = typeof req.url === 'string' ? this.url(req.url) : req.url;
     if (url.host === this.base.host && url.protocol !== this.base.protocol) {

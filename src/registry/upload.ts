@@ -7,6 +7,7 @@ import { isTransient } from '../transport/errors.js';
 import { type FileRange, type HttpBody, type HttpResponse, header, isFileRange } from '../transport/types.js';
 import { api } from './api.js';
 import type { RegistryClient, UploadScheme } from './client.js';
+import { registryCodes } from './errors.js';
 
 /**
  * Blob uploads that survive dropped connections and registries' limits (distribution-spec "Pushing
@@ -327,7 +328,11 @@ export async function uploadBlob(
   /** An unexpected answer; a server-side hiccup (408, 429, 5xx) is worth another try. */
   const failure = async (res: HttpResponse, what: string): Promise<WasmOciError> => {
     const err = await client.responseError(res, what);
-    if (res.status !== 408 && res.status !== 429 && res.status < 500) return err;
+    // The session is gone (Distribution cancels one whose state no longer matches what it holds, as
+    // after a dropped PATCH): another try starts a new one.
+    const codes = registryCodes(err);
+    const gone = codes.includes('BLOB_UPLOAD_INVALID') || codes.includes('BLOB_UPLOAD_UNKNOWN');
+    if (!gone && res.status !== 408 && res.status !== 429 && res.status < 500) return err;
     return new WasmOciError(err.code, err.message, {
       status: err.status,
       ...(err.hint ? { hint: err.hint } : {}),
@@ -461,7 +466,9 @@ export async function uploadBlob(
         continue;
       }
       if (req.signal?.aborted) throw abortError(req.signal);
-      const progressed = sent - sentBefore >= PROGRESS_BYTES;
+      // Progress is a connection lost after moving a good part of the blob; an answer refusing it
+      // (a 503 after the body) is a failed try however much was sent.
+      const progressed = (err as WasmOciError).status === undefined && sent - sentBefore >= PROGRESS_BYTES;
       sentBefore = sent;
       const again = progressed
         ? ++resumes <= client.retryPolicy.resumes && budget.elapsed() < client.retryPolicy.budgetMs

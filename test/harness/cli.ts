@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-/** The built CLI, run as a user would: `node dist/cli/main.js`. */
-export const CLI = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
+/** The built CLI, run as a user would: `node dist/cli/main.cjs`. */
+export const CLI = fileURLToPath(new URL('../../../dist/cli/main.cjs', import.meta.url));
 
 export interface CliResult {
   code: number | null;
