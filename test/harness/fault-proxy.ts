@@ -213,7 +213,6 @@ type Framing = { type: 'none' } | { type: 'length'; n: number } | { type: 'chunk
 interface Msg {
   event: FaultEvent;
   side: Side;
-  counts: boolean;
   fault?: Exclude<Fault, { type: 'lose-answer' }>;
   at: number;
   loseAnswer: boolean;
@@ -431,11 +430,10 @@ interface Shared {
   errors: unknown[];
 }
 
-function newMsg(event: FaultEvent, side: Side, counts: boolean): Msg {
+function newMsg(event: FaultEvent, side: Side): Msg {
   return {
     event,
     side,
-    counts,
     at: 0,
     loseAnswer: false,
     triggered: false,
@@ -478,8 +476,8 @@ class Connection {
     let down: Framer;
     if (tls) {
       const event = this.plan('connection', '', '', {});
-      const reqMsg = newMsg(event, 'request', true);
-      const resMsg = newMsg(event, 'response', true);
+      const reqMsg = newMsg(event, 'request');
+      const resMsg = newMsg(event, 'response');
       arm(reqMsg, undefined);
       arm(resMsg, undefined);
       if (reqMsg.fault && reqMsg.at < 0) reqMsg.at = 0;
@@ -540,7 +538,7 @@ class Connection {
     this.pending.push(event);
     this.pendingMethods.push(method);
     const framing = bodyFraming(headers);
-    const msg = newMsg(event, 'request', true);
+    const msg = newMsg(event, 'request');
     arm(msg, sizeOf(framing));
     return { msg, framing };
   }
@@ -560,7 +558,7 @@ class Connection {
     }
     if (!event) return { msg: undefined, framing };
     event.status = status;
-    const msg = newMsg(event, 'response', true);
+    const msg = newMsg(event, 'response');
     arm(msg, sizeOf(framing));
     return { msg, framing };
   }
@@ -589,7 +587,7 @@ class Connection {
   private async write(piece: Piece, data: Buffer, src: net.Socket, dst: net.Socket): Promise<void> {
     if (this.dead || data.length === 0) return;
     const msg = piece.msg;
-    if (msg?.counts && piece.kind === 'body') {
+    if (msg && piece.kind === 'body') {
       if (msg.side === 'response') msg.event.bodyBytes += data.length;
       else msg.event.requestBodyBytes += data.length;
     }
