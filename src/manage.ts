@@ -16,9 +16,16 @@ export interface TargetOptions extends ConnectOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** Bounds of a tag listing (defaults: 1000 tags a page, at most 10,000 pages and 64 MiB). */
+export interface TagListBounds {
+  pageSize?: number | undefined;
+  maxPages?: number | undefined;
+  maxBytes?: number | undefined;
+}
+
 interface Housekeeping {
   tags(options?: { signal?: AbortSignal | undefined }): Promise<string[]>;
-  tagPages?(options?: { signal?: AbortSignal | undefined }): AsyncIterable<string[]>;
+  tagPages?(options?: TagListBounds & { signal?: AbortSignal | undefined }): AsyncIterable<string[]>;
   blobDescriptor(digest: string, options?: { signal?: AbortSignal | undefined }): Promise<Descriptor>;
   deleteManifest(digest: string, options?: { signal?: AbortSignal | undefined }): Promise<void>;
 }
@@ -41,20 +48,22 @@ async function withTarget<T>(
 }
 
 /** Every tag of a repository or layout (bounded: a registry that paginates without end is stopped). */
-export async function listTags(options: TargetOptions): Promise<string[]> {
+export async function listTags(options: TargetOptions & TagListBounds): Promise<string[]> {
   const tags: string[] = [];
   for await (const page of tagPages(options)) tags.push(...page);
   return tags;
 }
 
 /** The tags page by page, as the registry sends them (a layout's come in one page). */
-export async function* tagPages(options: TargetOptions): AsyncGenerator<string[]> {
+export async function* tagPages(options: TargetOptions & TagListBounds): AsyncGenerator<string[]> {
   const spec = parseTarget(options.reference, { layout: options.ociLayout });
   const opened = openTarget(spec, 'pull', options);
   const target = opened.target as ReturnType<typeof openTarget>['target'] & Housekeeping;
   try {
-    if (target.tagPages) yield* target.tagPages({ signal: options.signal });
-    else yield await target.tags({ signal: options.signal });
+    if (target.tagPages) {
+      const { pageSize, maxPages, maxBytes, signal } = options;
+      yield* target.tagPages({ signal, pageSize, maxPages, maxBytes });
+    } else yield await target.tags({ signal: options.signal });
   } finally {
     opened.close();
   }

@@ -86,6 +86,11 @@ export interface SendRequest {
   sinkFor?: HttpRequest['sinkFor'];
   /** Retry transient failures of this request (default: when the body can be sent again). */
   retry?: boolean;
+  /**
+   * The retry budget of the operation this request is part of (a download, a read of a small body),
+   * so that its retries and the operation's own share one count instead of multiplying.
+   */
+  budget?: RetryBudget | undefined;
 }
 
 const MAX_REDIRECTS = 5;
@@ -247,6 +252,7 @@ export class RegistryClient {
             : undefined,
         },
         req.retry ?? replayable(body),
+        req.budget,
       );
       if (res.status === 401 && url.origin === this.base.origin && !retriedAuth) {
         retriedAuth = true;
@@ -293,8 +299,7 @@ export class RegistryClient {
    * upload PATCH, whose session state would be corrupted), a stop at a used-up rate limit, and each
    * distinct registry warning passed on once.
    */
-  private async request(req: HttpRequest, retry: boolean): Promise<HttpResponse> {
-    const budget = this.budget();
+  private async request(req: HttpRequest, retry: boolean, budget = this.budget()): Promise<HttpResponse> {
     for (;;) {
       let res: HttpResponse;
       try {
@@ -338,7 +343,7 @@ export class RegistryClient {
   ): Promise<{ res: HttpResponse; bytes: Buffer }> {
     const budget = this.budget();
     for (;;) {
-      const res = await this.send(req);
+      const res = await this.send({ ...req, budget });
       if (options.ok && !options.ok.includes(res.status)) return { res, bytes: Buffer.alloc(0) };
       try {
         return { res, bytes: await readCapped(res.body, options.cap, { what: options.what }) };

@@ -58,7 +58,7 @@ function checkRange(at: number, status: number, headers: IncomingHttpHeaders, wh
 class Resumption {
   received = 0;
   private resumes = 0;
-  private readonly budget;
+  readonly budget;
 
   constructor(private readonly req: DownloadRequest) {
     this.budget = req.client.budget();
@@ -83,6 +83,11 @@ class Resumption {
     }
     // A transfer that was moving resumes at once; one that made no progress backs off.
     if (!progressed) await this.budget.wait(signal);
+  }
+
+  /** What each GET of this download carries: the range still missing and the shared retry budget. */
+  request() {
+    return { headers: this.headers(), budget: this.budget };
   }
 
   headers(): Record<string, string> {
@@ -121,7 +126,7 @@ export async function downloadInto(req: DownloadRequest, sink: BodySink): Promis
       const res = await req.client.send({
         method: 'GET',
         url: req.path,
-        headers: state.headers(),
+        ...state.request(),
         scopes: req.scopes,
         signal: req.signal,
         followRedirects: true,
@@ -191,7 +196,7 @@ export function downloadStream(req: DownloadRequest): Readable {
         const res = await req.client.send({
           method: 'GET',
           url: req.path,
-          headers: state.headers(),
+          ...state.request(),
           scopes: req.scopes,
           signal: req.signal,
           followRedirects: true,

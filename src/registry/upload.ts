@@ -445,8 +445,13 @@ export async function uploadBlob(
       }
       session ??= await start();
       if (scheme === 'stream') {
+        const from = offset;
         const body = await source.open(offset);
         offset = await patch(session, offset, body, offset === 0);
+        // The whole rest went in one PATCH: a Range saying otherwise (ECR's, when it stops advancing)
+        // cannot be trusted to continue from; chunks, then one PUT, are tried instead.
+        if (size !== undefined && offset !== size && from === 0)
+          throw new SchemeRefused('the upload Range is short');
       } else await chunks(session);
       if (size !== undefined && offset !== size) {
         throw new WasmOciError('REGISTRY', `${req.where} holds ${offset} of ${size} bytes after the upload`, {
