@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { RegistryMemory } from '../target.js';
 
 /**
- * Which loopback registries speak TLS, kept between runs in the cache directory so a run does not
+ * Which loopback registries speak TLS and how registries take uploads, kept between runs in the cache directory so a run does not
  * probe again (a stale answer is corrected by the registry client on the first request). Loaded by the
  * command table for every network command: it imports nothing heavy.
  */
@@ -13,31 +13,57 @@ function memoryFile(env: NodeJS.ProcessEnv): string | undefined {
   return root ? join(root, 'wasm-to-oci', 'registries.json') : undefined;
 }
 
+type Saved = { schemes?: unknown; uploads?: unknown; noSinglePost?: unknown };
+
+const UPLOAD_SCHEMES: ReadonlySet<unknown> = new Set(['stream', 'chunked', 'monolithic']);
+
+function entries(value: unknown): Array<[string, unknown]> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.entries(value) : [];
+}
+
+function snapshot(memory: RegistryMemory): string {
+  return JSON.stringify({
+    schemes: Object.fromEntries(memory.schemes),
+    uploads: Object.fromEntries(memory.uploads),
+    noSinglePost: [...memory.noSinglePost].sort(),
+  });
+}
+
 /** The registry memory of this run, with what earlier runs learnt (a missing or corrupt file: none). */
 export function loadRegistryMemory(env: NodeJS.ProcessEnv): { memory: RegistryMemory; save(): void } {
-  const memory: RegistryMemory = { schemes: new Map(), uploads: new Map(), warned: new Set() };
+  const memory: RegistryMemory = {
+    schemes: new Map(),
+    uploads: new Map(),
+    noSinglePost: new Set(),
+    warned: new Set(),
+  };
   const file = memoryFile(env);
-  let before = '{}';
   try {
     if (file) {
-      const json = JSON.parse(readFileSync(file, 'utf8')) as { schemes?: Record<string, unknown> };
-      for (const [host, scheme] of Object.entries(json.schemes ?? {})) {
+      const json = JSON.parse(readFileSync(file, 'utf8')) as Saved;
+      for (const [host, scheme] of entries(json?.schemes)) {
         if (scheme === 'http' || scheme === 'https') memory.schemes.set(host, scheme);
       }
-      before = JSON.stringify(Object.fromEntries(memory.schemes));
+      for (const [host, scheme] of entries(json?.uploads)) {
+        if (UPLOAD_SCHEMES.has(scheme)) memory.uploads.set(host, scheme as 'stream');
+      }
+      if (Array.isArray(json?.noSinglePost)) {
+        for (const host of json.noSinglePost) if (typeof host === 'string') memory.noSinglePost.add(host);
+      }
     }
   } catch {
     // Nothing remembered yet.
   }
+  const before = snapshot(memory);
   return {
     memory,
     save() {
-      const now = JSON.stringify(Object.fromEntries(memory.schemes));
+      const now = snapshot(memory);
       if (!file || now === before) return;
       try {
         mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
         const temp = `${file}.${Math.random().toString(16).slice(2)}.part`;
-        writeFileSync(temp, JSON.stringify({ schemes: Object.fromEntries(memory.schemes) }), { mode: 0o600 });
+        writeFileSync(temp, now, { mode: 0o600 });
         renameSync(temp, file);
       } catch {
         // Only speed is lost.

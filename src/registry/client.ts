@@ -60,11 +60,16 @@ export type UploadScheme = 'stream' | 'chunked' | 'monolithic';
 export interface RegistryMemory {
   schemes: Map<string, 'https' | 'http'>;
   uploads: Map<string, UploadScheme>;
+  /**
+   * Registries known not to finish an upload in its POST (`POST …/uploads/?digest=` with the bytes, as
+   * the distribution spec allows): they get the POST + PUT pair for blobs whose digest is known.
+   */
+  noSinglePost: Set<string>;
   warned: Set<string>;
 }
 
 export function registryMemory(): RegistryMemory {
-  return { schemes: new Map(), uploads: new Map(), warned: new Set() };
+  return { schemes: new Map(), uploads: new Map(), noSinglePost: new Set(), warned: new Set() };
 }
 
 const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);

@@ -11,6 +11,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import type { RetryClock } from '../transport/retry.js';
 import { RegistryClient, registryMemory } from './client.js';
 import { RemoteRepository } from './repository.js';
+import { PositionedHash } from './upload.js';
 
 // Resumable downloads and uploads against an in-process registry that follows the distribution spec
 // where Distribution does not (ranged GETs, upload sessions that report what they hold and continue),
@@ -418,5 +419,31 @@ describe('resumable uploads', () => {
       );
     }
     assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+  });
+});
+
+describe('PositionedHash', () => {
+  const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+  it('hashes each byte once however often parts are sent again, and answers the same digest twice', () => {
+    const bytes = randomBytes(1000);
+    const hash = new PositionedHash();
+    hash.update(bytes.subarray(0, 400), 0);
+    hash.update(bytes.subarray(100, 300), 100); // a resent part: ignored
+    hash.update(bytes.subarray(300, 1000), 300); // overlaps: only the new bytes count
+    assert.equal(hash.position, 1000);
+    assert.equal(hash.digest(), sha(bytes));
+    // A commit tried again asks once more (this threw "Digest already called" once).
+    assert.equal(hash.digest(), sha(bytes));
+    hash.update(bytes.subarray(0, 1000), 0); // the whole blob sent again after the digest: fine
+    assert.equal(hash.digest(), sha(bytes));
+  });
+
+  it('refuses a gap and bytes beyond a digest already taken', () => {
+    const hash = new PositionedHash();
+    hash.update(Buffer.from('abc'), 0);
+    assert.throws(() => hash.update(Buffer.from('x'), 5), { code: 'FILE' });
+    hash.digest();
+    assert.throws(() => hash.update(Buffer.from('def'), 3), { code: 'SIZE_MISMATCH' });
   });
 });

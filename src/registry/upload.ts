@@ -42,17 +42,22 @@ export class PositionedHash {
   private readonly digester = new Digester();
   /** Bytes hashed so far: the first `position` bytes of the blob. */
   position = 0;
+  private result: string | undefined;
 
   update(chunk: Buffer, at: number): void {
     const end = at + chunk.length;
     if (end <= this.position) return;
     if (at > this.position) throw new WasmOciError('FILE', 'the upload skipped bytes it had not read');
+    if (this.result !== undefined)
+      throw new WasmOciError('SIZE_MISMATCH', 'the file grew while it was uploaded');
     this.digester.update(at === this.position ? chunk : chunk.subarray(this.position - at));
     this.position = end;
   }
 
+  /** The digest of the bytes hashed so far; asked again (a commit tried once more), the same answer. */
   digest(): string {
-    return this.digester.digest();
+    this.result ??= this.digester.digest();
+    return this.result;
   }
 }
 
@@ -246,6 +251,9 @@ function heldBytes(res: HttpResponse): number | undefined {
   return end === 0 ? 0 : end + 1;
 }
 
+/** Blobs whose digest is known and that are at most this big go up in one request where they can. */
+const SINGLE_POST_MAX = 8 * 1024 * 1024;
+
 /** A try that sent this much before failing made progress. */
 const PROGRESS_BYTES = 1024 * 1024;
 
@@ -417,9 +425,51 @@ export async function uploadBlob(
     await discard(res.body);
   };
 
+  /**
+   * One request for a blob whose digest is known (`POST ?digest=` with the bytes): true when the
+   * registry stored it. A registry that answers 202 (it opened a session and ignored the bytes) keeps
+   * that session for the PUT; one that refuses the form is remembered and gets POST + PUT from then on.
+   */
+  const singlePost = async (digest: string): Promise<boolean> => {
+    const body = await source.open(0);
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    const length = bodyLength(body) ?? size;
+    if (length !== undefined) headers['content-length'] = String(length);
+    committing = digest;
+    const url = `${api.uploads(req.name)}?digest=${encodeURIComponent(digest)}`;
+    const res = await send({ method: 'POST', url, headers, body });
+    if (res.status === 201) {
+      await discard(res.body);
+      offset = length ?? 0;
+      return true;
+    }
+    committing = undefined;
+    if (res.status === 202) {
+      await discard(res.body);
+      client.memory.noSinglePost.add(key);
+      session = { location: location(res, client.registry), minChunk: 0 };
+      return false;
+    }
+    if (REFUSED.has(res.status) || res.status === 404) {
+      await discard(res.body);
+      client.memory.noSinglePost.add(key);
+      return false;
+    }
+    throw await failure(res, `upload blob ${digest} to ${req.where}`);
+  };
+
   const monolithic = async (): Promise<void> => {
     const digest = await digestNow();
-    const s = await start();
+    if (
+      directPut &&
+      !session &&
+      size !== undefined &&
+      size <= SINGLE_POST_MAX &&
+      !client.memory.noSinglePost.has(key) &&
+      (await singlePost(digest))
+    )
+      return;
+    const s = session ?? (await start());
     session = s;
     const url = new URL(s.location);
     url.searchParams.set('digest', digest);

@@ -26,6 +26,12 @@ import type { AddressInfo } from 'node:net';
  * - `endless-tags`: `GET /v2/<name>/tags/list` is answered by the proxy with a page of made-up valid
  *   tags (`pageSize`, default 10, or fewer if `n` asks so) and a `Link: <...?n=..&last=...>;
  *   rel="next"` header whose target is always new.
+ * - `post-digest`: a `POST /v2/<name>/blobs/uploads/?digest=` carrying the blob (a single-request
+ *   upload) is either refused with `status`, or, with `ignore`, forwarded as a plain POST without the
+ *   digest and the body (the registry opens a session and answers 202, as registries that do not take
+ *   the single-request form do, Distribution 2.8 among them); with `complete`, the proxy finishes it
+ *   itself as registries that take the form do (Distribution 3, zot): POST and PUT to the registry
+ *   behind, then 201 with the blob's Location.
  * - `mutate`: `fn(req, res)` returns true when it answered itself; otherwise the request is forwarded.
  */
 
@@ -39,6 +45,7 @@ export type Quirk =
   | { type: 'silent'; paths?: RegExp }
   | { type: 'slowloris'; paths?: RegExp; everyMs: number }
   | { type: 'endless-tags'; pageSize?: number }
+  | { type: 'post-digest'; status?: number; ignore?: boolean; complete?: boolean }
   | { type: 'mutate'; fn: (req: http.IncomingMessage, res: http.ServerResponse) => boolean };
 
 export interface SeenRequest {
@@ -267,6 +274,57 @@ export async function startQuirkProxy(upstream: string, quirk: Quirk): Promise<Q
     foreignHost = await listen(foreign);
   }
 
+  const upstreamCall = (
+    method: string,
+    path: string,
+    headers: http.OutgoingHttpHeaders,
+    body: Buffer,
+  ): Promise<{ status: number; headers: http.IncomingHttpHeaders }> =>
+    new Promise((resolve, reject) => {
+      const up = http.request({ host: upHost, port: upPort, method, path, headers, agent }, (upRes) => {
+        upRes.resume();
+        upRes.on('end', () => resolve({ status: upRes.statusCode ?? 502, headers: upRes.headers }));
+      });
+      up.on('error', reject);
+      up.end(body);
+    });
+
+  /** A single-request upload done for a registry that does not take one: POST, then PUT with the bytes. */
+  const completeSinglePost = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    path: string,
+    target: string,
+  ) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      const digest = new URLSearchParams(target.slice(target.indexOf('?') + 1)).get('digest') ?? '';
+      const auth = req.headers.authorization ? { authorization: req.headers.authorization } : {};
+      try {
+        const started = await upstreamCall('POST', path, { ...auth, 'content-length': '0' }, Buffer.alloc(0));
+        const location = new URL(String(started.headers.location), `http://${upstream}`);
+        location.searchParams.set('digest', digest);
+        const body = Buffer.concat(chunks);
+        const headers = {
+          ...auth,
+          'content-type': 'application/octet-stream',
+          'content-length': body.length,
+        };
+        const put = await upstreamCall('PUT', location.pathname + location.search, headers, body);
+        res.writeHead(put.status, {
+          'content-length': '0',
+          location: `${path.replace(/uploads\/$/, '')}${digest}`,
+          'docker-content-digest': digest,
+        });
+        res.end();
+      } catch {
+        res.writeHead(502, { 'content-length': '0' });
+        res.end();
+      }
+    });
+  };
+
   const server = http.createServer((req, res) => {
     const method = req.method ?? 'GET';
     const target = req.url ?? '/';
@@ -345,6 +403,30 @@ export async function startQuirkProxy(upstream: string, quirk: Quirk): Promise<Q
         const m = TAGS_PATH.exec(path);
         if (method === 'GET' && m) endlessTags(req, res, m[1] as string, quirk.pageSize ?? 10);
         else forward(req, res);
+        return;
+      }
+      case 'post-digest': {
+        const single = method === 'POST' && UPLOAD_PATH.test(path) && /[?&]digest=/.test(target);
+        if (!single) forward(req, res);
+        else if (quirk.complete) completeSinglePost(req, res, path, target);
+        else if (quirk.ignore) {
+          req.resume();
+          req.on('end', () => {
+            req.url = path;
+            const headers = { ...req.headers, 'content-length': '0' };
+            delete headers['transfer-encoding'];
+            req.headers = headers;
+            forward(req, res, { body: Buffer.alloc(0) });
+          });
+        } else {
+          const status = quirk.status ?? 400;
+          refuse(
+            req,
+            res,
+            status,
+            errorBody('UNSUPPORTED', `single-request uploads are refused (${status})`),
+          );
+        }
         return;
       }
       case 'mutate':

@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { listTags } from '../../src/manage.js';
 import { pull } from '../../src/pull.js';
 import { push } from '../../src/push.js';
+import { registryMemory } from '../../src/registry/client.js';
 import type { RetryClock } from '../../src/transport/retry.js';
 import { basic, startBasicAuthRegistry } from '../harness/auth.js';
 import { runCli } from '../harness/cli.js';
@@ -129,6 +130,67 @@ describe('upload quirks', () => {
       await secured.stop();
     }
   });
+});
+
+describe('single-request uploads (POST ?digest= with the bytes)', () => {
+  const blobPosts = (seen: SeenRequest[]) =>
+    seen.filter((s) => s.method === 'POST' && /\/blobs\/uploads\/\?digest=/.test(s.path));
+  const blobPuts = (seen: SeenRequest[]) =>
+    seen.filter((s) => s.method === 'PUT' && /\/blobs\/uploads\//.test(s.path));
+
+  /** Pushes hello.wasm through the proxy (`times` pushes, one memory), checking the bytes each time. */
+  async function pushSmall(quirk: Parameters<typeof startQuirkProxy>[1], repo: string, times = 1) {
+    const proxy = await startQuirkProxy(registry.host, quirk);
+    const memory = registryMemory();
+    const rounds: SeenRequest[][] = [];
+    try {
+      for (let i = 0; i < times; i++) {
+        const from = proxy.seen.length;
+        await push({ file: HELLO_WASM, reference: `${proxy.host}/${repo}${i}:v1`, plainHttp, memory });
+        const out = join(work.path, `${repo.replace(/\W/g, '-')}${i}.wasm`);
+        await pull({ reference: `${registry.host}/${repo}${i}:v1`, output: out, plainHttp });
+        assert.ok((await readFile(out)).equals(await readFile(HELLO_WASM)), 'the registry holds the bytes');
+        rounds.push(proxy.seen.slice(from));
+      }
+      return rounds;
+    } finally {
+      await proxy.stop();
+    }
+  }
+
+  it('a registry that takes the single request gets each small blob in one: no PUT, no PATCH', async () => {
+    const [seen = []] = await pushSmall({ type: 'post-digest', complete: true }, 'single/direct');
+    assert.equal(blobPosts(seen).length, 2, 'the config and the module, one POST each');
+    assert.equal(blobPuts(seen).length, 0);
+    assert.equal(patches(seen).length, 0);
+  });
+
+  it('Distribution 2.8 opens a session instead (202): that session gets the PUT; remembered', async () => {
+    for (const quirk of [
+      { type: 'mutate', fn: () => false },
+      { type: 'post-digest', ignore: true },
+    ] as const) {
+      const [first = [], second = []] = await pushSmall(quirk, `single/ignored-${quirk.type}`, 2);
+      const paths = JSON.stringify(first.map((s) => `${s.method} ${s.path}`));
+      // Both blobs go at once, so each may try it before the first 202 is known.
+      assert.ok(blobPosts(first).length >= 1 && blobPosts(first).length <= 2, paths);
+      assert.equal(blobPuts(first).length, 2, 'each blob went up in a PUT');
+      assert.equal(
+        first.filter((s) => s.method === 'POST').length,
+        2,
+        `one POST per blob (a 202 session is used for the PUT): ${paths}`,
+      );
+      assert.equal(blobPosts(second).length, 0, 'the next push does not try the single request again');
+      assert.equal(blobPuts(second).length, 2);
+    }
+  });
+
+  for (const status of [400, 404, 405]) {
+    it(`a registry that refuses the single request (${status}): POST + PUT instead`, async () => {
+      const [seen = []] = await pushSmall({ type: 'post-digest', status }, `single/refused${status}`);
+      assert.equal(blobPuts(seen).length, 2, JSON.stringify(seen.map((s) => `${s.method} ${s.path}`)));
+    });
+  }
 });
 
 describe('answer quirks', () => {
