@@ -58,6 +58,8 @@ const STATUS_LINE = /^HTTP\/1\.[01] ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/;
 /** Field values: visible ASCII, obs-text, spaces and tabs. */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const HEX = /^[0-9A-Fa-f]+$/;
+/** Optional whitespace around a field value: spaces and tabs only. */
+const OWS_EDGES = /^[\t ]+|[\t ]+$/g;
 
 type State =
   | 'head'
@@ -317,7 +319,8 @@ export function parseHead(text: string): ResponseHead {
   const match = STATUS_LINE.exec(statusLine);
   if (!match)
     throw new FramingError(`malformed HTTP status line: ${JSON.stringify(statusLine.slice(0, 80))}`);
-  const headers: IncomingHttpHeaders = {};
+  // No prototype: names such as `__proto__` and `constructor` from the server are ordinary fields.
+  const headers: IncomingHttpHeaders = Object.create(null);
   const fields: Array<[string, string]> = [];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i] as string;
@@ -327,14 +330,16 @@ export function parseHead(text: string): ResponseHead {
       // obs-fold: a continuation of the previous field's value.
       const last = fields[fields.length - 1];
       if (!last) throw new FramingError('malformed header: continuation without a field');
-      last[1] = `${last[1]} ${line.trim()}`.trim();
+      const more = line.replace(OWS_EDGES, '');
+      if (!FIELD_VALUE.test(more)) throw new FramingError(`malformed value of header ${last[0]}`);
+      last[1] = `${last[1]} ${more}`.replace(OWS_EDGES, '');
       continue;
     }
     const colon = line.indexOf(':');
     const name = colon > 0 ? line.slice(0, colon) : '';
     if (!TOKEN.test(name))
       throw new FramingError(`malformed header field: ${JSON.stringify(line.slice(0, 60))}`);
-    const value = line.slice(colon + 1).replace(/^[\t ]+|[\t ]+$/g, '');
+    const value = line.slice(colon + 1).replace(OWS_EDGES, '');
     if (!FIELD_VALUE.test(value)) throw new FramingError(`malformed value of header ${name}`);
     fields.push([name.toLowerCase(), value]);
   }
