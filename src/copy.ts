@@ -197,9 +197,10 @@ class GraphCopier {
         desc,
         (chunk) => {
           verifier.update(chunk);
-          writer.write(chunk);
+          const full = writer.write(chunk);
           bytes += chunk.length;
           onProgress?.({ type: 'progress', desc, bytes });
+          return full;
         },
         { signal },
       );

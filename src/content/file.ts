@@ -63,7 +63,9 @@ export class FileOutputStore extends MemoryStore implements ChunkPusher {
     if (output === undefined) {
       const chunks: Buffer[] = [];
       return {
-        write: (chunk) => chunks.push(Buffer.from(chunk)),
+        write: (chunk) => {
+          chunks.push(Buffer.from(chunk));
+        },
         commit: () => this.push(desc, Buffer.concat(chunks)),
         abort: async () => {},
       };

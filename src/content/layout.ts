@@ -140,9 +140,10 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
       for (;;) {
         const n = readSync(fd, buffer, 0, buffer.length, null);
         if (n === 0) break;
-        sink(buffer.subarray(0, n));
-        // Let other transfers and timers run between chunks.
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        const full = sink(buffer.subarray(0, n));
+        // Let other transfers and timers run between chunks (or wait for the sink to have room).
+        if (full) await full;
+        else await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
       closeSync(fd);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, fchmodSync, openSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fchmodSync, openSync, write } from 'node:fs';
 import { lstat, mkdtemp, readdir, readlink, rename, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
@@ -140,10 +140,83 @@ async function writeThrough(temp: string, plan: OutputPlan): Promise<void> {
   }
 }
 
+/** Bytes gathered before a file write is issued, and how many such writes may be under way at once. */
+const SLAB_BYTES = 1024 * 1024;
+const SLABS_IN_FLIGHT = 3;
+
 /**
- * A ChunkWriter into a new file `temp`, with synchronous writes (the chunk's memory is reused as soon
- * as the call returns): commit closes it, lets the witness refuse it, then runs `finish` (a rename);
- * a failure or an abort runs `cleanup`, so nothing is left behind.
+ * Positioned writes of gathered chunks, run by the thread pool while the caller goes on (hashing the
+ * next bytes): chunks are copied into 1 MiB slabs, each slab written as it fills, at most three at once
+ * (bounded memory). `write` returns a promise when all three are under way: the caller sends no more until
+ * it settles. The first failed write is kept and thrown by the next call or by `finish`.
+ */
+class SlabWriter {
+  private slab: Buffer = Buffer.allocUnsafe(SLAB_BYTES);
+  private filled = 0;
+  private position = 0;
+  private readonly spare: Buffer[] = [];
+  private readonly flying = new Set<Promise<void>>();
+  private failure: unknown;
+
+  constructor(private readonly fd: number) {}
+
+  write(chunk: Buffer): void | Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    for (let at = 0; at < chunk.length; ) {
+      const n = chunk.copy(this.slab, this.filled, at);
+      this.filled += n;
+      at += n;
+      if (this.filled === this.slab.length) this.flush();
+    }
+    if (this.flying.size >= SLABS_IN_FLIGHT) return Promise.race(this.flying);
+  }
+
+  /** Writes what is gathered and waits for every write; throws the first failure. */
+  async finish(): Promise<void> {
+    this.flush();
+    while (this.flying.size > 0) await Promise.race(this.flying);
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private flush(): void {
+    if (this.filled === 0) return;
+    const slab = this.slab;
+    const length = this.filled;
+    const position = this.position;
+    this.position += length;
+    this.slab = this.spare.pop() ?? Buffer.allocUnsafe(SLAB_BYTES);
+    this.filled = 0;
+    const job = writeAll(this.fd, slab, length, position).then(
+      () => {
+        this.flying.delete(job);
+        this.spare.push(slab);
+      },
+      (err: unknown) => {
+        this.flying.delete(job);
+        this.failure ??= err;
+      },
+    );
+    this.flying.add(job);
+  }
+}
+
+/** `length` bytes of `buffer` at `position`, however many writes that takes. */
+function writeAll(fd: number, buffer: Buffer, length: number, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const next = (done: number) => {
+      if (done >= length) return resolve();
+      write(fd, buffer, done, length - done, position + done, (err, n) =>
+        err ? reject(err) : next(done + n),
+      );
+    };
+    next(0);
+  });
+}
+
+/**
+ * A ChunkWriter into a new file `temp` (writes overlap with the caller's work, see SlabWriter): commit
+ * waits for the writes, closes it, lets the witness refuse it, then runs `finish` (a rename); a failure
+ * or an abort runs `cleanup`, so nothing is left behind.
  */
 function tempWriter(
   temp: string,
@@ -160,6 +233,7 @@ function tempWriter(
     throw fileError(err as NodeJS.ErrnoException, shown);
   }
   const { witness } = options;
+  const slabs = new SlabWriter(fd);
   let closed = false;
   const close = () => {
     if (!closed) {
@@ -171,17 +245,19 @@ function tempWriter(
     write: (chunk) => {
       witness?.update(chunk);
       try {
-        for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
+        return slabs.write(chunk);
       } catch (err) {
         throw fileError(err as NodeJS.ErrnoException, shown);
       }
     },
     commit: async () => {
       try {
+        await slabs.finish();
         close();
         witness?.finish();
         await finish();
       } catch (err) {
+        close();
         await cleanup();
         if (err instanceof WasmOciError) throw err;
         throw fileError(err as NodeJS.ErrnoException, shown);
@@ -189,6 +265,7 @@ function tempWriter(
     },
     abort: async () => {
       try {
+        await slabs.finish().catch(() => {});
         close();
       } finally {
         await cleanup();

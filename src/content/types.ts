@@ -104,9 +104,10 @@ export interface IngestOptions {
 /**
  * Receives content chunk by chunk and processes each before returning: the chunk's memory is reused
  * for the next one. This is how a blob moves from socket to file without a fresh allocation per read
- * (fresh memory costs about 1.2 ms per MiB in page faults here, more than hashing it).
+ * (fresh memory costs about 1.2 ms per MiB in page faults here, more than hashing it). A sink that
+ * returns a promise is full: the source sends nothing more until it settles.
  */
-export type ChunkSink = (chunk: Buffer) => void;
+export type ChunkSink = (chunk: Buffer) => void | Promise<void>;
 
 /** Optional source capability: deliver a blob's bytes straight into a synchronous sink. */
 export interface ChunkFetcher {

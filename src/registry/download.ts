@@ -119,8 +119,9 @@ export async function downloadInto(req: DownloadRequest, sink: BodySink): Promis
         piece = piece.subarray(skip);
         skip = 0;
       }
-      sink(piece);
+      const full = sink(piece);
       state.received += piece.length;
+      return full;
     };
     try {
       const res = await req.client.send({

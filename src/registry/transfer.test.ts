@@ -246,9 +246,9 @@ function repository(clock = fakeClock(), extra: { maxChunkBytes?: number } = {})
 
 async function download(repo: RemoteRepository): Promise<Buffer> {
   const parts: Buffer[] = [];
-  await repo.fetchInto({ mediaType: 'application/octet-stream', digest: DIGEST, size: BLOB.length }, (c) =>
-    parts.push(Buffer.from(c)),
-  );
+  await repo.fetchInto({ mediaType: 'application/octet-stream', digest: DIGEST, size: BLOB.length }, (c) => {
+    parts.push(Buffer.from(c));
+  });
   return Buffer.concat(parts);
 }
 

@@ -1,11 +1,11 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as https from 'node:https';
 import type { Readable } from 'node:stream';
-import * as tls from 'node:tls';
 import { abortError, WasmOciError } from '../errors.js';
+import { httpsModule, tlsModule } from './builtins.js';
 import { networkError } from './errors.js';
-import { proxyAuthorization, proxyFor, TunnelAgent } from './proxy.js';
+import { proxyAuthorization, proxyFor, tunnelAgent } from './proxy.js';
 import { rawGet } from './raw-get.js';
 import { bareHost, identityFor, type TlsOptions, type TlsSettings, tlsSettings } from './tls.js';
 import {
@@ -156,8 +156,8 @@ export class NodeHttpEngine implements HttpEngine {
     if (!agent) {
       const settings = this.tlsSettings();
       agent = proxy
-        ? new TunnelAgent(proxy, settings, this.timeouts)
-        : new https.Agent({ keepAlive: true, ...settings });
+        ? tunnelAgent(proxy, settings, this.timeouts)
+        : new (httpsModule().Agent)({ keepAlive: true, ...settings });
       this.httpsAgents.set(key, agent);
     }
     return agent;
@@ -249,7 +249,7 @@ export class NodeHttpEngine implements HttpEngine {
               agent: this.httpAgent,
             })
           : isHttps
-            ? https.request(url, {
+            ? httpsModule().request(url, {
                 method,
                 headers,
                 agent: this.httpsAgent(proxy),
@@ -277,7 +277,7 @@ export class NodeHttpEngine implements HttpEngine {
         // A reused keep-alive socket, or a tunnel whose agent times its own handshake.
         if (!socket.connecting) return ready();
         watch.startPhase('connect', this.timeouts.connectMs);
-        if (socket instanceof tls.TLSSocket) {
+        if ((socket as { encrypted?: boolean }).encrypted === true) {
           socket.once('connect', () => watch.startPhase('handshake', this.timeouts.handshakeMs));
           socket.once('secureConnect', ready);
         } else socket.once('connect', ready);
@@ -306,7 +306,14 @@ export class NodeHttpEngine implements HttpEngine {
         if (sink) {
           res.on('data', (chunk: Buffer) => {
             try {
-              sink(chunk);
+              const full = sink(chunk);
+              if (full) {
+                res.pause();
+                full.then(
+                  () => res.resume(),
+                  (err: unknown) => fail(err),
+                );
+              }
             } catch (err) {
               fail(err);
             }
@@ -338,6 +345,7 @@ export class NodeHttpEngine implements HttpEngine {
   speaksTls(url: URL, signal?: AbortSignal): Promise<boolean> {
     const host = bareHost(url.hostname);
     return new Promise((resolve, reject) => {
+      const tls = tlsModule();
       const socket = tls.connect({
         host,
         port: Number(url.port || 443),

@@ -1,10 +1,10 @@
 import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as https from 'node:https';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import * as tls from 'node:tls';
 import { WasmOciError } from '../errors.js';
 import { isLoopback } from '../reference.js';
+import { httpsModule, tlsModule } from './builtins.js';
 import { timeoutError } from './errors.js';
 import { bareHost, identityFor, type TlsSettings } from './tls.js';
 import type { Timeouts } from './types.js';
@@ -57,83 +57,96 @@ export function proxyAuthorization(proxy: URL): string | undefined {
   return `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 }
 
+type TunnelAgentClass = new (proxy: URL, settings: TlsSettings, timeouts: Timeouts) => https.Agent;
+let TunnelAgent: TunnelAgentClass | undefined;
+
 /**
  * An https agent whose connections are TLS over a CONNECT tunnel through an HTTP proxy. The TLS
  * identity is the registry's: its host name as SNI and for the certificate check, its IP literal for
- * the check alone; the proxy's own name never stands in for it.
+ * the check alone; the proxy's own name never stands in for it. (Its class is made on first use, so
+ * that node:https loads only when something speaks TLS.)
  */
-export class TunnelAgent extends https.Agent {
-  constructor(
-    private readonly proxy: URL,
-    private readonly settings: TlsSettings,
-    private readonly timeouts: Timeouts,
-  ) {
-    super({ keepAlive: true, ...settings });
-  }
+export function tunnelAgent(proxy: URL, settings: TlsSettings, timeouts: Timeouts): https.Agent {
+  TunnelAgent ??= defineTunnelAgent();
+  return new TunnelAgent(proxy, settings, timeouts);
+}
 
-  override createConnection(
-    options: https.RequestOptions,
-    callback?: (err: Error | null, stream: Duplex) => void,
-  ): undefined {
-    const host = bareHost(String(options.hostname ?? options.host ?? ''));
-    const target = `${net.isIPv6(host) ? `[${host}]` : host}:${options.port ?? 443}`;
-    const auth = proxyAuthorization(this.proxy);
-    const proxyUrl = new URL(this.proxy.href);
-    let done = false;
-    const finish = (err: Error | null, stream: Duplex) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      callback?.(err, stream);
-    };
-    const connect = http.request({
-      host: this.proxy.hostname,
-      port: this.proxy.port || 80,
-      method: 'CONNECT',
-      path: target,
-      headers: { host: target, ...(auth ? { 'proxy-authorization': auth } : {}) },
-    });
-    // Connecting to the proxy, then its answer to CONNECT, each bounded like any connection and answer.
-    let timer = setTimeout(() => {
-      connect.destroy();
-      finish(timeoutError('connect', proxyUrl, this.timeouts.connectMs), connect.socket as Duplex);
-    }, this.timeouts.connectMs);
-    connect.once('socket', (socket) => {
-      const answer = () => {
+function defineTunnelAgent(): TunnelAgentClass {
+  return class TunnelAgent extends httpsModule().Agent {
+    constructor(
+      private readonly proxy: URL,
+      private readonly settings: TlsSettings,
+      private readonly timeouts: Timeouts,
+    ) {
+      super({ keepAlive: true, ...settings });
+    }
+
+    override createConnection(
+      options: https.RequestOptions,
+      callback?: (err: Error | null, stream: Duplex) => void,
+    ): undefined {
+      const host = bareHost(String(options.hostname ?? options.host ?? ''));
+      const target = `${net.isIPv6(host) ? `[${host}]` : host}:${options.port ?? 443}`;
+      const auth = proxyAuthorization(this.proxy);
+      const proxyUrl = new URL(this.proxy.href);
+      let done = false;
+      const finish = (err: Error | null, stream: Duplex) => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
-        timer = setTimeout(() => {
-          connect.destroy();
-          finish(timeoutError('headers', proxyUrl, this.timeouts.headersMs), socket);
-        }, this.timeouts.headersMs);
+        callback?.(err, stream);
       };
-      if (socket.connecting) socket.once('connect', answer);
-      else answer();
-    });
-    connect.once('connect', (res, socket) => {
-      if (res.statusCode !== 200) {
-        socket.destroy();
-        finish(
-          new WasmOciError(
-            'NETWORK',
-            `proxy ${this.proxy.host} refused to connect to ${target}: HTTP ${res.statusCode}`,
-            res.statusCode === 407
-              ? { hint: 'the proxy wants credentials: put them in its URL (http://user:password@proxy:port)' }
-              : {},
-          ),
-          socket,
-        );
-        return;
-      }
-      const secure = tls.connect({ ...this.settings, socket, host, ...identityFor(host) });
-      const handshake = setTimeout(() => {
-        secure.destroy(timeoutError('handshake', new URL(`https://${target}`), this.timeouts.handshakeMs));
-      }, this.timeouts.handshakeMs);
-      secure.once('secureConnect', () => clearTimeout(handshake));
-      secure.once('close', () => clearTimeout(handshake));
-      finish(null, secure);
-    });
-    connect.once('error', (err) => finish(err, connect.socket as Duplex));
-    connect.end();
-    return undefined;
-  }
+      const connect = http.request({
+        host: this.proxy.hostname,
+        port: this.proxy.port || 80,
+        method: 'CONNECT',
+        path: target,
+        headers: { host: target, ...(auth ? { 'proxy-authorization': auth } : {}) },
+      });
+      // Connecting to the proxy, then its answer to CONNECT, each bounded like any connection and answer.
+      let timer = setTimeout(() => {
+        connect.destroy();
+        finish(timeoutError('connect', proxyUrl, this.timeouts.connectMs), connect.socket as Duplex);
+      }, this.timeouts.connectMs);
+      connect.once('socket', (socket) => {
+        const answer = () => {
+          clearTimeout(timer);
+          timer = setTimeout(() => {
+            connect.destroy();
+            finish(timeoutError('headers', proxyUrl, this.timeouts.headersMs), socket);
+          }, this.timeouts.headersMs);
+        };
+        if (socket.connecting) socket.once('connect', answer);
+        else answer();
+      });
+      connect.once('connect', (res, socket) => {
+        if (res.statusCode !== 200) {
+          socket.destroy();
+          finish(
+            new WasmOciError(
+              'NETWORK',
+              `proxy ${this.proxy.host} refused to connect to ${target}: HTTP ${res.statusCode}`,
+              res.statusCode === 407
+                ? {
+                    hint: 'the proxy wants credentials: put them in its URL (http://user:password@proxy:port)',
+                  }
+                : {},
+            ),
+            socket,
+          );
+          return;
+        }
+        const secure = tlsModule().connect({ ...this.settings, socket, host, ...identityFor(host) });
+        const handshake = setTimeout(() => {
+          secure.destroy(timeoutError('handshake', new URL(`https://${target}`), this.timeouts.handshakeMs));
+        }, this.timeouts.handshakeMs);
+        secure.once('secureConnect', () => clearTimeout(handshake));
+        secure.once('close', () => clearTimeout(handshake));
+        finish(null, secure);
+      });
+      connect.once('error', (err) => finish(err, connect.socket as Duplex));
+      connect.end();
+      return undefined;
+    }
+  };
 }

@@ -96,7 +96,11 @@ describe('rawGet', () => {
   it('delivers a 2xx body to a sink, chunk by chunk, without buffering it', async () => {
     for (const path of ['/length', '/chunked']) {
       const parts: Buffer[] = [];
-      const res = await get(path, { sinkFor: () => (c: Buffer) => parts.push(Buffer.from(c)) });
+      const res = await get(path, {
+        sinkFor: () => (c: Buffer) => {
+          parts.push(Buffer.from(c));
+        },
+      });
       res.body.resume();
       await finished(res.body);
       assert.deepEqual(Buffer.concat(parts), big, path);
@@ -178,7 +182,13 @@ describe('rawGet', () => {
       assert.deepEqual(await readAll(streamed.body, big.length), big);
       const parts: Buffer[] = [];
       const sunk = await rawGet(
-        { method: 'GET', url, sinkFor: () => (c: Buffer) => parts.push(Buffer.from(c)) },
+        {
+          method: 'GET',
+          url,
+          sinkFor: () => (c: Buffer) => {
+            parts.push(Buffer.from(c));
+          },
+        },
         { tls, timeouts },
       );
       sunk.body.resume();

@@ -94,6 +94,7 @@ export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpRe
     let slab = Buffer.allocUnsafe(0);
     let slabStart = 0;
     let slabEnd = 0;
+    let sinkFull = false;
     const flush = (): boolean => {
       if (!body || slabEnd === slabStart) return true;
       const view = slab.subarray(slabStart, slabEnd);
@@ -102,7 +103,18 @@ export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpRe
     };
     const deliver = (slice: Buffer) => {
       if (sink) {
-        sink(slice);
+        const full = sink(slice);
+        if (full) {
+          // The sink is busy (a file write behind): no more socket reads until it has room again.
+          sinkFull = true;
+          full.then(
+            () => {
+              sinkFull = false;
+              if (!finished && !paused) socket.resume();
+            },
+            (err: unknown) => fail(err),
+          );
+        }
         return;
       }
       if (slabEnd + slice.length > slab.length) {
@@ -137,7 +149,7 @@ export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpRe
           read: () => {
             if (paused && !finished) {
               paused = false;
-              socket.resume();
+              if (!sinkFull) socket.resume();
             }
           },
           destroy: (err, callback) => {
@@ -171,7 +183,7 @@ export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpRe
           fail(err);
           return false;
         }
-        return !paused;
+        return !paused && !sinkFull;
       },
     };
 

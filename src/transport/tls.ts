@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
+import { tlsModule } from './builtins.js';
 
 /**
  * TLS settings shared by every connection of an engine, and the one way connections are made: the
@@ -42,7 +43,7 @@ export function tlsSettings(options: TlsOptions): TlsSettings {
   const { ca, caOnly, cert, key, insecure } = options;
   let secureContext: tls.SecureContext | undefined;
   if (ca?.length || cert || key || caOnly) {
-    let roots: string[] = caOnly ? [] : [...tls.rootCertificates];
+    let roots: string[] = caOnly ? [] : [...tlsModule().rootCertificates];
     for (const file of caOnly ? [] : SYSTEM_CA_FILES) {
       try {
         roots = [readFileSync(file, 'utf8')];
@@ -51,7 +52,11 @@ export function tlsSettings(options: TlsOptions): TlsSettings {
         // Not on this system.
       }
     }
-    secureContext = tls.createSecureContext({ ca: [...new Set([...roots, ...(ca ?? [])])], cert, key });
+    secureContext = tlsModule().createSecureContext({
+      ca: [...new Set([...roots, ...(ca ?? [])])],
+      cert,
+      key,
+    });
   }
   return { rejectUnauthorized: !insecure, ...(secureContext ? { secureContext } : {}) };
 }
@@ -70,12 +75,12 @@ export function identityFor(host: string): Pick<tls.ConnectionOptions, 'serverna
   const name = bareHost(host);
   return {
     ...(net.isIP(name) ? {} : { servername: name }),
-    checkServerIdentity: (_hostname, cert) => tls.checkServerIdentity(name, cert),
+    checkServerIdentity: (_hostname, cert) => tlsModule().checkServerIdentity(name, cert),
   };
 }
 
 /** Opens a TLS connection whose certificate must be `options.host`'s. */
 export function connectTls(options: tls.ConnectionOptions, settings: TlsSettings): tls.TLSSocket {
   const host = String(options.host ?? 'localhost');
-  return tls.connect({ ...settings, ...options, ...identityFor(host) });
+  return tlsModule().connect({ ...settings, ...options, ...identityFor(host) });
 }

@@ -25,7 +25,11 @@ export function isFileRange(body: unknown): body is FileRange {
 }
 
 /** Receives a body chunk by chunk; each chunk is valid only during the call (its memory is reused). */
-export type BodySink = (chunk: Buffer) => void;
+/**
+ * Takes body bytes as they arrive. The chunk's memory may be reused once the call returns; a returned
+ * promise asks for no more bytes until it settles (a rejection fails the request).
+ */
+export type BodySink = (chunk: Buffer) => void | Promise<void>;
 
 export interface HttpRequest {
   method: string;

@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileWriter } from './output.js';
+
+describe('fileWriter (writes overlapped with the caller)', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'w2o-output-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes every byte in order whatever the chunk sizes, reusing the caller’s buffer at once', async () => {
+    let seed = 7;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
+    for (const size of [0, 1, 200, 1024 * 1024 - 1, 1024 * 1024, 5 * 1024 * 1024 + 3]) {
+      const bytes = randomBytes(size);
+      const target = join(dir, `out-${size}`);
+      const writer = fileWriter(join(dir, `.out-${size}.part`), target);
+      const scratch = Buffer.alloc(300 * 1024);
+      for (let at = 0; at < size; ) {
+        const n = Math.min(size - at, 1 + Math.floor(rand() * scratch.length));
+        bytes.copy(scratch, 0, at, at + n);
+        const full = writer.write(scratch.subarray(0, n));
+        scratch.fill(0xee); // the writer must have taken its copy already
+        if (full) await full;
+        at += n;
+      }
+      await writer.commit();
+      assert.ok((await readFile(target)).equals(bytes), `size ${size}`);
+    }
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.endsWith('.part')),
+      [],
+      'no temporary file left',
+    );
+  });
+
+  it('asks the caller to wait while its writes are under way (bounded memory)', async () => {
+    const writer = fileWriter(join(dir, '.bounded.part'), join(dir, 'bounded'));
+    const chunk = Buffer.alloc(1024 * 1024, 1);
+    let asked = false;
+    for (let i = 0; i < 8 && !asked; i++) asked = writer.write(chunk) !== undefined;
+    assert.ok(asked, 'a promise once three 1 MiB writes are in flight');
+    await writer.abort();
+    assert.deepEqual(await readdir(dir).then((f) => f.filter((n) => n.startsWith('.bounded'))), []);
+  });
+});
