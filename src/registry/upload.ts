@@ -426,7 +426,8 @@ export async function uploadBlob(
   };
 
   /**
-   * One request for a blob whose digest is known (`POST ?digest=` with the bytes): true when the
+   * One request for a blob whose digest is known and whose bytes can be read again (a stream would be
+   * used up if the registry ignored them) (`POST ?digest=` with the bytes): true when the
    * registry stored it. A registry that answers 202 (it opened a session and ignored the bytes) keeps
    * that session for the PUT; one that refuses the form is remembered and gets POST + PUT from then on.
    */
@@ -463,6 +464,7 @@ export async function uploadBlob(
     if (
       directPut &&
       !session &&
+      source.seekable &&
       size !== undefined &&
       size <= SINGLE_POST_MAX &&
       !client.memory.noSinglePost.has(key) &&
