@@ -72,7 +72,7 @@ function exit(code: number): void {
  * The bundled CLI's command loader: a command bundle is compiled with V8's code cache, kept in
  * `$XDG_CACHE_HOME/wasm-to-oci/code/` (0600; written after a first run, so it holds what that run
  * compiled; V8 rejects a cache that does not match the source). Measured here: about 7 ms less to load
- * a command (bench/startup.mjs). Any problem with the cache falls back to a plain require.
+ * a command (hyperfine, --version against a command run). Any problem with the cache falls back to a plain require.
  */
 function bundledLoader(dir: string): (name: string) => Promise<unknown> {
   const cacheRoot = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, '.cache') : '');
