@@ -203,7 +203,8 @@ export function decodeEntry(entry: AuthEntry, where: string): Credential | undef
     };
   }
   if (entry.auth) return decodeAuth(entry.auth, where);
-  if (entry.username && entry.password !== undefined)
+  // The config check lets `null` through as "not set": only a string is a password.
+  if (entry.username && typeof entry.password === 'string')
     return { username: entry.username, password: entry.password };
   return undefined;
 }
