@@ -63,13 +63,17 @@ export function parseManifest(bytes: Uint8Array, mediaType?: string): ParsedMani
   }
   if (!isRecord(json)) throw new WasmOciError('INVALID_MANIFEST', 'manifest is not a JSON object');
   if (json.schemaVersion !== 2) {
-    throw new WasmOciError(
-      'UNSUPPORTED',
-      `manifest schemaVersion ${String(json.schemaVersion)} is not supported`,
-      {
-        hint: 'only schema version 2 manifests (OCI and Docker v2) are supported',
-      },
-    );
+    // Named without converting it: String() of {"toString":1} throws, of a deep array overflows the stack.
+    const version = json.schemaVersion;
+    const shown =
+      typeof version === 'number' || typeof version === 'string'
+        ? JSON.stringify(version).slice(0, 40)
+        : version === null || version === undefined
+          ? String(version)
+          : `of type ${Array.isArray(version) ? 'array' : typeof version}`;
+    throw new WasmOciError('UNSUPPORTED', `manifest schemaVersion ${shown} is not supported`, {
+      hint: 'only schema version 2 manifests (OCI and Docker v2) are supported',
+    });
   }
   const declared = typeof json.mediaType === 'string' ? json.mediaType : undefined;
   const type = declared ?? (mediaType && mediaType !== '' ? mediaType : undefined);
