@@ -61,9 +61,13 @@ const TAG_PAGE_BYTES = 4 * 1024 * 1024;
 /** The `next` target of a `Link` header (RFC 8288), if any. */
 export function nextLink(value: string | undefined): string | undefined {
   if (!value) return undefined;
-  for (const match of value.matchAll(/<([^>]*)>((?:\s*;\s*[^;,]*)*)/g)) {
+  // Linear in the header's length: a target stops at the next `<` (a URI holds none), and a quoted rel
+  // is taken whole before its words are looked at (backtracking over `next next ...` was quadratic).
+  for (const match of value.matchAll(/<([^<>]*)>((?:\s*;\s*[^;,]*)*)/g)) {
     const params = match[2] ?? '';
-    if (/;\s*rel\s*=\s*(?:"[^"]*\bnext\b[^"]*"|next\b)/i.test(params)) return match[1];
+    for (const rel of params.matchAll(/;\s*rel\s*=\s*(?:"([^"]*)"|next\b)/gi)) {
+      if (rel[1] === undefined || /\bnext\b/i.test(rel[1])) return match[1];
+    }
   }
   return undefined;
 }
