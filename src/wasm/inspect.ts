@@ -154,6 +154,19 @@ function coreImportDesc(r: Reader): string {
   return CORE_KINDS[kind] as string;
 }
 
+/**
+ * The JS API's implementation limits: at most 100,000 imports and 100,000 exports. A binary beyond them
+ * is none an engine runs; refusing it keeps a hostile one (4 bytes an import) from filling the heap.
+ */
+const MAX_ENTRIES = 100_000;
+
+/** A section's entry count, refused when it takes the list past MAX_ENTRIES. */
+function entryCount(section: Reader, min: number, listed: number, what: string): number {
+  const n = section.count(min);
+  if (listed + n > MAX_ENTRIES) section.fail(`more than ${MAX_ENTRIES} ${what}`);
+  return n;
+}
+
 /** Calls `visit` with a bounded reader for each top-level section after the preamble. */
 function eachSection(bytes: Uint8Array, visit: (id: number, section: Reader) => void): void {
   const r = new Reader(bytes, PREAMBLE_LENGTH, bytes.length);
@@ -175,13 +188,13 @@ function eachSection(bytes: Uint8Array, visit: (id: number, section: Reader) => 
 function inspectModule(bytes: Uint8Array, info: WasmInfo): void {
   eachSection(bytes, (id, section) => {
     if (id === 2) {
-      for (let n = section.count(3); n > 0; n--) {
+      for (let n = entryCount(section, 3, info.imports.length, 'imports'); n > 0; n--) {
         const module = section.name();
         const name = section.name();
         info.imports.push({ module, name, kind: coreImportDesc(section) });
       }
     } else if (id === 7) {
-      for (let n = section.count(3); n > 0; n--) {
+      for (let n = entryCount(section, 3, info.exports.length, 'exports'); n > 0; n--) {
         const name = section.name();
         const kind = section.byte();
         if (kind > 4) section.fail(`unknown export kind 0x${kind.toString(16)}`);
@@ -238,12 +251,12 @@ function externDesc(r: Reader): string {
 function inspectComponent(bytes: Uint8Array, info: WasmInfo): void {
   eachSection(bytes, (id, section) => {
     if (id === 10) {
-      for (let n = section.count(3); n > 0; n--) {
+      for (let n = entryCount(section, 3, info.imports.length, 'imports'); n > 0; n--) {
         const name = externName(section);
         info.imports.push({ name, kind: externDesc(section) });
       }
     } else if (id === 11) {
-      for (let n = section.count(4); n > 0; n--) {
+      for (let n = entryCount(section, 4, info.exports.length, 'exports'); n > 0; n--) {
         const name = externName(section);
         let sort = section.byte();
         if (sort === 0x00) {
@@ -283,6 +296,8 @@ export function importsByModule(info: WasmInfo): Record<string, string[]> {
   return Object.fromEntries(groups);
 }
 
+const HEAD_WINDOW = 64 * 1024;
+
 /**
  * Inspects a large file without reading it all: only the preamble and the import/export sections are
  * read (positioned reads), everything else is skipped by its length.
@@ -296,15 +311,32 @@ export async function inspectWasmFile(
   const kind = requireWasm(preamble, name);
   const wanted = kind === 'module' ? [2, 7] : [10, 11];
   const parts: Uint8Array[] = [preamble];
+  // Section heads are read through a window: one read per head made a file of 2-byte sections cost a
+  // read every 2 bytes (minutes for a few MiB).
+  let window: Uint8Array = new Uint8Array(0);
+  let windowStart = 0;
+  const inWindow = (start: number, length: number) =>
+    start >= windowStart && start + length <= windowStart + window.length;
   let position = PREAMBLE_LENGTH;
   while (position < size) {
-    const head = await read(position, Math.min(6, size - position));
+    const headLength = Math.min(6, size - position);
+    if (!inWindow(position, headLength)) {
+      window = await read(position, Math.min(HEAD_WINDOW, size - position));
+      windowStart = position;
+    }
+    const head = window.subarray(position - windowStart, position - windowStart + headLength);
     const r = new Reader(head, 0, head.length);
     const id = r.byte();
     const length = r.uleb();
     const total = r.pos + length;
     if (position + total > size) r.fail(`section ${id} of ${length} bytes runs past the end`);
-    if (wanted.includes(id)) parts.push(await read(position, total));
+    if (wanted.includes(id)) {
+      parts.push(
+        inWindow(position, total)
+          ? window.slice(position - windowStart, position - windowStart + total)
+          : await read(position, total),
+      );
+    }
     position += total;
   }
   return inspectWasm(Buffer.concat(parts), name);
