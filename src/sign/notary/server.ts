@@ -25,6 +25,15 @@ export function credentialHost(server: URL): string {
   return server.hostname === 'notary.docker.io' ? 'docker.io' : server.host;
 }
 
+/** An error entry's detail as text; one nested too deep for JSON.stringify (it recurses) is left out. */
+function detailText(detail: unknown): string {
+  try {
+    return JSON.stringify(detail).slice(0, 300);
+  } catch {
+    return '';
+  }
+}
+
 export class TrustServer {
   readonly url: URL;
   private readonly client: RegistryClient;
@@ -80,7 +89,7 @@ export class TrustServer {
     const entries = parseErrorBody(text);
     const detail = entries
       .map((e) =>
-        [e.message, typeof e.detail === 'string' ? e.detail : e.detail ? JSON.stringify(e.detail) : '']
+        [e.message, typeof e.detail === 'string' ? e.detail : e.detail ? detailText(e.detail) : '']
           .filter(Boolean)
           .join(': '),
       )
