@@ -1,0 +1,443 @@
+import assert from 'node:assert/strict';
+import { createPublicKey, type KeyObject, X509Certificate } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import {
+  assertFast,
+  DEPTHS,
+  deepJson,
+  expectResultOrError,
+  expectResultOrErrorAsync,
+  HOSTILE_KEYS,
+  HOSTILE_STRINGS,
+  mutateBytesN,
+  mutateJson,
+  Rng,
+} from '../../../test/harness/fuzz.js';
+import type { HttpEngine } from '../../transport/types.js';
+import { canonicalJson } from './canonical.js';
+import { findTarget, type TrustContext, updateCollection } from './collection.js';
+import {
+  certificateKey,
+  generateEcdsaKey,
+  keyCertificate,
+  keyId,
+  rootCertificate,
+  rootCertificateProblem,
+  signEcdsa,
+  type TufKey,
+  tufPublicKey,
+} from './keys.js';
+import { TrustDirectory } from './keystore.js';
+import {
+  type BaseRole,
+  baseRoleTrust,
+  cachedVersion,
+  checkFileMeta,
+  expiresIn,
+  fileMeta,
+  parseEnvelope,
+  type RootSigned,
+  serializeEnvelope,
+  verifyThreshold,
+} from './metadata.js';
+import { TrustServer } from './server.js';
+
+/**
+ * Seeded fuzzing of Notary v1 / TUF trust data from a trust server: canonical JSON (integers only,
+ * bounded nesting, TRUST otherwise), every metadata file mutated (and re-signed, so the checks behind
+ * the signatures are reached too), the whole update workflow over a fake server, and the key and error
+ * answers of a trust server. The answer is trust data or TRUST (REGISTRY for the server's answers);
+ * lookups find own properties only.
+ */
+
+const SEEDS = [71, 72, 73];
+const GUN = 'registry.example/hello';
+const NOW = new Date('2025-01-01T00:00:00Z');
+
+interface Signer {
+  id: string;
+  pub: TufKey;
+  key: KeyObject;
+}
+function signer(root = false): Signer {
+  const key = generateEcdsaKey();
+  const pub = root
+    ? certificateKey(rootCertificate(GUN, key, { now: NOW }))
+    : tufPublicKey(createPublicKey(key));
+  return { id: keyId(pub), pub, key };
+}
+const keys: Record<BaseRole, Signer> = {
+  root: signer(true),
+  targets: signer(),
+  snapshot: signer(),
+  timestamp: signer(),
+};
+const EXPIRES = expiresIn(NOW, { years: 1 });
+const MODULE = Buffer.from('\0asm\x01\0\0\0');
+
+const SIGNED: Record<BaseRole, () => Record<string, unknown>> = {
+  root: () => ({
+    _type: 'Root',
+    consistent_snapshot: false,
+    expires: EXPIRES,
+    keys: Object.fromEntries(Object.values(keys).map((s) => [s.id, s.pub])),
+    roles: Object.fromEntries(
+      Object.entries(keys).map(([role, s]) => [role, { keyids: [s.id], threshold: 1 }]),
+    ),
+    version: 1,
+  }),
+  targets: () => ({
+    _type: 'Targets',
+    delegations: { keys: {}, roles: [] },
+    expires: EXPIRES,
+    targets: { v1: { ...fileMeta(MODULE), custom: { note: ['x', 1] } } },
+    version: 1,
+  }),
+  snapshot: () => ({ _type: 'Snapshot', expires: EXPIRES, meta: {}, version: 1 }),
+  timestamp: () => ({ _type: 'Timestamp', expires: EXPIRES, meta: {}, version: 1 }),
+};
+
+/**
+ * An envelope signed by the role's key. Content canonical JSON refuses (a float, deep nesting) goes out
+ * as its text `text`, with a signature that cannot match.
+ */
+function envelope(role: BaseRole, signed: unknown, text?: string): Buffer {
+  const keyid = keys[role].id;
+  try {
+    const sig = signEcdsa(canonicalJson(signed), keys[role].key);
+    return serializeEnvelope(signed as object, [{ keyid, method: 'ecdsa', sig }]);
+  } catch {
+    return Buffer.from(
+      `{"signed":${text},"signatures":[{"keyid":"${keyid}","method":"ecdsa","sig":"c2ln"}]}`,
+    );
+  }
+}
+
+/**
+ * A collection's four files, consistent with each other (snapshot lists root and targets, timestamp
+ * lists snapshot), with `signed` of one role replaced: the files listing it are rebuilt and re-signed.
+ */
+function collection(replace?: { role: BaseRole; text: string }): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  const build = (role: BaseRole, extra: (s: Record<string, unknown>) => void = () => {}) => {
+    if (replace?.role === role) {
+      let signed: unknown;
+      try {
+        signed = JSON.parse(replace.text);
+      } catch {
+        return Buffer.from(`{"signed":${replace.text},"signatures":[]}`);
+      }
+      return envelope(role, signed, replace.text);
+    }
+    const signed = SIGNED[role]();
+    extra(signed);
+    return envelope(role, signed);
+  };
+  const root = build('root');
+  const targets = build('targets');
+  const snapshot = build('snapshot', (s) => {
+    s.meta = { root: fileMeta(root), targets: fileMeta(targets) };
+  });
+  const timestamp = build('timestamp', (s) => {
+    s.meta = { snapshot: fileMeta(snapshot) };
+  });
+  files.set('root', root).set('targets', targets).set('snapshot', snapshot).set('timestamp', timestamp);
+  return files;
+}
+
+function fakeServer(files: Map<string, Buffer>): TrustServer {
+  return {
+    url: new URL('https://trust.test/'),
+    // `snapshot.<sha256 hex>` is the consistent name of the snapshot the timestamp lists.
+    metadata: async (_gun: string, name: string) => files.get(name.replace(/\.[0-9a-f]{64}$/, '')),
+  } as unknown as TrustServer;
+}
+
+function wellFormed(s: string): string {
+  return s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+}
+
+describe('canonical JSON fuzzing', () => {
+  /** A random JSON value of integers, strings (no control characters), booleans, null, lists, maps. */
+  function value(rng: Rng, depth: number): unknown {
+    switch (depth > 4 ? rng.int(4) : rng.int(6)) {
+      case 0:
+        return rng.pick([0, -1, 2 ** 53 - 1, -(2 ** 53 - 1), rng.int(1e9)]);
+      case 1:
+        return wellFormed(rng.string(rng.int(12)).replace(/[\u0000-\u001f]/g, ''));
+      case 2:
+        return rng.pick([true, false, null]);
+      case 3:
+        return rng.pick(HOSTILE_KEYS);
+      case 4:
+        return Array.from({ length: rng.int(4) }, () => value(rng, depth + 1));
+      default: {
+        const out: Record<string, unknown> = {};
+        for (let n = rng.int(5); n > 0; n--)
+          Object.defineProperty(
+            out,
+            rng.pick([...HOSTILE_KEYS, wellFormed(rng.string(3).replace(/[\u0000-\u001f]/g, ''))]),
+            {
+              value: value(rng, depth + 1),
+              enumerable: true,
+              writable: true,
+              configurable: true,
+            },
+          );
+        return out;
+      }
+    }
+  }
+
+  for (const seed of SEEDS) {
+    it(`seed ${seed}: canonical bytes parse back to the value, whatever its key order`, () => {
+      const rng = new Rng(seed);
+      for (let i = 0; i < 600; i++) {
+        const v = value(rng, 0);
+        const text = canonicalJson(v).toString('utf8');
+        // Lone surrogates become U+FFFD in UTF-8, as Go's decoder makes them.
+        assert.deepEqual(
+          JSON.parse(text),
+          JSON.parse(JSON.stringify(v), (_k, x) => (typeof x === 'string' ? wellFormed(x) : x)),
+          text,
+        );
+        // The same value with its keys in reverse order encodes to the same bytes.
+        const reversed = JSON.parse(JSON.stringify(v), (_k, x) =>
+          typeof x === 'object' && x !== null && !Array.isArray(x)
+            ? Object.fromEntries(Object.entries(x).reverse())
+            : x,
+        );
+        assert.equal(canonicalJson(reversed).toString('utf8'), text);
+      }
+    });
+  }
+
+  it('refuses non-integers, other types and deep nesting with TRUST, never a TypeError or a stack overflow (regression)', () => {
+    for (const bad of [
+      1.5,
+      -0.5,
+      1e21,
+      2 ** 53,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      { a: [0.1] },
+      1n,
+      () => 1,
+      Symbol('s'),
+    ]) {
+      assert.throws(() => canonicalJson(bad), { code: 'TRUST' }, String(typeof bad));
+    }
+    for (const depth of [513, 3000, 12_000, 100_000]) {
+      for (const kind of ['array', 'object', 'mixed'] as const) {
+        assert.throws(
+          () => canonicalJson(JSON.parse(deepJson(depth, kind))),
+          { code: 'TRUST' },
+          `${kind} ${depth}`,
+        );
+      }
+    }
+    assert.equal(canonicalJson(JSON.parse(deepJson(500, 'mixed'))).length, deepJson(500, 'mixed').length);
+  });
+});
+
+describe('TUF metadata fuzzing', () => {
+  const roles: BaseRole[] = ['root', 'targets', 'snapshot', 'timestamp'];
+  const valid = collection();
+  const root = parseEnvelope(valid.get('root') as Buffer, 'root', 'root').signed;
+
+  for (const seed of SEEDS) {
+    it(`seed ${seed}: mutated metadata files parse as their role or fail with TRUST`, () => {
+      const rng = new Rng(seed + 10);
+      let parsed = 0;
+      for (let i = 0; i < 350; i++) {
+        const role = rng.pick(roles);
+        const raw = valid.get(role) as Buffer;
+        const bytes =
+          i % 6 === 5
+            ? mutateBytesN(rng, raw, 1 + rng.int(3))
+            : Buffer.from(mutateJson(rng, JSON.parse(raw.toString())));
+        const context = `seed ${seed} case ${i} (${role})`;
+        expectResultOrError(() => cachedVersion(bytes), [], context, bytes);
+        const env = expectResultOrError(() => parseEnvelope(bytes, role, role), ['TRUST'], context, bytes);
+        if (env instanceof Error) continue;
+        parsed++;
+        const trustRoot = role === 'root' ? (env.signed as RootSigned) : root;
+        const trust = baseRoleTrust(trustRoot, role);
+        expectResultOrError(() => verifyThreshold(env, trust, role), ['TRUST'], context, bytes);
+        const metas =
+          role === 'targets'
+            ? Object.values((env.signed as { targets: object }).targets)
+            : role === 'root'
+              ? []
+              : Object.values((env.signed as { meta: object }).meta);
+        for (const meta of metas)
+          expectResultOrError(() => checkFileMeta(MODULE, meta, 'm'), ['TRUST'], context, bytes);
+      }
+      assert.ok(parsed > 70, `only ${parsed} files parsed`);
+    });
+  }
+
+  it('hostile keys and deep values in each role are refused or looked up as own properties', () => {
+    for (const role of roles) {
+      const base = SIGNED[role]();
+      for (const key of Object.keys(base)) {
+        for (const hostile of [...HOSTILE_KEYS, ...DEPTHS.map((d) => `deep${d}`)]) {
+          const signed = JSON.parse(JSON.stringify(base));
+          const inner = signed[key];
+          const deep = hostile.startsWith('deep') ? deepJson(Number(hostile.slice(4)), 'mixed') : undefined;
+          let text: string;
+          if (deep) text = JSON.stringify({ ...signed, [key]: '@' }).replace('"@"', deep);
+          else if (typeof inner === 'object' && inner !== null && !Array.isArray(inner)) {
+            const first = Object.values(inner)[0] ?? { keyids: [], threshold: 1 };
+            text = JSON.stringify(signed).replace(
+              `"${key}":{`,
+              `"${key}":{${JSON.stringify(hostile)}:${JSON.stringify(first)},`,
+            );
+          } else text = JSON.stringify(signed).replace(`"${key}":`, `${JSON.stringify(hostile)}:1,"${key}":`);
+          const raw = Buffer.from(`{"signed":${text},"signatures":[]}`);
+          expectResultOrError(
+            () => parseEnvelope(raw, role, role),
+            ['TRUST'],
+            `${role} ${key} ${hostile}`,
+            raw,
+          );
+        }
+      }
+    }
+    // A root whose roles are only inherited names is refused.
+    const roleless = Buffer.from(
+      JSON.stringify({
+        signed: { ...SIGNED.root(), roles: { constructor: {}, toString: {} } },
+        signatures: [],
+      }),
+    );
+    assert.throws(() => parseEnvelope(roleless, 'root', 'r'), { code: 'TRUST' });
+  });
+
+  it('an x509 key of repeated BEGIN lines and a certificate CN of stars are judged quickly (regression)', () => {
+    // The lazy PEM regex rescanned from each BEGIN line (432 KB: ~7 s), /\*+$/ over a CN of stars was
+    // quadratic too; both run on root keys before any signature is checked.
+    const pem = '-----BEGIN CERTIFICATE-----\n'.repeat(40_000);
+    const key: TufKey = { keytype: 'ecdsa-x509', keyval: { public: Buffer.from(pem).toString('base64') } };
+    assertFast(1000, 'BEGIN lines', () => assert.throws(() => keyCertificate(key), /no certificate/));
+    const stars = new X509Certificate(
+      rootCertificate(`${'*'.repeat(60_000)}a*`, generateEcdsaKey(), { now: NOW }),
+    );
+    const problem = assertFast(1000, 'CN of stars', () =>
+      rootCertificateProblem(stars, GUN, { checkExpiry: true, now: NOW }),
+    );
+    assert.match(problem ?? '', /is for/);
+    const prefix = new X509Certificate(
+      rootCertificate('registry.example/*', generateEcdsaKey(), { now: NOW }),
+    );
+    assert.equal(rootCertificateProblem(prefix, GUN, { checkExpiry: true, now: NOW }), undefined);
+  });
+
+  describe('the update workflow over a fake trust server', () => {
+    let dir = '';
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'wasm-to-oci-tuf-fuzz-'));
+    });
+    after(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('verifies the unmutated collection', async () => {
+      const ctx: TrustContext = {
+        gun: GUN,
+        server: fakeServer(valid),
+        dir: new TrustDirectory(join(dir, 'ok')),
+        now: NOW,
+      };
+      const trusted = await updateCollection(ctx);
+      assert.ok(trusted);
+      assert.equal((await findTarget(ctx, trusted, 'v1'))?.meta.length, MODULE.length);
+      assert.equal(await findTarget(ctx, trusted, '__proto__'), undefined);
+    });
+
+    for (const seed of SEEDS) {
+      it(`seed ${seed}: a collection with one re-signed mutated file is trusted or refused with TRUST`, async () => {
+        const rng = new Rng(seed + 20);
+        let trustedCount = 0;
+        for (let i = 0; i < 40; i++) {
+          const role = rng.pick(roles);
+          const text = mutateJson(rng, JSON.parse((valid.get(role) as Buffer).toString()).signed);
+          const files = collection({ role, text });
+          const ctx: TrustContext = {
+            gun: GUN,
+            server: fakeServer(files),
+            dir: new TrustDirectory(join(dir, `s${seed}-${i}`)),
+            now: NOW,
+          };
+          const context = `seed ${seed} case ${i} (${role}): ${text.slice(0, 150)}`;
+          const trusted = await expectResultOrErrorAsync(
+            () => updateCollection(ctx),
+            ['TRUST'],
+            context,
+            text,
+          );
+          if (trusted && !(trusted instanceof Error)) {
+            trustedCount++;
+            for (const name of ['v1', rng.pick(HOSTILE_KEYS), rng.pick(HOSTILE_STRINGS)])
+              await expectResultOrErrorAsync(() => findTarget(ctx, trusted, name), ['TRUST'], context, name);
+          }
+        }
+        // Some mutations (a custom field, an added key) keep a re-signed collection trustworthy.
+        assert.ok(trustedCount > 0, 'no mutated collection was trusted');
+      });
+    }
+  });
+});
+
+describe('trust server answers fuzzing', () => {
+  it('key answers are a TUF key or REGISTRY; error bodies, however nested, give REGISTRY (regression)', async () => {
+    // A 500 whose error detail nested deep made JSON.stringify overflow the stack while naming it.
+    const rng = new Rng(74);
+    const bodies = [
+      '{"keytype":"ecdsa","keyval":{"public":"abc","private":null}}',
+      '{"errors":[{"code":"UNKNOWN","message":"m","detail":{"a":1}}]}',
+    ];
+    for (let i = 0; i < 200; i++) {
+      const base = rng.pick(bodies);
+      const body =
+        i < 6
+          ? `{"errors":[{"code":"X","message":"m","detail":${deepJson(rng.pick([3000, 12_000, 30_000]), rng.pick(['array', 'object', 'mixed'] as const))}}]}`
+          : mutateJson(rng, JSON.parse(base));
+      const status = i < 6 ? 500 : rng.pick([200, 200, 404, 500, 503]);
+      const engine: HttpEngine = {
+        request: async (req) => ({
+          status,
+          headers: { 'content-type': 'application/json' },
+          body: Readable.from([Buffer.from(body)]),
+          url: req.url,
+        }),
+      };
+      const server = new TrustServer('https://trust.test/', { engine, retry: { attempts: 1, resumes: 0 } });
+      const context = `case ${i}: ${body.slice(0, 120)}`;
+      try {
+        await expectResultOrErrorAsync(
+          () => server.key(GUN, 'timestamp'),
+          ['REGISTRY', 'NOT_FOUND', 'TOO_LARGE'],
+          context,
+          body,
+          (key) => {
+            assert.equal(typeof key.keytype, 'string', context);
+            assert.equal(typeof key.keyval.public, 'string', context);
+          },
+        );
+        await expectResultOrErrorAsync(
+          () => server.metadata(GUN, 'timestamp'),
+          ['REGISTRY', 'TOO_LARGE'],
+          context,
+          body,
+        );
+      } finally {
+        server.close();
+      }
+    }
+  });
+});
