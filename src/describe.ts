@@ -104,6 +104,20 @@ export async function inspectFile(path: string): Promise<FileReport> {
   }
 }
 
+/** Config JSON nested deeper is reported by descriptor only: printing it (JSON.stringify recurses) would overflow the stack. */
+const MAX_CONFIG_DEPTH = 512;
+
+function nestsWithin(value: unknown, max: number): boolean {
+  const pending: Array<[unknown, number]> = [[value, 1]];
+  while (pending.length) {
+    const [node, depth] = pending.pop() as [unknown, number];
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth > max) return false;
+    for (const child of Object.values(node)) pending.push([child, depth + 1]);
+  }
+  return true;
+}
+
 export interface InspectOptions extends ConnectOptions {
   reference: string;
   ociLayout?: boolean | undefined;
@@ -137,7 +151,8 @@ export async function inspectArtifact(options: InspectOptions): Promise<Artifact
         MAX_MANIFEST_BYTES,
       );
       try {
-        configJson = JSON.parse(bytes.toString('utf8'));
+        const json: unknown = JSON.parse(bytes.toString('utf8'));
+        if (nestsWithin(json, MAX_CONFIG_DEPTH)) configJson = json;
       } catch {
         // Not JSON: reported by descriptor only.
       }
