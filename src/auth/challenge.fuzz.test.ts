@@ -99,7 +99,8 @@ describe('parseChallenges fuzzing', () => {
       `Bearer ${'realm='.repeat(n / 6)}`,
       '"'.repeat(n),
     ];
-    for (const header of crafted) assertFast(1500, header.slice(0, 16), () => checkChallenges(header, 'long'));
+    for (const header of crafted)
+      assertFast(1500, header.slice(0, 16), () => checkChallenges(header, 'long'));
   });
 });
 
