@@ -253,7 +253,7 @@ describe('TUF metadata fuzzing', () => {
     it(`seed ${seed}: mutated metadata files parse as their role or fail with TRUST`, () => {
       const rng = new Rng(seed + 10);
       let parsed = 0;
-      for (let i = 0; i < 350; i++) {
+      for (let i = 0; i < 300; i++) {
         const role = rng.pick(roles);
         const raw = valid.get(role) as Buffer;
         const bytes =
@@ -277,7 +277,7 @@ describe('TUF metadata fuzzing', () => {
         for (const meta of metas)
           expectResultOrError(() => checkFileMeta(MODULE, meta, 'm'), ['TRUST'], context, bytes);
       }
-      assert.ok(parsed > 70, `only ${parsed} files parsed`);
+      assert.ok(parsed > 60, `only ${parsed} files parsed`);
     });
   }
 
@@ -363,7 +363,7 @@ describe('TUF metadata fuzzing', () => {
       it(`seed ${seed}: a collection with one re-signed mutated file is trusted or refused with TRUST`, async () => {
         const rng = new Rng(seed + 20);
         let trustedCount = 0;
-        for (let i = 0; i < 40; i++) {
+        for (let i = 0; i < 25; i++) {
           const role = rng.pick(roles);
           const text = mutateJson(rng, JSON.parse((valid.get(role) as Buffer).toString()).signed);
           const files = collection({ role, text });
