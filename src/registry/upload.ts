@@ -33,6 +33,8 @@ export interface UploadSource {
   readonly size: number | undefined;
   /** `open(offset)` works for any offset; a stream only continues where it is or starts again at 0. */
   readonly seekable: boolean;
+  /** `open(0)` works again after a body was sent (bytes, files, and streams that can be reopened). */
+  readonly restartable: boolean;
   /** The bytes from `offset` on (`length` of them, or to the end). */
   open(offset: number, length?: number): Promise<HttpBody>;
 }
@@ -66,6 +68,7 @@ export function fileSource(range: FileRange, observe?: (chunk: Buffer, at: numbe
   return {
     size: range.length,
     seekable: true,
+    restartable: true,
     async open(offset, length) {
       let at = offset;
       return {
@@ -87,6 +90,7 @@ export function bytesSource(bytes: Uint8Array): UploadSource {
   return {
     size: bytes.byteLength,
     seekable: true,
+    restartable: true,
     async open(offset, length) {
       return bytes.subarray(offset, length === undefined ? undefined : offset + length);
     },
@@ -146,6 +150,7 @@ export function streamSource(
   return {
     size,
     seekable: false,
+    restartable: reopen !== undefined,
     async open(offset, length) {
       if (length === undefined) {
         if (offset !== 0) throw new WasmOciError('NETWORK', 'a stream upload can only start again from 0');
@@ -262,6 +267,7 @@ function counted(source: UploadSource, moved: (n: number) => void): UploadSource
   return {
     size: source.size,
     seekable: source.seekable,
+    restartable: source.restartable,
     async open(offset, length) {
       const body = await source.open(offset, length);
       if (body instanceof Uint8Array) {
@@ -426,8 +432,8 @@ export async function uploadBlob(
   };
 
   /**
-   * One request for a blob whose digest is known and whose bytes can be read again (a stream would be
-   * used up if the registry ignored them) (`POST ?digest=` with the bytes): true when the
+   * One request for a blob whose digest is known and whose bytes can be read again (a stream without
+   * `reopen` would be used up if the registry ignored them) (`POST ?digest=` with the bytes): true when the
    * registry stored it. A registry that answers 202 (it opened a session and ignored the bytes) keeps
    * that session for the PUT; one that refuses the form is remembered and gets POST + PUT from then on.
    */
@@ -464,7 +470,7 @@ export async function uploadBlob(
     if (
       directPut &&
       !session &&
-      source.seekable &&
+      source.restartable &&
       size !== undefined &&
       size <= SINGLE_POST_MAX &&
       !client.memory.noSinglePost.has(key) &&
