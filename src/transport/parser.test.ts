@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { mulberry32 } from '../../test/harness/fuzz.js';
 import { FramingError, type ParserOptions, parseHead, type ResponseHead, ResponseParser } from './parser.js';
 
 // The response parser is fed whatever pieces a socket delivers, so every response here is fed in one
@@ -7,17 +8,6 @@ import { FramingError, type ParserOptions, parseHead, type ResponseHead, Respons
 // same head, body and end each time. Errors must be FramingErrors with a one-line message, `premature`
 // only for a peer that closed mid-message.
 
-/** mulberry32: a small seeded PRNG, so every run sees the same "random" cases. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 type Rng = () => number;
 const int = (rng: Rng, lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
 const pick = <T>(rng: Rng, items: readonly T[]): T => items[Math.floor(rng() * items.length)] as T;

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import * as net from 'node:net';
+import { mulberry32 } from './fuzz.js';
 
 /**
  * A byte-transparent, fault-injecting TCP proxy in front of the real registry, on 127.0.0.1 and a free
@@ -154,17 +155,7 @@ export function classify(method: string, path: string): RequestKind {
   return 'other';
 }
 
-/** mulberry32: a small deterministic PRNG giving floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 export interface RandomCutsOptions {
   seed: number;
