@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -158,6 +159,32 @@ describe('OCI layout index.json fuzzing', () => {
     const asDirectory = join(dir, 'index-is-dir');
     await mkdir(join(asDirectory, 'index.json'), { recursive: true });
     await assert.rejects(new OciLayoutStore(asDirectory).index(), { code: 'FILE' });
+  });
+
+  it('a FIFO or a directory where index.json or a blob belongs is refused at once, never read or replaced', async () => {
+    const fifoIndex = await layout('fifo-index', Buffer.from('{}'));
+    await rm(join(fifoIndex.root, 'index.json'));
+    execFileSync('mkfifo', [join(fifoIndex.root, 'index.json')]);
+    await assert.rejects(fifoIndex.index(), { code: 'FILE', message: /index\.json: not a regular file$/ });
+
+    const blobs = await layout('fifo-blob', Buffer.from(JSON.stringify(INDEX)));
+    const blob = Buffer.from('module bytes');
+    const desc: Descriptor = { mediaType: 'application/wasm', digest: digestOf(blob), size: blob.length };
+    const blobPath = blobs.blobPath(desc.digest);
+    execFileSync('mkfifo', [blobPath]);
+    assert.equal(await blobs.exists(desc), false);
+    await assert.rejects(blobs.fetch(desc), { code: 'FILE', message: /not a regular file$/ });
+    await assert.rejects(
+      blobs.fetchInto(desc, () => undefined),
+      { code: 'FILE', message: /not a regular file$/ },
+    );
+    await assert.rejects(blobs.resolve(desc.digest), { code: 'NOT_FOUND' });
+    // A push onto the FIFO (or a directory) fails clearly and leaves it as it was.
+    await assert.rejects(blobs.push(desc, blob), { code: 'FILE', message: /not a regular file$/ });
+    await rm(blobPath);
+    await mkdir(blobPath);
+    await assert.rejects(blobs.push(desc, blob), { code: 'FILE', message: /not a regular file$/ });
+    await assert.rejects(blobs.fetch(desc), { code: 'FILE' });
   });
 
   it('a stored blob that is no manifest does not resolve by digest', async () => {

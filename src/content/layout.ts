@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, createReadStream, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import {
   chmod,
   copyFile,
+  type FileHandle,
   mkdir,
   open,
-  readFile,
   rename,
   stat,
   unlink,
@@ -109,21 +109,31 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
 
   async exists(desc: Descriptor): Promise<boolean> {
     try {
-      return (await stat(this.blobPath(desc.digest))).size === desc.size;
+      const info = await stat(this.blobPath(desc.digest));
+      // Something else where the blob belongs is no blob: a push then fails on it with a clear error.
+      return info.isFile() && info.size === desc.size;
     } catch {
       return false;
     }
   }
 
+  /** Fails with a clear error when something other than a regular file stands where a blob goes. */
+  private async clearFor(path: string): Promise<void> {
+    const info = await stat(path).catch(() => undefined);
+    if (info && !info.isFile()) throw notRegular(path);
+  }
+
   /** A verified stream of a blob: it fails unless the file holds exactly the descriptor's bytes. */
   async fetch(desc: Descriptor): Promise<Readable> {
     const path = this.blobPath(desc.digest);
+    let handle: FileHandle;
     try {
-      await stat(path);
-    } catch {
+      handle = await openRegular(path);
+    } catch (err) {
+      if (err instanceof WasmOciError) throw err;
       throw new WasmOciError('NOT_FOUND', `${desc.digest}: not in the layout ${this.root}`);
     }
-    return verified(createReadStream(path, { highWaterMark: STREAM_CHUNK }), desc);
+    return verified(handle.createReadStream({ highWaterMark: STREAM_CHUNK }), desc);
   }
 
   /** Reads a blob into a synchronous sink through one reused buffer (verification is the caller's). */
@@ -131,9 +141,13 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
     const path = this.blobPath(desc.digest);
     let fd: number;
     try {
-      fd = openSync(path, 'r');
+      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (err) {
       throw new WasmOciError('NOT_FOUND', `${desc.digest}: not in the layout ${this.root}`, { cause: err });
+    }
+    if (!fstatSync(fd).isFile()) {
+      closeSync(fd);
+      throw notRegular(path);
     }
     try {
       const buffer = Buffer.allocUnsafe(STREAM_CHUNK);
@@ -158,6 +172,7 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
     }
     const path = this.blobPath(desc.digest);
     await this.mkdirs(dirname(path));
+    await this.clearFor(path);
     const temp = this.tempPath(desc.digest);
     try {
       if (content instanceof Uint8Array) {
@@ -182,6 +197,7 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
     await this.init();
     const path = this.blobPath(desc.digest);
     await this.mkdirs(dirname(path));
+    await this.clearFor(path);
     return fileWriter(this.tempPath(desc.digest), path, this.fileMode);
   }
 
@@ -213,6 +229,7 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
       const desc: Descriptor = { mediaType, digest: digester.digest(), size };
       const path = this.blobPath(desc.digest);
       await this.mkdirs(dirname(path));
+      if (!(await this.exists(desc))) await this.clearFor(path);
       await rename(temp, path);
       return desc;
     } catch (err) {
@@ -230,8 +247,9 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
   async index(): Promise<ImageIndex> {
     let bytes: Buffer;
     try {
-      bytes = await readFile(join(this.root, 'index.json'));
+      bytes = await readRegular(join(this.root, 'index.json'));
     } catch (err) {
+      if (err instanceof WasmOciError) throw err;
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyIndex();
       throw fileError(err as NodeJS.ErrnoException, join(this.root, 'index.json'));
     }
@@ -261,7 +279,7 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
     if (isDigest(reference)) {
       // A manifest that is stored but not listed in index.json (a child of an index, say).
       try {
-        const bytes = await readFile(this.blobPath(reference));
+        const bytes = await readRegular(this.blobPath(reference));
         if (bytes.length <= MAX_MANIFEST_BYTES) {
           const parsed = parseManifest(bytes);
           return { mediaType: parsed.mediaType, digest: reference, size: bytes.length };
@@ -307,6 +325,7 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
     if (await this.exists(desc)) return;
     const target = this.blobPath(desc.digest);
     await this.mkdirs(dirname(target));
+    await this.clearFor(target);
     const temp = this.tempPath(desc.digest);
     try {
       await copyFile(path, temp, constants.COPYFILE_FICLONE);
@@ -397,4 +416,37 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
 
 function emptyIndex(): ImageIndex {
   return { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+}
+
+/**
+ * Opens a file of the layout for reading, refusing anything but a regular file: a FIFO or a device put
+ * where a blob or index.json belongs would block the read forever or never end, and a directory fails
+ * with EISDIR. O_NONBLOCK makes the open itself return at once for a FIFO (it has no effect on files).
+ */
+async function openRegular(path: string): Promise<FileHandle> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    if ((await handle.stat()).isFile()) return handle;
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+  await handle.close();
+  throw notRegular(path);
+}
+
+function notRegular(path: string): WasmOciError {
+  return new WasmOciError('FILE', `${path}: not a regular file`, {
+    hint: 'a layout holds regular files only; remove what is there or use another layout',
+  });
+}
+
+/** A layout file's whole content (index.json, a manifest), read from a regular file only. */
+async function readRegular(path: string): Promise<Buffer> {
+  const handle = await openRegular(path);
+  try {
+    return await handle.readFile();
+  } finally {
+    await handle.close();
+  }
 }

@@ -83,10 +83,39 @@ export const HOSTILE_STRINGS = [
   'a/b',
 ];
 
+/** FNV-1a of a label: derives independent seeds. */
+export function hash32(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
 export class Rng {
   private readonly next: () => number;
   constructor(readonly seed: number) {
     this.next = mulberry32(seed);
+  }
+  /** An independent stream for a sub-task, so one part's draws do not shift another's. */
+  fork(label: string): Rng {
+    return new Rng(hash32(`${this.seed.toString(16)}/${label}`));
+  }
+  /** One of `items`, each as likely as its weight. */
+  weighted<T>(items: ReadonlyArray<readonly [number, T]>): T {
+    const total = items.reduce((sum, [w]) => sum + w, 0);
+    let r = this.float() * total;
+    for (const [w, v] of items) {
+      r -= w;
+      if (r < 0) return v;
+    }
+    return (items[items.length - 1] as readonly [number, T])[1];
+  }
+  hex(n: number): string {
+    let out = '';
+    for (let i = 0; i < n; i++) out += '0123456789abcdef'[this.int(16)];
+    return out;
   }
   float(): number {
     return this.next();
