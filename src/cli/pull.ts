@@ -32,6 +32,10 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
       signal: ctx.signal,
       onProgress: json ? undefined : bar.onProgress,
     });
+  } catch (err) {
+    // The private directory of `--out -` goes with a failed pull too.
+    if (temp) await rm(dirname(temp), { recursive: true, force: true });
+    throw err;
   } finally {
     bar.finish();
   }
