@@ -11,10 +11,10 @@ import {
   statSync,
   unlinkSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
-import { createRequire, wrap } from 'node:module';
 import { join } from 'node:path';
-import { Script } from 'node:vm';
+import type * as Vm from 'node:vm';
 import { VERSION } from '../version.js';
 import type { CommandLoader } from './common.js';
 import type { Io } from './output.js';
@@ -26,38 +26,47 @@ declare const __BUNDLED__: boolean | undefined;
 const EXIT_FAILED = 1;
 const EXIT_INTERRUPTED = 130;
 
-// node:wasi announces itself as experimental on every run; `run` is a supported command here.
-process.removeAllListeners('warning');
-process.on('warning', (warning) => {
-  if (warning.name === 'ExperimentalWarning' && /WASI/.test(warning.message)) return;
-  process.stderr.write(`${warning.name}: ${warning.message}\n`);
-});
-
 const controller = new AbortController();
 /** The exit code of the signal that ended the run: 130 for SIGINT (Ctrl-C), 128 + n for the others. */
 let interrupted: number | undefined;
-const SIGNALS: Array<[NodeJS.Signals, number]> = [
-  ['SIGINT', EXIT_INTERRUPTED],
-  ['SIGTERM', 143],
-  ['SIGHUP', 129],
-];
-for (const [name, code] of SIGNALS) {
-  process.on(name, () => {
-    // A second signal does not wait for the clean-up.
-    if (interrupted !== undefined) process.exit(interrupted);
-    interrupted = code;
-    controller.abort(new Error('interrupted'));
+
+/**
+ * Warnings, signals and stdio for a command run (not for `--version`, which must start as fast as
+ * node itself: creating process.stdout alone loads the stream and socket modules for a pipe).
+ */
+function setUp(): Io {
+  // node:wasi announces itself as experimental on every run; `run` is a supported command here.
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => {
+    if (warning.name === 'ExperimentalWarning' && /WASI/.test(warning.message)) return;
+    process.stderr.write(`${warning.name}: ${warning.message}\n`);
   });
+
+  const SIGNALS: Array<[NodeJS.Signals, number]> = [
+    ['SIGINT', EXIT_INTERRUPTED],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ];
+  for (const [name, code] of SIGNALS) {
+    process.on(name, () => {
+      // A second signal does not wait for the clean-up.
+      if (interrupted !== undefined) process.exit(interrupted);
+      interrupted = code;
+      controller.abort(new Error('interrupted'));
+    });
+  }
+
+  const io: Io = {
+    // Created on first use: most commands never read stdin.
+    get stdin() {
+      return process.stdin;
+    },
+    stdout: process.stdout,
+    stderr: process.stderr,
+  };
+  return io;
 }
 
-const io: Io = {
-  // Created on first use: most commands never read stdin.
-  get stdin() {
-    return process.stdin;
-  },
-  stdout: process.stdout,
-  stderr: process.stderr,
-};
 /**
  * Exits as soon as the result is out: idle keep-alive sockets, timers of abandoned retries and
  * lingering helper pipes must not keep a finished command waiting. The write callback fires once
@@ -75,6 +84,8 @@ function exit(code: number): void {
  * a command (hyperfine, --version against a command run). Any problem with the cache falls back to a plain require.
  */
 function bundledLoader(dir: string): (name: string) => Promise<unknown> {
+  const { createRequire, wrap } = process.getBuiltinModule('node:module');
+  const { Script } = process.getBuiltinModule('node:vm');
   const cacheRoot = process.env.XDG_CACHE_HOME || (process.env.HOME ? join(process.env.HOME, '.cache') : '');
   return async (name) => {
     const file = join(dir, `${name}.cjs`);
@@ -95,7 +106,7 @@ function bundledLoader(dir: string): (name: string) => Promise<unknown> {
     } catch {
       // No cache yet.
     }
-    let script: Script;
+    let script: Vm.Script;
     try {
       script = new Script(wrap(readFileSync(file, 'utf8')), { filename: file, cachedData: cached });
     } catch {
@@ -126,9 +137,15 @@ function bundledLoader(dir: string): (name: string) => Promise<unknown> {
 
 const argv = process.argv.slice(2);
 if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
-  // The most common scripted call: no command module is loaded for it.
-  process.stdout.write(`${VERSION}\n`);
+  // The most common scripted call: no command module is loaded for it, and no stream is made.
+  try {
+    writeSync(1, `${VERSION}\n`);
+  } catch {
+    // A non-blocking pipe that is full (EAGAIN), say: the stream waits for it.
+    process.stdout.write(`${VERSION}\n`);
+  }
 } else {
+  const io = setUp();
   const load = typeof __BUNDLED__ !== 'undefined' && __BUNDLED__ ? bundledLoader(__dirname) : undefined;
   (load ? (load('program') as Promise<typeof import('./program.js')>) : import('./program.js'))
     .then(({ main }) => main(argv, io, process.env, controller.signal, load as CommandLoader | undefined))
