@@ -218,7 +218,8 @@ const COMMANDS: Command[] = [
         type: 'string',
         multiple: true,
         value: '<host[:guest]>',
-        description: 'preopen a directory (repeatable)',
+        description:
+          'preopen a directory (repeatable; one holding a link out of it is refused); run is no sandbox: see SECURITY.md',
       },
       {
         name: 'env',
