@@ -55,7 +55,7 @@ export interface FileReport {
   wasm: WasmReport;
 }
 
-/** Which wasm-in-OCI layout a manifest follows (docs/FORMATS.md section 3). */
+/** Which wasm-in-OCI layout a manifest follows (FORMATS.md of the design brief, section 3). */
 export function detectFormat(manifest: ImageManifest, mediaType: string): ArtifactFormat {
   const config = manifest.config.mediaType;
   const layerTypes = manifest.layers.map((l) => l.mediaType);

@@ -4,7 +4,7 @@ import { classicTitle, packClassic } from '../wasm/classic.js';
 import { digestOf } from './digest.js';
 import { parseManifest, serializeIndex, serializeManifest } from './manifest.js';
 
-// docs/FORMATS.md section 1: the original tool's manifests, byte for byte.
+// FORMATS.md of the design brief section 1: the original tool's manifests, byte for byte.
 const GOLDEN = [
   {
     title: 'testdata/hello.wasm',

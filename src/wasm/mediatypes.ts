@@ -1,4 +1,4 @@
-/** Media types of the wasm-in-OCI formats (see docs/FORMATS.md). */
+/** Media types of the wasm-in-OCI formats (see FORMATS.md of the design brief). */
 export const WasmMediaType = {
   /** The original wasm-to-oci config: the two bytes `{}`. */
   classicConfig: 'application/vnd.wasm.config.v1+json',
@@ -21,7 +21,7 @@ export const WASM_LAYER_MEDIA_TYPES: readonly string[] = [
   WasmMediaType.moduleLayer,
 ];
 
-/** The classic config blob: `{}` and its digest (docs/FORMATS.md section 1). */
+/** The classic config blob: `{}` and its digest (FORMATS.md of the design brief section 1). */
 export const CLASSIC_CONFIG_BYTES = Buffer.from('{}');
 export const CLASSIC_CONFIG_DIGEST =
   'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
