@@ -8,7 +8,7 @@ import { rawPushBlob, rawPushManifest, sha256 } from '../harness/raw.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';
 
 /**
- * Every wasm-in-OCI layout of docs/FORMATS.md section 3, built here by hand and pushed with raw HTTP
+ * Every wasm-in-OCI layout of section 3 of the design brief's FORMATS.md, built here by hand and pushed with raw HTTP
  * requests (not through the library); our pull must take the right layer each time, or list the layers.
  */
 
