@@ -95,22 +95,40 @@ export const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
 );
 
 /** A field: mostly one of its valid values, sometimes hostile, sometimes missing. */
-export function field<T>(valid: fc.Arbitrary<T>): fc.Arbitrary<unknown> {
+export function field<T>(valid: fc.Arbitrary<T>, weight = 8): fc.Arbitrary<unknown> {
   return fc.oneof(
-    { weight: 6, arbitrary: valid },
-    { weight: 2, arbitrary: hostileValue },
+    { weight, arbitrary: valid },
+    { weight: 1, arbitrary: hostileValue },
     { weight: 1, arbitrary: fc.constant(undefined) },
   );
 }
 
+/** Mostly one of `valid`'s values, now and then one of `other`'s (by default, any string). */
+export function mostly<T, U = string>(
+  valid: fc.Arbitrary<T>,
+  other?: fc.Arbitrary<U>,
+  weight = 8,
+): fc.Arbitrary<T | U> {
+  const odd = other ?? (anyString() as unknown as fc.Arbitrary<U>);
+  return fc.oneof({ weight, arbitrary: valid }, { weight: 1, arbitrary: odd });
+}
+
+/** An optional field: missing as often as present. */
+export function optional<T>(valid: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> {
+  return fc.oneof(fc.constant(undefined), valid);
+}
+
 /**
- * A near-valid object: each of `fields` (valid or hostile, see `field`), undefined ones left out, and
- * sometimes an extra hostile own key (`__proto__`, `constructor`...) holding anything.
+ * A near-valid object: each of `fields` (valid or hostile, see `field`: `weight` to 1 to 1), undefined
+ * ones left out, and sometimes an extra hostile own key (`__proto__`, `constructor`...) holding anything.
  */
-export function nearRecord(fields: Record<string, fc.Arbitrary<unknown>>): fc.Arbitrary<object> {
-  const entries = Object.entries(fields).map(([k, v]) => [k, field(v)] as const);
+export function nearRecord(fields: Record<string, fc.Arbitrary<unknown>>, weight = 8): fc.Arbitrary<object> {
+  const entries = Object.entries(fields).map(([k, v]) => [k, field(v, weight)] as const);
   return fc
-    .tuple(fc.record(Object.fromEntries(entries)), fc.option(fc.tuple(hostileKey, hostileValue), { freq: 4 }))
+    .tuple(
+      fc.record(Object.fromEntries(entries)),
+      fc.option(fc.tuple(hostileKey, hostileValue), { freq: Math.ceil(weight / 2) }),
+    )
     .map(([record, extra]) => {
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(record)) if (v !== undefined) defineOwn(out, k, v);
