@@ -12,7 +12,7 @@ import {
   Rng,
   truncations,
 } from '../../test/harness/fuzz.js';
-import { outcome, outcomeAsync, params } from '../../test/harness/properties.js';
+import { outcome, outcomeAsync, params, rarely } from '../../test/harness/properties.js';
 import { WasmOciError } from '../errors.js';
 import { importsByModule, inspectWasm, inspectWasmFile, type WasmInfo } from './inspect.js';
 
@@ -213,7 +213,7 @@ describe('inspectWasm properties (fast-check)', () => {
   );
   /** A name with its length: honest, or any LEB128 value up to 2^35. */
   const name = fc
-    .tuple(nameBytes, fc.option(fc.nat({ max: 2 ** 35 }), { freq: 6 }))
+    .tuple(nameBytes, rarely(fc.nat({ max: 2 ** 35 }), 6))
     .map(([bytes, length]) => [...leb(length ?? bytes.length), ...bytes]);
   const count = (n: number) =>
     fc.oneof({ weight: 6, arbitrary: fc.constant(n) }, { weight: 1, arbitrary: fc.nat({ max: 2 ** 32 }) });
@@ -233,7 +233,7 @@ describe('inspectWasm properties (fast-check)', () => {
       .chain((items) => count(items.length).map((n) => [...leb(n), ...items.flat()]));
   const sectionOf = (id: number, body: fc.Arbitrary<number[]>) =>
     fc
-      .tuple(body, fc.option(fc.nat({ max: 2 ** 33 }), { freq: 8 }))
+      .tuple(body, rarely(fc.nat({ max: 2 ** 33 }), 8))
       .map(([b, size]) => [id, ...leb(size ?? b.length), ...b]);
   const custom = sectionOf(
     0,

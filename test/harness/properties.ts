@@ -113,6 +113,11 @@ export function mostly<T, U = string>(
   return fc.oneof({ weight, arbitrary: valid }, { weight: 1, arbitrary: odd });
 }
 
+/** `valid`'s value once in `weight + 1` draws, null otherwise (fc.option's freq is the other way round). */
+export function rarely<T>(valid: fc.Arbitrary<T>, weight: number): fc.Arbitrary<T | null> {
+  return fc.oneof({ weight, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: valid });
+}
+
 /** An optional field: missing as often as present. */
 export function optional<T>(valid: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> {
   return fc.oneof(fc.constant(undefined), valid);
@@ -125,10 +130,7 @@ export function optional<T>(valid: fc.Arbitrary<T>): fc.Arbitrary<T | undefined>
 export function nearRecord(fields: Record<string, fc.Arbitrary<unknown>>, weight = 8): fc.Arbitrary<object> {
   const entries = Object.entries(fields).map(([k, v]) => [k, field(v, weight)] as const);
   return fc
-    .tuple(
-      fc.record(Object.fromEntries(entries)),
-      fc.option(fc.tuple(hostileKey, hostileValue), { freq: Math.ceil(weight / 2) }),
-    )
+    .tuple(fc.record(Object.fromEntries(entries)), rarely(fc.tuple(hostileKey, hostileValue), weight))
     .map(([record, extra]) => {
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(record)) if (v !== undefined) defineOwn(out, k, v);
