@@ -69,6 +69,11 @@ const INDEX = {
   ],
 };
 
+/** A string as Go's encoder writes it: lone surrogates become U+FFFD. */
+function wellFormed(s: string): string {
+  return s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+}
+
 describe('OCI layout index.json fuzzing', () => {
   let dir = '';
   before(async () => {
@@ -211,7 +216,9 @@ describe('OCI layout index.json fuzzing', () => {
             if (tagged instanceof Error) return;
             const after = await store.tags();
             assert.ok(after.includes(tag), `tag ${tag} not written`);
-            for (const t of tags) assert.ok(t === tag || after.includes(t), `tag ${t} lost`);
+            // Names are written as Go writes them: a lone surrogate becomes U+FFFD (as Go reads it, too).
+            for (const t of tags)
+              assert.ok(t === tag || after.includes(wellFormed(t)), `tag ${JSON.stringify(t)} lost`);
           },
         ),
         params(0x1a9001, 300),
