@@ -88,7 +88,12 @@ export class WasmOciError extends Error {
   readonly details: Record<string, unknown> | undefined;
 
   constructor(code: ErrorCode, message: string, options: WasmOciErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // Messages quote outside text (references, registry answers, file names): its line breaks are
+    // shown as escapes, so a message stays one line for every caller, not only the CLI.
+    super(
+      message.replace(/[\r\n]/g, (c) => (c === '\n' ? '\\n' : '\\r')),
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.code = code;
     this.hint = options.hint;
     this.status = options.status;

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { assertFast, expectResultOrError, HOSTILE_STRINGS, Rng } from '../test/harness/fuzz.js';
+import { outcome, params, stringOf } from '../test/harness/properties.js';
+import { WasmOciError } from './errors.js';
 import {
   formatReference,
   hostName,
@@ -119,5 +122,111 @@ describe('parseReference fuzzing', () => {
         expectResultOrError(() => parseReference(input), ['INVALID_REFERENCE'], input.slice(0, 20), input),
       );
     }
+  });
+});
+
+describe('parseReference properties (fast-check)', () => {
+  const registry = fc.oneof(
+    fc.constantFrom(
+      'localhost:5000',
+      'ghcr.io',
+      'docker.io',
+      '[::1]:5000',
+      '127.0.0.1',
+      'Registry.Example.com',
+    ),
+    fc.constantFrom(
+      'localhost:5000',
+      'ghcr.io',
+      'docker.io',
+      '[::1]:5000',
+      '127.0.0.1',
+      'Registry.Example.com',
+    ),
+    stringOf(['a', 'z', '0', '9', '.', '-', ':', '5000', '[', ']', '::1', 'A']),
+  );
+  const component = fc.oneof(
+    { weight: 3, arbitrary: fc.constantFrom('a', 'wasm-to-oci', 'a__b.c-d', 'owner', 'x0') },
+    { weight: 1, arbitrary: stringOf(['a', 'b0', '_', '__', '.', '-', 'x', 'Z', '%2e']) },
+  );
+  const tag = fc.oneof(
+    { weight: 3, arbitrary: fc.constantFrom('v1', 'latest', '1.0.0', '_x', 't'.repeat(128)) },
+    { weight: 1, arbitrary: stringOf(['v1', 'latest', '1.0.0', '_', '-', '.', 'A', 't'.repeat(128)]) },
+  );
+  const digest = fc.oneof(
+    fc.constant(D),
+    fc.constant(D),
+    fc
+      .constantFrom('sha256', 'sha512', 'SHA256', 'a+b', 'a.b', '')
+      .chain((alg) =>
+        stringOf(['0', 'f', 'a', 'F', '0123456789abcdef'.repeat(4), ':', '=']).map((hex) => `${alg}:${hex}`),
+      ),
+  );
+  /** Registry, path, tag and digest joined, each valid, odd, or hostile, with the separators varied. */
+  const structured = fc
+    .record({
+      registry: fc.option(registry, { freq: 4 }),
+      path: fc.array(component, { minLength: 1, maxLength: 4 }),
+      tag: fc.option(tag),
+      digest: fc.option(digest),
+      slash: fc.constantFrom('/', '/', '/', '//', '\\'),
+    })
+    .map(
+      ({ registry: r, path, tag: t, digest: dg, slash }) =>
+        `${r === null ? '' : `${r}${slash}`}${path.join('/')}${t === null ? '' : `:${t}`}${dg === null ? '' : `@${dg}`}`,
+    );
+  const input = fc.oneof(
+    { weight: 4, arbitrary: structured },
+    { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 80 }) },
+    { weight: 1, arbitrary: stringOf([...ALPHABET], 60) },
+  );
+
+  it('any string parses to a reference that round-trips, or fails with INVALID_REFERENCE (one line)', () => {
+    let parsed = 0;
+    fc.assert(
+      fc.property(input, fc.boolean(), (text, layout) => {
+        outcome(
+          () => parseReference(text),
+          ['INVALID_REFERENCE'],
+          text,
+          (ref) => {
+            checkParsed(ref, JSON.stringify(text));
+            parsed++;
+          },
+        );
+        outcome(
+          () => parseTarget(text, { layout }),
+          ['INVALID_REFERENCE'],
+          text,
+          (spec) => assert.equal(typeof formatTarget(spec), 'string'),
+        );
+      }),
+      params(0x5eed01, 1500),
+    );
+    assert.ok(parsed > 100, `only ${parsed} references parsed`);
+  });
+
+  it('a reference holding line breaks fails with a one-line message (regression)', () => {
+    // The message quoted the input raw: "a\r\nb" made a two-line error for every caller but the CLI.
+    for (const text of ['\r\n/', 'a\nb', 'localhost/x:\n', 'x@sha256:\r']) {
+      const err = outcome(() => parseReference(text), ['INVALID_REFERENCE'], text);
+      assert.ok(err instanceof WasmOciError, JSON.stringify(text));
+      assert.ok(err.message.includes(JSON.stringify(text).slice(1, -1)), err.message);
+    }
+  });
+
+  it('a repeated piece is answered quickly at any length', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('localhost/', 'a.', 'a-', 'a__', '@', '/', ':', '[', 'x@sha256:'),
+        fc.constantFrom(...ALPHABET, 'a/', 'a+', '!'),
+        fc.integer({ min: 1000, max: 20_000 }),
+        (head, piece, n) => {
+          const text = `${head}${piece.repeat(n)}!`;
+          outcome(() => parseReference(text), ['INVALID_REFERENCE'], text, undefined, 100);
+        },
+      ),
+      params(0x5eed02, 100),
+    );
   });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import {
   assertFast,
   expectResultOrError,
@@ -11,6 +12,16 @@ import {
   Rng,
   wrongValues,
 } from '../../test/harness/fuzz.js';
+import {
+  anyString,
+  hostileKey,
+  hostileNumber,
+  jsonInput,
+  nearRecord,
+  outcome,
+  params,
+  stringOf,
+} from '../../test/harness/properties.js';
 import type { HttpEngine, HttpRequest, HttpResponse } from '../transport/types.js';
 import { Authorizer, type Credential, parseTokenResponse } from './authorizer.js';
 import { parseChallenges } from './challenge.js';
@@ -217,4 +228,96 @@ describe('Authorizer fuzzing (fake token server)', () => {
       }
     });
   }
+});
+
+describe('WWW-Authenticate and token response properties (fast-check)', () => {
+  const token = fc.constantFrom('Bearer', 'Basic', 'Negotiate', 'bearer', 'x-Custom', 'realm', '');
+  const quoted = anyString(20).map((s) => `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`);
+  const value = fc.oneof(
+    fc.constantFrom('"https://auth.example/token"', '"registry.example"', '"repository:a/b:pull,push"', 'x'),
+    quoted,
+    anyString(10),
+    fc.constantFrom('"', '"\\', '=', '', '"a\\"b"'),
+  );
+  const param = fc
+    .tuple(
+      fc.oneof(fc.constantFrom('realm', 'service', 'scope', 'error', 'REALM'), hostileKey),
+      fc.constantFrom('=', ' = ', '=='),
+      value,
+    )
+    .map(([k, eq, v]) => `${k}${eq}${v}`);
+  const challenge = fc
+    .tuple(
+      token,
+      fc.constantFrom(' ', '  ', '\t', ''),
+      fc.oneof(
+        fc.array(param, { maxLength: 5 }).map((ps) => ps.join(',')),
+        fc.constantFrom('abc/def+ghi==', '='),
+      ),
+    )
+    .map(([scheme, space, rest]) => `${scheme}${space}${rest}`);
+  const header = fc.oneof(
+    { weight: 4, arbitrary: fc.array(challenge, { minLength: 1, maxLength: 3 }).map((cs) => cs.join(', ')) },
+    { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 120 }) },
+    { weight: 1, arbitrary: stringOf([...HEADER_ALPHABET], 60) },
+  );
+
+  it('any header gives well-formed challenges, never an exception', () => {
+    fc.assert(
+      fc.property(header, (h) => {
+        outcome(() => checkChallenges(h, JSON.stringify(h)), [], h);
+      }),
+      params(0xa17401, 1500),
+    );
+  });
+
+  it('a repeated piece is parsed in linear time at any length', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('', 'Bearer ', 'Bearer realm="', 'x '),
+        fc.constantFrom('a ', 'a,', 'a=b,', '\\"', 'a', 'a==', 'realm=', '"', ', ', '=', ' '),
+        fc.integer({ min: 1000, max: 30_000 }),
+        (head, piece, n) => {
+          const h = `${head}${piece.repeat(n)}!`;
+          outcome(() => parseChallenges(h), [], h, undefined, 500);
+        },
+      ),
+      params(0xa17402, 60),
+    );
+  });
+
+  const NOW = 1_700_000_000_000;
+  const tokenBody = nearRecord({
+    token: fc.oneof(fc.constantFrom('abc.def.ghi', 'x'), anyString(20)),
+    access_token: fc.oneof(fc.constantFrom('xyz', ''), anyString(20)),
+    refresh_token: anyString(20),
+    expires_in: fc.oneof(fc.constantFrom(60, 300, 0, -1, 86_400 * 365), hostileNumber),
+    issued_at: fc.oneof(
+      fc.constantFrom('2024-01-01T00:00:00Z', '2023-11-14T22:13:20Z', '9999-12-31T23:59:59Z', 'yesterday'),
+      fc.date({ noInvalidDate: true }).map((dt) => dt.toISOString()),
+      anyString(),
+    ),
+  });
+
+  it('any token answer gives a token fit for a header with a bounded lifetime, or REGISTRY', () => {
+    let tokens = 0;
+    fc.assert(
+      fc.property(jsonInput(tokenBody), (bytes) => {
+        const text = bytes.toString('utf8');
+        outcome(
+          () => parseTokenResponse(text, 'auth.example', NOW),
+          ['REGISTRY'],
+          text,
+          (t) => {
+            tokens++;
+            assert.match(t.token, /^[\x21-\x7e]+$/, 'token unfit for a header');
+            assert.ok(Number.isFinite(t.expiresAt), `expiry ${t.expiresAt}`);
+            assert.ok(t.expiresAt <= NOW + 24 * 3600 * 1000, 'lifetime beyond a day');
+          },
+        );
+      }),
+      params(0xa17403, 1500),
+    );
+    assert.ok(tokens > 100, `only ${tokens} token answers accepted`);
+  });
 });

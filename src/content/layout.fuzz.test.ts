@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import {
   deepJson,
   expectResultOrErrorAsync,
@@ -13,6 +14,19 @@ import {
   mutateJson,
   Rng,
 } from '../../test/harness/fuzz.js';
+import {
+  anyString,
+  hostileKey,
+  hostileNumber,
+  hostileValue,
+  jsonInput,
+  mostly,
+  nearRecord,
+  optional,
+  outcomeAsync,
+  params,
+  withKey,
+} from '../../test/harness/properties.js';
 import { type Descriptor, parseDescriptor } from '../oci/descriptor.js';
 import { digestOf } from '../oci/digest.js';
 import { MediaType } from '../oci/mediatypes.js';
@@ -54,6 +68,11 @@ const INDEX = {
     { ...MANIFEST_DESC },
   ],
 };
+
+/** A string as Go's encoder writes it: lone surrogates become U+FFFD. */
+function wellFormed(s: string): string {
+  return s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+}
 
 describe('OCI layout index.json fuzzing', () => {
   let dir = '';
@@ -135,6 +154,78 @@ describe('OCI layout index.json fuzzing', () => {
       assert.ok(readable > 10, `only ${readable} indexes were readable`);
     });
   }
+
+  describe('index.json properties (fast-check)', () => {
+    const refName = mostly(fc.constantFrom('v1', 'latest', 'v2'), fc.oneof(hostileKey, anyString(12)), 4);
+    const entry = mostly(
+      fc.record(
+        {
+          mediaType: mostly(fc.constantFrom(MediaType.ociManifest, MediaType.ociIndex), anyString(10), 12),
+          digest: mostly(fc.constantFrom(MANIFEST_DESC.digest, digestOf('other')), anyString(10), 12),
+          size: mostly(fc.constantFrom(MANIFEST_DESC.size, 5), hostileNumber, 12),
+          annotations: optional(
+            fc
+              .tuple(refName, fc.option(fc.tuple(hostileKey, anyString(8))))
+              .map(([name, extra]) =>
+                withKey('org.opencontainers.image.ref.name', name, extra ? withKey(extra[0], extra[1]) : {}),
+              ),
+          ),
+        },
+        { requiredKeys: ['mediaType', 'digest', 'size'] },
+      ),
+      hostileValue,
+      12,
+    );
+    const index = nearRecord(
+      {
+        schemaVersion: mostly(fc.constant(2), hostileValue, 12),
+        mediaType: optional(mostly(fc.constant(MediaType.ociIndex), anyString(10), 12)),
+        manifests: mostly(fc.array(entry, { maxLength: 4 }), hostileValue, 12),
+        annotations: optional(fc.dictionary(hostileKey, anyString(8), { maxKeys: 2 })),
+      },
+      16,
+    );
+
+    it('any index.json gives tags and resolutions and takes a tag, or fails with a layout code', async () => {
+      const store = await layout('fc', Buffer.from('{}'));
+      let readable = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          jsonInput(index),
+          fc.constantFrom('v1', 'latest', MANIFEST_DESC.digest, ...HOSTILE_KEYS),
+          fc.constantFrom('v2', 'v1', ...HOSTILE_KEYS),
+          async (bytes, reference, tag) => {
+            await writeFile(join(store.root, 'index.json'), bytes);
+            const tags = await outcomeAsync(
+              () => store.tags(),
+              CODES,
+              bytes,
+              (list) => {
+                for (const t of list) assert.equal(typeof t, 'string');
+              },
+            );
+            if (tags instanceof Error) return;
+            readable++;
+            await outcomeAsync(
+              () => store.resolve(reference),
+              CODES,
+              bytes,
+              (desc) => assert.deepEqual(parseDescriptor(desc, 'resolved'), desc),
+            );
+            const tagged = await outcomeAsync(() => store.tag(MANIFEST_DESC, tag), CODES, bytes);
+            if (tagged instanceof Error) return;
+            const after = await store.tags();
+            assert.ok(after.includes(tag), `tag ${tag} not written`);
+            // Names are written as Go writes them: a lone surrogate becomes U+FFFD (as Go reads it, too).
+            for (const t of tags)
+              assert.ok(t === tag || after.includes(wellFormed(t)), `tag ${JSON.stringify(t)} lost`);
+          },
+        ),
+        params(0x1a9001, 150),
+      );
+      assert.ok(readable > 20, `only ${readable} indexes were readable`);
+    });
+  });
 
   it('a missing, oversized, deeply nested or non-file index.json is an error of the layout', async () => {
     const cases: Array<[string, Buffer]> = [

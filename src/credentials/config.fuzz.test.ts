@@ -3,7 +3,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import {
+  defineOwn,
   expectResultOrError,
   expectResultOrErrorAsync,
   HOSTILE_KEYS,
@@ -11,6 +13,16 @@ import {
   mutateJson,
   Rng,
 } from '../../test/harness/fuzz.js';
+import {
+  anyString,
+  hostileKey,
+  hostileValue,
+  jsonInput,
+  nearRecord,
+  outcome,
+  outcomeAsync,
+  params,
+} from '../../test/harness/properties.js';
 import type { Credential } from '../auth/authorizer.js';
 import {
   checkConfig,
@@ -152,6 +164,107 @@ describe('Docker config fuzzing', () => {
           },
         );
       }
+    });
+  });
+});
+
+describe('Docker config properties (fast-check)', () => {
+  const str = (valid: string[]) => fc.oneof(fc.constantFrom(...valid), anyString(24));
+  const entry = nearRecord({
+    auth: fc.oneof(
+      fc.constantFrom(b64('hub:pw'), b64('u:'), b64(':p'), b64('nocolon'), b64('u:p\n'), '====', 'a'),
+      anyString(16).map(b64),
+      anyString(16),
+    ),
+    username: str(['u', 'gh', '00000000-0000-0000-0000-000000000000']),
+    password: str(['p', 'tok', '']),
+    identitytoken: str(['refresh']),
+    registrytoken: str(['tok']),
+    email: str(['a@b']),
+  });
+  const host = fc.oneof(
+    fc.constantFrom(
+      'https://index.docker.io/v1/',
+      'docker.io',
+      'https://ghcr.io/v2/',
+      'localhost:5000',
+      'http://localhost:5000',
+      'quay.io',
+      'gcr.io',
+      'ghcr.io/owner',
+    ),
+    hostileKey,
+    anyString(20),
+  );
+  const map = <T>(key: fc.Arbitrary<string>, value: fc.Arbitrary<T>) =>
+    fc.array(fc.tuple(key, value), { maxLength: 5 }).map((pairs) => {
+      const out = {};
+      for (const [k, v] of pairs) defineOwn(out, k, v);
+      return out;
+    });
+  const config = nearRecord({
+    auths: map(host, fc.oneof({ weight: 5, arbitrary: entry }, { weight: 1, arbitrary: hostileValue })),
+    credsStore: str(['desktop', 'osxkeychain', '../x', '']),
+    credHelpers: map(
+      host,
+      fc.oneof(
+        { weight: 5, arbitrary: str(['gcloud', 'ecr-login']) },
+        { weight: 1, arbitrary: hostileValue },
+      ),
+    ),
+    HttpHeaders: fc.jsonValue({ maxDepth: 2 }),
+  });
+  const registry = fc.oneof(fc.constantFrom(...REGISTRIES), anyString(20));
+
+  it('any config is refused with FILE or answers every lookup with strings', () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(
+        jsonInput(config),
+        fc.array(registry, { minLength: 1, maxLength: 4 }),
+        (bytes, registries) => {
+          let json: unknown;
+          try {
+            json = JSON.parse(bytes.toString('utf8'));
+          } catch {
+            return; // readConfig's own JSON error is checked on files below
+          }
+          const checked = outcome(() => checkConfig(json, 'config.json'), ['FILE'], bytes);
+          if (checked instanceof Error) return;
+          accepted++;
+          for (const r of registries) outcome(() => lookups(checked, r, JSON.stringify(r)), [], r);
+        },
+      ),
+      params(0xc0f601, 800),
+    );
+    assert.ok(accepted > 60, `only ${accepted} configs accepted`);
+  });
+
+  describe('readConfig on files', () => {
+    let dir = '';
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'wasm-to-oci-config-prop-'));
+    });
+    after(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('any file content gives a config or FILE', async () => {
+      const path = join(dir, 'config.json');
+      await fc.assert(
+        fc.asyncProperty(jsonInput(config), registry, async (bytes, r) => {
+          await writeFile(path, bytes);
+          await outcomeAsync(
+            () => readConfig(path),
+            ['FILE'],
+            bytes,
+            (c) => {
+              if (c) lookups(c, r, JSON.stringify(r));
+            },
+          );
+        }),
+        params(0xc0f602, 150),
+      );
     });
   });
 });

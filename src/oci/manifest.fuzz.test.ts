@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import {
   assertFast,
   DEPTHS,
@@ -12,8 +13,22 @@ import {
   mutateBytesN,
   mutateJson,
   Rng,
+  toText,
   truncations,
 } from '../../test/harness/fuzz.js';
+import {
+  anyString,
+  hostileKey,
+  hostileNumber,
+  hostileValue,
+  jsonInput,
+  mostly,
+  nearRecord,
+  optional,
+  outcome,
+  params,
+  withKey,
+} from '../../test/harness/properties.js';
 import { selectIndexEntry, selectWasmLayer } from '../wasm/select.js';
 import { type Descriptor, parseAnnotations, parseDescriptor } from './descriptor.js';
 import { goMap, goString } from './gojson.js';
@@ -113,8 +128,9 @@ function encoded(value: unknown, isMap = false): unknown {
       v === '' ||
       (Array.isArray(v) && v.length === 0) ||
       (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0);
-    // `layers` and `manifests` are written even when empty (no omitempty in the image-spec structs).
-    if (empty && !isMap && k !== 'layers' && k !== 'manifests') continue;
+    // `layers` and `manifests` are written even when empty (no omitempty in the image-spec structs),
+    // `architecture` and `os` of a platform are written even when empty too.
+    if (empty && !isMap && !['layers', 'manifests', 'architecture', 'os'].includes(k)) continue;
     defineOwn(out, wellFormed(k), encoded(v, k === 'annotations'));
   }
   return out;
@@ -288,4 +304,170 @@ describe('descriptor and Go JSON fuzzing', () => {
       }
     });
   }
+});
+
+describe('manifest, index and descriptor properties (fast-check)', () => {
+  const mediaType = mostly(
+    fc.constantFrom(
+      MediaType.ociManifest,
+      MediaType.ociIndex,
+      MediaType.dockerManifest,
+      MediaType.dockerManifestList,
+      'application/wasm',
+      'application/vnd.wasm.config.v0+json',
+      'application/vnd.wasm.content.layer.v1+wasm',
+      'a/b',
+    ),
+    fc.oneof(fc.constantFrom('a/b; charset=x', 'x', 'a/', '/b', 'A/B'), anyString(30)),
+  );
+  const digest = mostly(
+    fc.constantFrom(d('a'), d('b'), `sha512:${'c'.repeat(128)}`),
+    fc.oneof(
+      fc.constantFrom(`sha256:${'A'.repeat(64)}`, 'sha256:', 'md5:x', `sha256:${'a'.repeat(63)}`),
+      fc.stringMatching(/^[a-z0-9]+([+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]{1,80}$/),
+      anyString(20),
+    ),
+    4,
+  );
+  const annotations = mostly(
+    fc.dictionary(
+      mostly(fc.constantFrom('org.opencontainers.image.title', '<&>', 'a.b'), hostileKey, 3),
+      anyString(20),
+      { maxKeys: 5 },
+    ),
+    fc.tuple(hostileKey, anyString(10)).map(([k, v]) => withKey(k, v)),
+    4,
+  );
+  const platform = nearRecord({
+    architecture: mostly(fc.constantFrom('wasm', 'amd64', '')),
+    os: mostly(fc.constantFrom('wasip1', 'wasip2', 'linux')),
+    'os.version': optional(anyString(10)),
+    'os.features': optional(fc.array(anyString(10), { maxLength: 3 })),
+    variant: optional(anyString(10)),
+  });
+  const descriptorOf = (weight: number) =>
+    nearRecord(
+      {
+        mediaType,
+        digest,
+        size: mostly(fc.oneof(fc.constantFrom(0, 2, 3, 1234), fc.nat()), hostileNumber, 4),
+        annotations: optional(annotations),
+        urls: optional(fc.array(mostly(fc.constant('https://example.com/x')), { maxLength: 3 })),
+        data: fc.oneof(
+          { weight: 8, arbitrary: fc.constant(undefined) },
+          fc.constantFrom('e30=', '', 'AAAA', 'e30', '===='),
+          fc.uint8Array({ maxLength: 6 }).map((b) => Buffer.from(b).toString('base64')),
+        ),
+        platform: optional(platform),
+        artifactType: optional(mediaType),
+      },
+      weight,
+    );
+  const descriptor = descriptorOf(8);
+  /** A descriptor of valid values only, now and then a near-valid one: what manifests and indexes list. */
+  const listed = mostly(
+    fc.record(
+      {
+        mediaType: fc.constantFrom('application/wasm', MediaType.ociManifest, 'a/b'),
+        digest: fc.constantFrom(d('a'), d('b'), `sha512:${'c'.repeat(128)}`),
+        size: fc.nat(),
+        annotations: fc.dictionary(
+          fc.constantFrom('org.opencontainers.image.title', '<&>', 'a.b'),
+          anyString(20),
+          {
+            maxKeys: 3,
+          },
+        ),
+        platform: fc.record({
+          architecture: fc.constantFrom('wasm', ''),
+          os: fc.constantFrom('wasip2', 'linux'),
+        }),
+      },
+      { requiredKeys: ['mediaType', 'digest', 'size'] },
+    ),
+    descriptorOf(20),
+    12,
+  );
+  const list = (item: fc.Arbitrary<unknown>) =>
+    fc.oneof(
+      { weight: 5, arbitrary: fc.array(item, { maxLength: 3 }) },
+      { weight: 1, arbitrary: hostileValue },
+    );
+  const manifestType = fc.constantFrom(MediaType.ociManifest, MediaType.dockerManifest, undefined);
+  const indexType = fc.constantFrom(MediaType.ociIndex, MediaType.dockerManifestList, undefined);
+  const artifactType = optional(fc.constantFrom('application/vnd.wasm.config.v0+json', 'a/b'));
+  const manifest = nearRecord(
+    {
+      schemaVersion: mostly(fc.constant(2), fc.constantFrom(1, '2', 2.0000001)),
+      mediaType: mostly(manifestType, mediaType),
+      artifactType: mostly(artifactType, mediaType),
+      config: listed,
+      layers: list(listed),
+      subject: optional(listed),
+      annotations: optional(annotations),
+    },
+    16,
+  );
+  const index = nearRecord(
+    {
+      schemaVersion: mostly(fc.constant(2), fc.constantFrom(1, '2')),
+      mediaType: mostly(indexType, mediaType),
+      artifactType: mostly(artifactType, mediaType),
+      manifests: list(listed),
+      subject: optional(listed),
+      annotations: optional(annotations),
+    },
+    16,
+  );
+  const headerType = fc.constantFrom(...HEADER_TYPES);
+
+  it('any manifest or index parses, re-encodes byte-stably and selects, or fails with a manifest code', async () => {
+    let parsed = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        jsonInput(fc.oneof(manifest, index)),
+        headerType,
+        fc.nat(),
+        async (bytes, type, seed) => {
+          const result = outcome(() => parseManifest(bytes, type), CODES, bytes);
+          if (result instanceof Error) return;
+          parsed++;
+          checkRoundTrip(result, 'property');
+          await checkSelection(result, new Rng(seed), 'property');
+        },
+      ),
+      params(0x0c1a01, 600),
+    );
+    assert.ok(parsed > 60, `only ${parsed} documents parsed`);
+  });
+
+  it('any descriptor value parses to one that re-encodes to itself, or fails with INVALID_MANIFEST', () => {
+    let parsed = 0;
+    fc.assert(
+      fc.property(
+        fc.oneof({ weight: 5, arbitrary: descriptor }, { weight: 1, arbitrary: hostileValue }),
+        (value) => {
+          let json: unknown;
+          try {
+            json = JSON.parse(toText(value));
+          } catch {
+            return; // deep nesting past JSON.parse, or a raw piece that is no JSON
+          }
+          const desc = outcome(() => parseDescriptor(json, 'd'), ['INVALID_MANIFEST'], value);
+          outcome(
+            () => parseAnnotations((json as { annotations?: unknown })?.annotations, 'a'),
+            ['INVALID_MANIFEST'],
+            value,
+          );
+          if (desc instanceof Error) return;
+          parsed++;
+          const text = goDescriptor(desc).json;
+          assert.deepEqual(JSON.parse(text), encoded(desc), text.slice(0, 200));
+          assert.equal(goDescriptor(parseDescriptor(JSON.parse(text), 'd')).json, text);
+        },
+      ),
+      params(0x0c1a02, 1500),
+    );
+    assert.ok(parsed > 100, `only ${parsed} descriptors parsed`);
+  });
 });

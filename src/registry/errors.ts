@@ -36,6 +36,9 @@ export function registryCodes(err: unknown): string[] {
   return Array.isArray(entries) ? entries.map((e) => String((e as RegistryErrorEntry).code)) : [];
 }
 
+/** The most of a registry's error text an error message quotes. */
+const MAX_SAID = 1000;
+
 /**
  * Builds the error for an unexpected response: `what` says what we tried ("push manifest to
  * localhost:5000/hello"), the registry's own error codes and messages follow.
@@ -53,10 +56,14 @@ export async function responseError(res: HttpResponse, what: string): Promise<Wa
         ? 'the credentials in use are not allowed to do this'
         : undefined;
   const plain = text.trimStart();
-  const detail =
-    registrySays ||
-    (plain && !plain.startsWith('<') && !plain.startsWith('{') ? plain.trim().slice(0, 200) : '');
-  return new WasmOciError(code, `${what}: HTTP ${res.status}${detail ? ` (${detail.split('\n')[0]})` : ''}`, {
+  const said =
+    (
+      registrySays ||
+      (plain && !plain.startsWith('<') && !plain.startsWith('{') ? plain.trim().slice(0, 200) : '')
+    ).split('\n')[0] ?? '';
+  // Up to 20 entries of 600 characters each: what the registry says is cut to keep the message short.
+  const detail = said.length > MAX_SAID ? `${said.slice(0, MAX_SAID)}...` : said;
+  return new WasmOciError(code, `${what}: HTTP ${res.status}${detail ? ` (${detail})` : ''}`, {
     status: res.status,
     ...(hint ? { hint } : {}),
     ...(entries.length ? { details: { errors: entries } } : {}),

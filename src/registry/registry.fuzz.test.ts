@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import {
   assertFast,
   expectResultOrError,
@@ -10,6 +11,17 @@ import {
   mutateJson,
   Rng,
 } from '../../test/harness/fuzz.js';
+import {
+  anyString,
+  hostileValue,
+  jsonInput,
+  mostly,
+  nearRecord,
+  outcome,
+  outcomeAsync,
+  params,
+  stringOf,
+} from '../../test/harness/properties.js';
 import { isValidTag } from '../reference.js';
 import type { HttpResponse } from '../transport/types.js';
 import { parseErrorBody, rateLimitError, registryCodes, responseError } from './errors.js';
@@ -212,4 +224,182 @@ describe('registry error bodies fuzzing', () => {
       }
     });
   }
+});
+
+describe('tag list, Link header and error body properties (fast-check)', () => {
+  const tagValue = mostly(
+    fc.oneof(
+      fc.constantFrom('v1', 'latest', '1.0.0', '_x', 't'.repeat(128)),
+      fc.stringMatching(/^[\w][\w.-]{0,20}$/),
+    ),
+    fc.oneof(anyString(20), hostileValue),
+    4,
+  );
+  const page = nearRecord({
+    name: mostly(fc.constantFrom('a/b', 'r.example/a')),
+    tags: mostly(fc.oneof(fc.array(tagValue, { maxLength: 8 }), fc.constant(null)), hostileValue, 6),
+  });
+
+  it('any tag page gives valid tags or REGISTRY', () => {
+    let pages = 0;
+    fc.assert(
+      fc.property(jsonInput(page), (bytes) => {
+        outcome(
+          () => parseTagPage(bytes, 'r.example/a'),
+          ['REGISTRY'],
+          bytes,
+          (tags) => {
+            pages++;
+            assert.ok(Array.isArray(tags));
+            for (const t of tags) assert.ok(typeof t === 'string' && isValidTag(t), `tag ${t}`);
+          },
+        );
+      }),
+      params(0x7a9501, 1500),
+    );
+    assert.ok(pages > 300, `only ${pages} pages read`);
+  });
+
+  const target = fc.oneof(
+    fc.constantFrom('/v2/a/tags/list?n=2&last=b', 'https://r.example/v2/a/tags/list?last=x', ''),
+    anyString(20).map((s) => s.replace(/[<>]/g, '')),
+  );
+  const linkParam = fc.oneof(
+    fc.constantFrom(
+      'rel="next"',
+      'rel=next',
+      'rel="prev"',
+      'rel="first next"',
+      'REL = "Next"',
+      'title="a, b"',
+    ),
+    stringOf([...LINK_ALPHABET], 12),
+  );
+  const link = fc
+    .tuple(target, fc.array(linkParam, { maxLength: 3 }), fc.constantFrom(';', '; ', ' ;'))
+    .map(([t, ps, sep]) => `<${t}>${ps.map((p) => `${sep}${p}`).join('')}`);
+  const header = fc.oneof(
+    { weight: 4, arbitrary: fc.array(link, { minLength: 1, maxLength: 3 }).map((ls) => ls.join(', ')) },
+    { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 80 }) },
+    { weight: 1, arbitrary: stringOf([...LINK_ALPHABET], 60) },
+  );
+
+  it('any Link header gives a target agreeing with the old parser, or none, never an exception', () => {
+    fc.assert(
+      fc.property(header, (h) => {
+        const got = outcome(() => nextLink(h), [], h);
+        assert.ok(got === undefined || (typeof got === 'string' && !got.includes('<') && !got.includes('>')));
+        if (!/<[^>]*</.test(h)) assert.equal(got, oldNextLink(h), JSON.stringify(h));
+      }),
+      params(0x7a9502, 2000),
+    );
+  });
+
+  it('a repeated piece of a Link header is parsed in linear time at any length', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('', '<a>', '<a>;rel="', '<'),
+        fc.constantFrom('<', 'next ', ';rel="next ', '; ', ' ', '<a>', 'a', '"', ',', ';'),
+        fc.integer({ min: 1000, max: 50_000 }),
+        (head, piece, n) => {
+          const h = `${head}${piece.repeat(n)}`;
+          outcome(() => nextLink(h), [], h, undefined, 500);
+        },
+      ),
+      params(0x7a9503, 60),
+    );
+  });
+
+  const errorEntry = nearRecord({
+    code: mostly(
+      fc.constantFrom('MANIFEST_UNKNOWN', 'DENIED', 'UNAUTHORIZED', 'TOOMANYREQUESTS', 'x'.repeat(200)),
+    ),
+    message: mostly(fc.constantFrom('manifest unknown', 'm'.repeat(1000))),
+    detail: fc.jsonValue({ maxDepth: 3 }),
+  });
+  const errorBody = nearRecord({ errors: mostly(fc.array(errorEntry, { maxLength: 25 }), hostileValue, 4) });
+  const headers = fc.dictionary(
+    fc.constantFrom(
+      'retry-after',
+      'ratelimit-limit',
+      'ratelimit-remaining',
+      'ratelimit-reset',
+      'content-type',
+    ),
+    fc.oneof(
+      fc.constantFrom(
+        '1',
+        '120',
+        'Wed, 21 Oct 2015 07:28:00 GMT',
+        '-1',
+        '1e400',
+        '0;w=21600',
+        '99999999999999999999',
+      ),
+      anyString(12),
+    ),
+  );
+
+  it('an error body of many long entries gives a short message (regression)', async () => {
+    // 20 entries of a 100-character code and a 500-character message were all quoted: 12 KB of message.
+    const errors = Array.from({ length: 20 }, () => ({ code: 'C'.repeat(100), message: 'm'.repeat(500) }));
+    const e = await responseError(response(400, {}, JSON.stringify({ errors })), 'get manifest of r/a:v1');
+    assert.ok(e.message.length < 2000, `message of ${e.message.length} characters`);
+    assert.match(e.message, /^get manifest of r\/a:v1: HTTP 400 \(C{100}: m{500}; C+.*\.\.\.\)$/);
+    assert.equal(registryCodes(e).length, 20);
+  });
+
+  it('any error body and headers give entries of bounded strings and one WasmOciError', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        jsonInput(errorBody),
+        fc.constantFrom(400, 401, 403, 404, 405, 429, 500, 503, 418),
+        headers,
+        async (bytes, status, hs) => {
+          const text = bytes.toString('latin1');
+          outcome(
+            () => parseErrorBody(text),
+            [],
+            text,
+            (entries) => {
+              assert.ok(entries.length <= 20);
+              for (const e of entries) {
+                assert.ok(typeof e.code === 'string' && e.code.length <= 100);
+                assert.ok(
+                  e.message === undefined || (typeof e.message === 'string' && e.message.length <= 500),
+                );
+              }
+            },
+          );
+          await outcomeAsync(
+            () => responseError(response(status, hs, bytes), 'get manifest of r/a:v1'),
+            [],
+            text,
+            (e) => {
+              assert.ok(['REGISTRY', 'UNAUTHORIZED', 'DENIED', 'NOT_FOUND'].includes(e.code), e.code);
+              assert.ok(
+                !/[\r\n]/.test(e.message),
+                `message of more than one line: ${JSON.stringify(e.message)}`,
+              );
+              assert.ok(e.message.length < 2000, `message of ${e.message.length} characters`);
+              assert.ok(registryCodes(e).every((c) => typeof c === 'string'));
+            },
+          );
+          await outcomeAsync(
+            () => rateLimitError(response(429, hs, bytes), 'r.example', 1_700_000_000_000),
+            [],
+            hs,
+            (e) => {
+              assert.equal(e.code, 'RATE_LIMITED');
+              assert.ok(
+                !/[\r\n]/.test(e.message),
+                `message of more than one line: ${JSON.stringify(e.message)}`,
+              );
+            },
+          );
+        },
+      ),
+      params(0x7a9504, 500),
+    );
+  });
 });

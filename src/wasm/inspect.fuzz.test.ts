@@ -2,14 +2,17 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import {
   assertFast,
   expectResultOrError,
   expectResultOrErrorAsync,
+  HOSTILE_KEYS,
   mutateBytesN,
   Rng,
   truncations,
 } from '../../test/harness/fuzz.js';
+import { outcome, outcomeAsync, params, rarely } from '../../test/harness/properties.js';
 import { WasmOciError } from '../errors.js';
 import { importsByModule, inspectWasm, inspectWasmFile, type WasmInfo } from './inspect.js';
 
@@ -195,5 +198,98 @@ describe('inspectWasm fuzzing', () => {
       HAND_MODULE.subarray(8),
     ]);
     assert.deepEqual(await fromFile(big), inspectWasm(big));
+  });
+});
+
+describe('inspectWasm properties (fast-check)', () => {
+  // inspect.test.ts has properties over inspectWasm from memory; these add structured sections with
+  // hostile names and counts, bytes without a preamble, the file reader, and the one-line message.
+  const nameBytes = fc.oneof(
+    fc
+      .constantFrom('wasi_snapshot_preview1', 'env', '_start', 'wasi:cli/run@0.2.0', ...HOSTILE_KEYS)
+      .map((s) => Buffer.from(s)),
+    fc.string({ unit: 'binary', maxLength: 20 }).map((s) => Buffer.from(s)),
+    fc.uint8Array({ maxLength: 12 }).map((b) => Buffer.from(b)), // invalid UTF-8 too
+  );
+  /** A name with its length: honest, or any LEB128 value up to 2^35. */
+  const name = fc
+    .tuple(nameBytes, rarely(fc.nat({ max: 2 ** 35 }), 6))
+    .map(([bytes, length]) => [...leb(length ?? bytes.length), ...bytes]);
+  const count = (n: number) =>
+    fc.oneof({ weight: 6, arbitrary: fc.constant(n) }, { weight: 1, arbitrary: fc.nat({ max: 2 ** 32 }) });
+  const tail = fc.uint8Array({ maxLength: 6 }).map((b) => [...b]);
+  const coreImport = fc
+    .tuple(name, name, fc.integer({ min: 0, max: 5 }), tail)
+    .map(([m, n, kind, rest]) => [...m, ...n, kind, ...rest]);
+  const coreExport = fc
+    .tuple(name, fc.integer({ min: 0, max: 5 }), tail)
+    .map(([n, kind, rest]) => [...n, kind, ...rest]);
+  const componentItem = fc
+    .tuple(fc.integer({ min: 0, max: 2 }), name, tail)
+    .map(([tag, n, rest]) => [tag, ...n, ...rest]);
+  const entries = (item: fc.Arbitrary<number[]>) =>
+    fc
+      .array(item, { maxLength: 5 })
+      .chain((items) => count(items.length).map((n) => [...leb(n), ...items.flat()]));
+  const sectionOf = (id: number, body: fc.Arbitrary<number[]>) =>
+    fc
+      .tuple(body, rarely(fc.nat({ max: 2 ** 33 }), 8))
+      .map(([b, size]) => [id, ...leb(size ?? b.length), ...b]);
+  const custom = sectionOf(
+    0,
+    fc.tuple(name, tail).map(([n, rest]) => [...n, ...rest]),
+  );
+  const moduleBytes = fc
+    .array(
+      fc.oneof(
+        sectionOf(2, entries(coreImport)),
+        sectionOf(7, entries(coreExport)),
+        custom,
+        fc.tuple(fc.integer({ min: 0, max: 255 }), tail).chain(([id, b]) => sectionOf(id, fc.constant(b))),
+      ),
+      { maxLength: 5 },
+    )
+    .map((sections) => Buffer.from([...MODULE, ...sections.flat()]));
+  const componentBytes = fc
+    .array(
+      fc.oneof(
+        sectionOf(10, entries(componentItem)),
+        sectionOf(11, entries(componentItem)),
+        sectionOf(
+          4,
+          fc.constant([...COMPONENT, ...section(10, vec([[0x00, ...str('nested'), 0x01, 0x00]]))]),
+        ),
+        custom,
+      ),
+      { maxLength: 5 },
+    )
+    .map((sections) => Buffer.from([...COMPONENT, ...sections.flat()]));
+  const input = fc.oneof(
+    { weight: 3, arbitrary: moduleBytes },
+    { weight: 3, arbitrary: componentBytes },
+    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)) },
+    {
+      weight: 1,
+      arbitrary: fc.string({ unit: 'binary', maxLength: 40 }).map((s) => Buffer.from(`\0asm${s}`)),
+    },
+  );
+
+  it('structured and raw input inspects alike from memory and file, or fails with one line', async () => {
+    let infos = 0;
+    await fc.assert(
+      fc.asyncProperty(input, async (bytes) => {
+        const memory = outcome(
+          () => inspectWasm(bytes),
+          CODES,
+          bytes,
+          (info) => checkInfo(info, 'memory'),
+        );
+        if (!(memory instanceof WasmOciError)) infos++;
+        await outcomeAsync(() => fromFile(bytes), CODES, bytes);
+        await checkBoth(bytes, 'property');
+      }),
+      params(0x3a5301, 800),
+    );
+    assert.ok(infos > 80, `only ${infos} binaries inspected`);
   });
 });

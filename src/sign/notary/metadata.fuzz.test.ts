@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import {
   assertFast,
   DEPTHS,
@@ -17,6 +18,21 @@ import {
   mutateJson,
   Rng,
 } from '../../../test/harness/fuzz.js';
+import {
+  anyString,
+  hostileKey,
+  hostileNumber,
+  hostileValue,
+  jsonInput,
+  jsonText,
+  mostly,
+  nearRecord,
+  optional,
+  outcome,
+  outcomeAsync,
+  params,
+} from '../../../test/harness/properties.js';
+import { WasmOciError } from '../../errors.js';
 import type { HttpEngine } from '../../transport/types.js';
 import { canonicalJson } from './canonical.js';
 import { findTarget, type TrustContext, updateCollection } from './collection.js';
@@ -439,5 +455,271 @@ describe('trust server answers fuzzing', () => {
         server.close();
       }
     }
+  });
+});
+
+describe('TUF metadata properties (fast-check)', () => {
+  const roles: BaseRole[] = ['root', 'targets', 'snapshot', 'timestamp'];
+  const valid = collection();
+  const root = parseEnvelope(valid.get('root') as Buffer, 'root', 'root').signed;
+
+  const expires = mostly(
+    fc.constantFrom(EXPIRES, '2030-01-01T00:00:00Z', '2030-01-01T00:00:00.123456789+01:00'),
+    fc.oneof(
+      fc.constantFrom(
+        '2020-01-01T00:00:00Z',
+        '2030-13-01T00:00:00Z',
+        '2030-01-01',
+        'tomorrow',
+        '+275760-09-13T00:00:00Z',
+      ),
+      fc.date().map((dt) => (Number.isNaN(dt.getTime()) ? 'Invalid Date' : dt.toISOString())),
+      anyString(),
+    ),
+    12,
+  );
+  const version = mostly(fc.integer({ min: 1, max: 1000 }), fc.oneof(hostileNumber, anyString(5)), 12);
+  const keyid = mostly(fc.constantFrom(...Object.values(keys).map((s) => s.id)), hostileKey, 12);
+  const roleShape = nearRecord(
+    {
+      keyids: mostly(fc.array(keyid, { maxLength: 3 }), hostileValue, 20),
+      threshold: mostly(fc.integer({ min: 1, max: 3 }), hostileNumber, 20),
+    },
+    40,
+  );
+  const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+  const meta = nearRecord(
+    {
+      length: mostly(fc.constantFrom(MODULE.length, 0, 1), hostileNumber, 20),
+      hashes: mostly(
+        fc.oneof(
+          fc.constant(fileMeta(MODULE).hashes),
+          fc.dictionary(
+            mostly(fc.constantFrom('sha256', 'sha512'), hostileKey, 3),
+            mostly(fc.uint8Array({ minLength: 32, maxLength: 64 }).map(b64)),
+            { maxKeys: 3 },
+          ),
+        ),
+        hostileValue,
+        20,
+      ),
+      custom: optional(
+        mostly(
+          fc.dictionary(fc.string({ maxLength: 5 }), fc.oneof(fc.integer(), fc.string({ maxLength: 5 })), {
+            maxKeys: 3,
+          }),
+          fc.jsonValue({ maxDepth: 2 }),
+          4,
+        ),
+      ),
+    },
+    40,
+  );
+  const metaMap = (names: string[]) =>
+    mostly(
+      fc.dictionary(mostly(fc.constantFrom(...names), hostileKey, 3), meta, { maxKeys: 3 }),
+      hostileValue,
+      20,
+    );
+  const signedOf: Record<BaseRole, fc.Arbitrary<object>> = {
+    root: nearRecord(
+      {
+        _type: mostly(fc.constant('Root')),
+        consistent_snapshot: fc.boolean(),
+        expires,
+        keys: mostly(
+          fc.oneof(
+            fc.constant((SIGNED.root() as { keys: object }).keys),
+            fc.dictionary(
+              keyid,
+              fc.record({ keytype: anyString(10), keyval: fc.record({ public: anyString(20) }) }),
+              {
+                maxKeys: 3,
+              },
+            ),
+          ),
+          hostileValue,
+          12,
+        ),
+        roles: mostly(
+          fc.record({ root: roleShape, targets: roleShape, snapshot: roleShape, timestamp: roleShape }),
+          fc.oneof(hostileValue, fc.dictionary(hostileKey, roleShape, { maxKeys: 3 })),
+          12,
+        ),
+        version,
+      },
+      20,
+    ),
+    targets: nearRecord(
+      {
+        _type: mostly(fc.constant('Targets')),
+        delegations: mostly(
+          fc.record({
+            keys: fc.constant({}),
+            roles: fc.array(
+              nearRecord({
+                name: mostly(
+                  fc.constantFrom('targets/releases', 'targets/a/b'),
+                  fc.constantFrom('targets/..', 'targets', 'targets/A'),
+                ),
+                keyids: fc.array(keyid, { maxLength: 2 }),
+                threshold: fc.integer({ min: 1, max: 2 }),
+                paths: mostly(fc.array(anyString(10), { maxLength: 2 }), hostileValue),
+              }),
+              { maxLength: 2 },
+            ),
+          }),
+          hostileValue,
+          12,
+        ),
+        expires,
+        targets: metaMap(['v1', 'latest']),
+        version,
+      },
+      20,
+    ),
+    snapshot: nearRecord(
+      {
+        _type: mostly(fc.constant('Snapshot')),
+        expires,
+        meta: metaMap(['root', 'targets']),
+        version,
+      },
+      20,
+    ),
+    timestamp: nearRecord(
+      {
+        _type: mostly(fc.constant('Timestamp')),
+        expires,
+        meta: metaMap(['snapshot']),
+        version,
+      },
+      20,
+    ),
+  };
+  /** A role and the text of its `signed`, near-valid. */
+  const signedText = fc
+    .constantFrom(...roles)
+    .chain((role) => signedOf[role].map((signed) => ({ role, text: jsonText(signed) })));
+
+  /** The file of one role: `signed` re-signed by the role's key (so the checks behind it are reached). */
+  function signedFile(role: BaseRole, text: string): Buffer {
+    let signed: unknown;
+    try {
+      signed = JSON.parse(text);
+    } catch {
+      return Buffer.from(`{"signed":${text},"signatures":[]}`);
+    }
+    return envelope(role, signed, text);
+  }
+
+  function checkFile(bytes: Buffer, role: BaseRole): boolean {
+    outcome(() => cachedVersion(bytes), [], bytes);
+    const env = outcome(() => parseEnvelope(bytes, role, role), ['TRUST'], bytes);
+    if (env instanceof WasmOciError) return false;
+    const trustRoot = role === 'root' ? (env.signed as RootSigned) : root;
+    const trust = outcome(() => baseRoleTrust(trustRoot, role), [], bytes);
+    if (trust instanceof WasmOciError) return true;
+    outcome(() => verifyThreshold(env, trust, role), ['TRUST'], bytes);
+    const metas =
+      role === 'targets'
+        ? Object.values((env.signed as { targets: object }).targets)
+        : role === 'root'
+          ? []
+          : Object.values((env.signed as { meta: object }).meta);
+    for (const m of metas) outcome(() => checkFileMeta(MODULE, m, 'm'), ['TRUST'], bytes);
+    return true;
+  }
+
+  it('a near-valid signed part, re-signed, parses as its role or fails with TRUST', () => {
+    let parsed = 0;
+    fc.assert(
+      fc.property(signedText, ({ role, text }) => {
+        if (checkFile(signedFile(role, text), role)) parsed++;
+      }),
+      params(0x7f0101, 250),
+    );
+    assert.ok(parsed > 60, `only ${parsed} files parsed`);
+  });
+
+  it('any envelope text or bytes parses as its role or fails with TRUST', () => {
+    const signature = nearRecord({
+      keyid,
+      method: mostly(fc.constantFrom('ecdsa', 'rsapss', 'ed25519')),
+      sig: mostly(fc.uint8Array({ maxLength: 72 }).map(b64)),
+    });
+    const doc = fc.constantFrom(...roles).chain((role) =>
+      fc
+        .tuple(
+          nearRecord({
+            signed: signedOf[role],
+            signatures: mostly(fc.array(signature, { maxLength: 3 }), hostileValue, 4),
+          }),
+          fc.constant(role),
+        )
+        .map(([d, r]) => ({ role: r, doc: d })),
+    );
+    fc.assert(
+      fc.property(fc.constantFrom(...roles), jsonInput(doc.map((d) => d.doc)), (role, bytes) => {
+        checkFile(bytes, role);
+      }),
+      params(0x7f0102, 300),
+    );
+  });
+
+  it('canonical JSON of any value is bytes that parse back to it, or TRUST', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.jsonValue({ maxDepth: 4 }), hostileValue), (value) => {
+        let json: unknown;
+        try {
+          json = JSON.parse(jsonText(value));
+        } catch {
+          return;
+        }
+        outcome(
+          () => canonicalJson(json),
+          ['TRUST'],
+          value,
+          (bytes) => {
+            const text = bytes.toString('utf8');
+            // Canonical JSON writes control characters raw, which JSON.parse refuses.
+            if (/[\u0000-\u001f]/.test(text)) return;
+            const expected = JSON.parse(JSON.stringify(json), (_k, x) =>
+              typeof x === 'string' ? wellFormed(x) : x,
+            );
+            assert.deepEqual(JSON.parse(text), expected);
+          },
+        );
+      }),
+      params(0x7f0103, 500),
+    );
+  });
+
+  describe('the update workflow over a fake trust server', () => {
+    let dir = '';
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'wasm-to-oci-tuf-prop-'));
+    });
+    after(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('a collection with one near-valid re-signed file is trusted or refused with TRUST', async () => {
+      let n = 0;
+      await fc.assert(
+        fc.asyncProperty(signedText, fc.constantFrom('v1', ...HOSTILE_KEYS), async ({ role, text }, name) => {
+          const ctx: TrustContext = {
+            gun: GUN,
+            server: fakeServer(collection({ role, text })),
+            dir: new TrustDirectory(join(dir, `p${n++}`)),
+            now: NOW,
+          };
+          const trusted = await outcomeAsync(() => updateCollection(ctx), ['TRUST'], text, undefined, 3000);
+          if (trusted && !(trusted instanceof WasmOciError))
+            await outcomeAsync(() => findTarget(ctx, trusted, name), ['TRUST'], name);
+        }),
+        params(0x7f0104, 20),
+      );
+    });
   });
 });
