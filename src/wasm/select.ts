@@ -17,10 +17,11 @@ export interface SelectOptions {
 /** Generic pushes are sniffed only when they have few layers (each sniff is a request). */
 const MAX_SNIFFED_LAYERS = 16;
 
+/** The layers on one line (error messages are one line): `<media type> <size> bytes <title|digest>; ...`. */
 function layerList(layers: readonly Descriptor[]): string {
   return layers
-    .map((l) => `  ${l.mediaType}  ${l.size} bytes  ${l.annotations?.[ANNOTATION_TITLE] ?? l.digest}`)
-    .join('\n');
+    .map((l) => `${l.mediaType} ${l.size} bytes ${l.annotations?.[ANNOTATION_TITLE] ?? l.digest}`)
+    .join('; ');
 }
 
 /**
@@ -38,7 +39,7 @@ export async function selectWasmLayer(
     if (found) return found;
     throw new WasmOciError(
       'NO_WASM_LAYER',
-      `no layer has the digest or title "${wanted}"; the layers are:\n${layerList(layers)}`,
+      `no layer has the digest or title "${wanted}"; the layers are: ${layerList(layers)}`,
       {
         details: { layers },
       },
@@ -60,7 +61,7 @@ export async function selectWasmLayer(
     candidates.length === 0
       ? 'no layer holds a wasm module'
       : `${candidates.length} layers hold wasm modules`;
-  throw new WasmOciError('NO_WASM_LAYER', `${why}; the layers are:\n${layerList(layers)}`, {
+  throw new WasmOciError('NO_WASM_LAYER', `${why}; the layers are: ${layerList(layers)}`, {
     hint: 'pick one with --layer <digest|title>',
     details: { layers },
   });
@@ -97,13 +98,11 @@ export function selectIndexEntry(index: ImageIndex, platform?: string): Descript
   );
   if (wasm.length === 1) return wasm[0] as Descriptor;
   const list = manifests
-    .map(
-      (m) => `  ${m.digest}  ${m.platform ? `${m.platform.os}/${m.platform.architecture}` : '(no platform)'}`,
-    )
-    .join('\n');
+    .map((m) => `${m.digest} ${m.platform ? `${m.platform.os}/${m.platform.architecture}` : '(no platform)'}`)
+    .join('; ');
   throw new WasmOciError(
     'NO_WASM_LAYER',
-    `the index has ${manifests.length} manifests and ${wasm.length === 0 ? 'none' : 'several'} for a wasm platform:\n${list}`,
+    `the index has ${manifests.length} manifests and ${wasm.length === 0 ? 'none' : 'several'} for a wasm platform: ${list}`,
     { hint: 'pull one of them by digest: <registry>/<repository>@<digest>', details: { manifests } },
   );
 }
