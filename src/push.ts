@@ -6,7 +6,6 @@ import { fileError } from './content/output.js';
 import { copy, copyGraph, ingest, type ProgressEvent } from './copy.js';
 import { hasCode, throwIfAborted, WasmOciError } from './errors.js';
 import type { Annotations, Descriptor } from './oci/descriptor.js';
-import { digestOf } from './oci/digest.js';
 import { isManifestMediaType } from './oci/mediatypes.js';
 import type { TrustOptions } from './signing.js';
 import {
@@ -181,8 +180,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
       const bytes = await handle.readFile();
       requireWasm(bytes, options.file);
       if (format === 'cncf') info = inspectWasm(bytes, options.file);
-      layer = { mediaType, digest: digestOf(bytes), size: bytes.length };
-      await source.push(layer, bytes);
+      layer = source.add(mediaType, bytes);
     } else {
       if (format === 'cncf') {
         info = await inspectWasmFile(

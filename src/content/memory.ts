@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { Digester } from '../oci/digest.js';
+import { Digester, digestOf } from '../oci/digest.js';
 import { isManifestMediaType } from '../oci/mediatypes.js';
 import {
   type Content,
@@ -13,7 +13,7 @@ import {
   type ReferencePusher,
   type Target,
 } from './types.js';
-import { readAll, verified, verifyBytes } from './verify.js';
+import { readAll, VERIFIED, verified, verifyBytes } from './verify.js';
 
 /**
  * A Target held in memory: where push packs an artifact before copying it to a registry, and the store
@@ -27,7 +27,18 @@ export class MemoryStore implements Target, ReferencePusher, Ingester {
   async fetch(desc: Descriptor): Promise<Readable> {
     const bytes = this.blobs.get(desc.digest);
     if (!bytes) throw new WasmOciError('NOT_FOUND', `${desc.digest}: not found in memory store`);
-    return Readable.from([bytes]);
+    const stream = Readable.from([bytes]);
+    // Verified on the way in: a reader of exactly these bytes need not hash them again.
+    if (bytes.length === desc.size) Object.assign(stream, { [VERIFIED]: desc.digest });
+    return stream;
+  }
+
+  /** Stores bytes this store may keep (not copied), hashed once; returns their descriptor. */
+  add(mediaType: string, bytes: Buffer): Descriptor {
+    const desc: Descriptor = { mediaType, digest: digestOf(bytes), size: bytes.length };
+    this.blobs.set(desc.digest, bytes);
+    this.descriptors.set(desc.digest, desc);
+    return desc;
   }
 
   /** The stored bytes of a digest, for callers that know the content is small. */
