@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
-import * as http from 'node:http';
+import type * as http from 'node:http';
 import type * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { abortError, WasmOciError } from '../errors.js';
-import { httpsModule, tlsModule } from './builtins.js';
+import { httpModule, httpsModule, tlsModule } from './builtins.js';
 import { networkError } from './errors.js';
 import { proxyAuthorization, proxyFor, tunnelAgent } from './proxy.js';
-import { rawGet } from './raw-get.js';
+import { ConnectionPool, rawGet } from './raw-get.js';
 import { bareHost, identityFor, type TlsOptions, type TlsSettings, tlsSettings } from './tls.js';
 import {
   DEFAULT_TIMEOUTS,
@@ -43,13 +43,34 @@ const PROBE_MS = 3000;
 const WRITE_PIECE = 1024 * 1024;
 const FILE_BUFFERS = 4;
 
+/** Headers whose values are secrets. */
+const SECRET_HEADER = /^(authorization|proxy-authorization|cookie)$/i;
+
 /** Header values that must never reach a log. */
 function redact(headers: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(headers)) {
-    out[k] = /^(authorization|proxy-authorization|cookie)$/i.test(k) ? `${v.split(' ')[0]} <redacted>` : v;
+    out[k] = SECRET_HEADER.test(k) ? `${v.split(' ')[0]} <redacted>` : v;
   }
   return out;
+}
+
+/**
+ * Headers that carry secrets, apart from the rest. node:http's own debug log (NODE_DEBUG=http) prints
+ * the options of every request that opens a connection, headers included: secrets are set on the
+ * request after it is made (it sends nothing before that), so they never reach that log.
+ */
+export function splitSecrets(headers: Record<string, string>): {
+  plain: Record<string, string>;
+  secret: Record<string, string>;
+} {
+  const plain: Record<string, string> = {};
+  const secret: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (SECRET_HEADER.test(k)) secret[k] = v;
+    else plain[k] = v;
+  }
+  return { plain, secret };
 }
 
 /** The URL without query parameters that may carry secrets (upload state, signed storage URLs). */
@@ -129,7 +150,9 @@ function sendBytes(bytes: Uint8Array, request: http.ClientRequest, moved: (n: nu
 }
 
 export class NodeHttpEngine implements HttpEngine {
-  private readonly httpAgent: http.Agent;
+  private agent: http.Agent | undefined;
+  /** Keep-alive connections of the raw client (GET and HEAD without a proxy). */
+  private readonly pool = new ConnectionPool();
   private readonly log: ((line: string) => void) | undefined;
   private readonly options: NodeHttpOptions;
   readonly timeouts: Timeouts;
@@ -138,9 +161,14 @@ export class NodeHttpEngine implements HttpEngine {
 
   constructor(options: NodeHttpOptions = {}) {
     this.options = options;
-    this.httpAgent = new http.Agent({ keepAlive: true });
     this.log = options.log;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...stripUndefined(options.timeouts ?? {}) };
+  }
+
+  /** The plain-HTTP agent of node:http, made on first use (a pull never loads node:http). */
+  private get httpAgent(): http.Agent {
+    this.agent ??= new (httpModule().Agent)({ keepAlive: true });
+    return this.agent;
   }
 
   /** TLS settings, built on first use and shared by every connection. */
@@ -188,11 +216,11 @@ export class NodeHttpEngine implements HttpEngine {
     }
     this.log?.(`> ${method} ${redactUrl(url)} ${JSON.stringify(redact(headers))}`);
     const proxy = proxyFor(url, this.options.env ?? {});
-    if (method === 'GET' && req.largeBody && body === undefined && !proxy) {
+    if ((method === 'GET' || method === 'HEAD') && body === undefined && !proxy) {
       const secure = url.protocol === 'https:';
       return rawGet(
         { ...req, headers },
-        { ...(secure ? { tls: this.tlsSettings() } : {}), timeouts: this.timeouts },
+        { ...(secure ? { tls: this.tlsSettings() } : {}), timeouts: this.timeouts, pool: this.pool },
       ).then((res) => {
         this.log?.(`< ${res.status} ${method} ${redactUrl(url)}`);
         return res;
@@ -233,29 +261,31 @@ export class NodeHttpEngine implements HttpEngine {
         settled = true;
         reject(error);
       };
+      const all =
+        proxy && !isHttps
+          ? { ...headers, host: url.host, ...(proxyAuth ? { 'proxy-authorization': proxyAuth } : {}) }
+          : headers;
+      const { plain, secret } = splitSecrets(all);
       const request =
         proxy && !isHttps
           ? // Plain HTTP through a proxy: the absolute URL goes to the proxy.
-            http.request({
+            httpModule().request({
               host: proxy.hostname,
               port: proxy.port || 80,
               path: url.href,
               method,
-              headers: {
-                ...headers,
-                host: url.host,
-                ...(proxyAuth ? { 'proxy-authorization': proxyAuth } : {}),
-              },
+              headers: plain,
               agent: this.httpAgent,
             })
           : isHttps
             ? httpsModule().request(url, {
                 method,
-                headers,
+                headers: plain,
                 agent: this.httpsAgent(proxy),
                 ...identityFor(bareHost(url.hostname)),
               })
-            : http.request(url, { method, headers, agent: this.httpAgent });
+            : httpModule().request(url, { method, headers: plain, agent: this.httpAgent });
+      for (const [name, value] of Object.entries(secret)) request.setHeader(name, value);
       // The answer is awaited once the connection is up and the request is out.
       let connected = false;
       let sent = false;
@@ -388,7 +418,8 @@ export class NodeHttpEngine implements HttpEngine {
 
   /** Closes idle keep-alive sockets so the process can exit at once. */
   close(): void {
-    this.httpAgent.destroy();
+    this.pool.close();
+    this.agent?.destroy();
     for (const agent of this.httpsAgents.values()) agent.destroy();
   }
 }

@@ -1022,3 +1022,37 @@ describe('ResponseParser: random valid responses', () => {
     }
   });
 });
+
+describe('ResponseParser: whether the connection may carry another request', () => {
+  const events = { onHead: () => {}, onBody: () => {}, onEnd: () => {} };
+  const after = (pieces: string[], options: ParserOptions = {}, end = false) => {
+    const parser = new ResponseParser(events, options);
+    for (const piece of pieces) parser.feed(Buffer.from(piece, 'latin1'));
+    if (end) parser.end();
+    return parser;
+  };
+  const LENGTH = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello';
+  const CHUNKED = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n';
+
+  it('is reusable after a body framed by its length or by chunks, a bodiless status and a HEAD answer', () => {
+    assert.equal(after([LENGTH]).reusable, true);
+    assert.equal(after([CHUNKED]).reusable, true);
+    assert.equal(after(['HTTP/1.1 204 No Content\r\n\r\n']).reusable, true);
+    assert.equal(
+      after(['HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n'], { headRequest: true }).reusable,
+      true,
+    );
+    // Every split gives the same answer.
+    for (let at = 1; at < CHUNKED.length; at++) {
+      assert.equal(after([CHUNKED.slice(0, at), CHUNKED.slice(at)]).reusable, true, `split at ${at}`);
+    }
+  });
+
+  it('is not reusable before the end, after a close-delimited body, or with bytes after the message', () => {
+    assert.equal(after([LENGTH.slice(0, -1)]).reusable, false);
+    assert.equal(after(['HTTP/1.1 200 OK\r\n\r\nuntil the end'], {}, true).reusable, false);
+    assert.equal(after([`${LENGTH}H`]).reusable, false);
+    assert.equal(after([LENGTH, 'HTTP/1.1 200 OK\r\n']).reusable, false);
+    assert.equal(after([`${CHUNKED}\r\n`]).reusable, false);
+  });
+});

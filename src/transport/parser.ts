@@ -89,6 +89,10 @@ export class ResponseParser {
   private received = 0;
   private readonly maxHead: number;
   private readonly headRequest: boolean;
+  /** The body ran to the connection's end. */
+  private closeDelimited = false;
+  /** Bytes arrived after the message (a server that pipelines junk): the connection is not reused. */
+  private trailing = false;
 
   constructor(
     private readonly events: ParserEvents,
@@ -113,9 +117,21 @@ export class ResponseParser {
     return this.received;
   }
 
+  /**
+   * True when the connection may carry another request: the message ended by its own framing (a
+   * length, the last chunk, or no body), not by the peer closing, and nothing followed it.
+   */
+  get reusable(): boolean {
+    return this.state === 'done' && !this.closeDelimited && !this.trailing;
+  }
+
   feed(data: Buffer): void {
+    if (this.state === 'done') {
+      if (data.length > 0) this.trailing = true;
+      return;
+    }
     let i = 0;
-    while (i < data.length && this.state !== 'done') {
+    while (i < data.length && (this.state as State) !== 'done') {
       switch (this.state) {
         case 'head':
           i = this.feedHead(data, i);
@@ -144,6 +160,7 @@ export class ResponseParser {
           i = this.feedLine(data, i);
       }
     }
+    if (i < data.length) this.trailing = true;
   }
 
   /** The peer closed the connection. Completes a close-delimited body; anything else unfinished fails. */
@@ -152,6 +169,7 @@ export class ResponseParser {
       case 'done':
         return;
       case 'body-close':
+        this.closeDelimited = true;
         this.finish();
         return;
       case 'head':

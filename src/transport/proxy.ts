@@ -1,10 +1,9 @@
-import * as http from 'node:http';
 import type * as https from 'node:https';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WasmOciError } from '../errors.js';
 import { isLoopback } from '../reference.js';
-import { httpsModule, tlsModule } from './builtins.js';
+import { httpModule, httpsModule, tlsModule } from './builtins.js';
 import { timeoutError } from './errors.js';
 import { bareHost, identityFor, type TlsSettings } from './tls.js';
 import type { Timeouts } from './types.js';
@@ -96,13 +95,15 @@ function defineTunnelAgent(): TunnelAgentClass {
         clearTimeout(timer);
         callback?.(err, stream);
       };
-      const connect = http.request({
+      const connect = httpModule().request({
         host: this.proxy.hostname,
         port: this.proxy.port || 80,
         method: 'CONNECT',
         path: target,
-        headers: { host: target, ...(auth ? { 'proxy-authorization': auth } : {}) },
+        headers: { host: target },
       });
+      // Set after the request is made, so node:http's debug log of new connections never shows it.
+      if (auth) connect.setHeader('proxy-authorization', auth);
       // Connecting to the proxy, then its answer to CONNECT, each bounded like any connection and answer.
       let timer = setTimeout(() => {
         connect.destroy();

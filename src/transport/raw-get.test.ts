@@ -6,7 +6,7 @@ import { finished } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { readAll } from '../content/verify.js';
 import { WasmOciError } from '../errors.js';
-import { rawGet } from './raw-get.js';
+import { ConnectionPool, rawGet } from './raw-get.js';
 
 // Edge cases of the fast GET path against an in-process server (the real registry is exercised by the
 // integration tests): chunked framing, sink delivery, truncated bodies, odd heads.
@@ -205,5 +205,139 @@ describe('rawGet', () => {
     const res = await get('/chunked', { signal: controller.signal });
     controller.abort();
     await assert.rejects(readAll(res.body, big.length), { code: 'ABORTED' });
+  });
+});
+
+describe('rawGet with a keep-alive pool', () => {
+  /**
+   * A server on a raw socket that answers each request on a connection from a script: counts
+   * connections and requests, so reuse is observable.
+   */
+  async function scripted(answer: (request: string, index: number, socket: net.Socket) => void) {
+    let connections = 0;
+    let requests = 0;
+    const sockets = new Set<net.Socket>();
+    const srv = net.createServer((socket) => {
+      connections++;
+      sockets.add(socket);
+      let pending = '';
+      socket.on('data', (d) => {
+        pending += d.toString('latin1');
+        for (let end = pending.indexOf('\r\n\r\n'); end >= 0; end = pending.indexOf('\r\n\r\n')) {
+          const request = pending.slice(0, end);
+          pending = pending.slice(end + 4);
+          answer(request, requests++, socket);
+        }
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const url = (path: string) => new URL(`http://127.0.0.1:${(srv.address() as AddressInfo).port}${path}`);
+    return {
+      url,
+      counts: () => ({ connections, requests }),
+      close: () => {
+        for (const s of sockets) s.destroy();
+        srv.close();
+      },
+    };
+  }
+  const ok = (body: string, extra = '') =>
+    `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
+
+  it('sends GETs and HEADs one after another on one connection, without Connection: close', async () => {
+    const seenRequests: string[] = [];
+    const srv = await scripted((request, _i, socket) => {
+      seenRequests.push(request);
+      if (request.startsWith('HEAD')) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 12345\r\n\r\n');
+      else socket.write(ok(`answer to ${request.split(' ')[1]}`));
+    });
+    const pool = new ConnectionPool();
+    try {
+      for (const [method, path] of [
+        ['GET', '/a'],
+        ['HEAD', '/b'],
+        ['GET', '/c'],
+        ['HEAD', '/d'],
+        ['GET', '/e'],
+      ] as const) {
+        const res = await rawGet({ method, url: srv.url(path) }, { timeouts, pool });
+        assert.equal(res.status, 200);
+        const body = (await readAll(res.body, 1000)).toString();
+        assert.equal(body, method === 'HEAD' ? '' : `answer to ${path}`);
+        if (method === 'HEAD') assert.equal(res.headers['content-length'], '12345');
+        // The connection goes back to the pool after the read callback that completed the answer.
+        await new Promise((r) => setImmediate(r));
+      }
+      assert.deepEqual(srv.counts(), { connections: 1, requests: 5 });
+      assert.ok(seenRequests.every((r) => !/connection: close/i.test(r)));
+    } finally {
+      pool.close();
+      srv.close();
+    }
+  });
+
+  it('does not reuse a connection after Connection: close, a close-delimited body or trailing bytes', async () => {
+    for (const [label, reply] of [
+      ['connection: close', (s: net.Socket) => s.write(ok('x', 'Connection: close\r\n'))],
+      ['close-delimited', (s: net.Socket) => s.end('HTTP/1.1 200 OK\r\n\r\nuntil the end')],
+      ['trailing bytes', (s: net.Socket) => s.write(`${ok('x')}HTTP/1.1 200 OK\r\n`)],
+    ] as const) {
+      const srv = await scripted((_r, _i, socket) => reply(socket));
+      const pool = new ConnectionPool();
+      try {
+        for (let i = 0; i < 2; i++) {
+          const res = await rawGet({ method: 'GET', url: srv.url('/x') }, { timeouts, pool });
+          await readAll(res.body, 1000);
+          await new Promise((r) => setImmediate(r));
+        }
+        assert.equal(srv.counts().connections, 2, label);
+      } finally {
+        pool.close();
+        srv.close();
+      }
+    }
+  });
+
+  it('sends a request again on a new connection when the kept-alive one turns out closed', async () => {
+    // The second request on the first connection is met by a close without an answer.
+    const srv = await scripted((_request, index, socket) => {
+      if (index === 1) socket.destroy();
+      else socket.write(ok(`answer ${index}`));
+    });
+    const pool = new ConnectionPool();
+    try {
+      const first = await rawGet({ method: 'GET', url: srv.url('/one') }, { timeouts, pool });
+      assert.equal((await readAll(first.body, 100)).toString(), 'answer 0');
+      await new Promise((r) => setImmediate(r));
+      const second = await rawGet({ method: 'GET', url: srv.url('/two') }, { timeouts, pool });
+      assert.equal((await readAll(second.body, 100)).toString(), 'answer 2');
+      assert.deepEqual(srv.counts(), { connections: 2, requests: 3 });
+    } finally {
+      pool.close();
+      srv.close();
+    }
+  });
+
+  it('retires an idle connection the server closes, and a closed pool holds nothing', async () => {
+    const srv = await scripted((_request, index, socket) => {
+      socket.write(ok(`answer ${index}`));
+      if (index === 0) setTimeout(() => socket.end(), 20);
+    });
+    const pool = new ConnectionPool();
+    try {
+      const first = await rawGet({ method: 'GET', url: srv.url('/one') }, { timeouts, pool });
+      await readAll(first.body, 100);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(pool.take(`http://127.0.0.1:${srv.url('/').port}`), undefined);
+      const second = await rawGet({ method: 'GET', url: srv.url('/two') }, { timeouts, pool });
+      assert.equal((await readAll(second.body, 100)).toString(), 'answer 1');
+      assert.deepEqual(srv.counts(), { connections: 2, requests: 2 });
+      await new Promise((r) => setImmediate(r));
+      pool.close();
+      assert.equal(pool.take(`http://127.0.0.1:${srv.url('/').port}`), undefined);
+    } finally {
+      srv.close();
+    }
   });
 });

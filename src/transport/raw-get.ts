@@ -23,17 +23,93 @@ import { onAbort, RequestWatch } from './watch.js';
 
 const READ_BUFFER_BYTES = 1024 * 1024;
 const SLAB_BYTES = 4 * 1024 * 1024;
+/** Slabs for small bodies (manifests, tokens, error bodies): no 4 MiB allocation per answer. */
+const SMALL_SLAB_BYTES = 64 * 1024;
 const FLUSH_BYTES = 256 * 1024;
+/** Idle connections kept per origin. */
+const MAX_IDLE_PER_ORIGIN = 4;
 
 export interface RawGetOptions {
   /** TLS settings for https URLs. */
   tls?: TlsSettings | undefined;
   timeouts: Timeouts;
+  /** Keep-alive connections to reuse and return (without one: one request per connection). */
+  pool?: ConnectionPool | undefined;
 }
 
-function requestHead(req: HttpRequest): string {
+/**
+ * A connection of the raw client. The socket's read callback and its events go to whoever owns it
+ * now: a request, or the pool while it is idle (where any byte or the peer's close retires it).
+ */
+interface Connection {
+  readonly key: string;
+  readonly socket: net.Socket;
+  owner: ConnectionOwner | undefined;
+}
+
+interface ConnectionOwner {
+  data(n: number, buffer: Buffer): boolean;
+  ended(): void;
+  error(err: Error): void;
+}
+
+/**
+ * Idle keep-alive connections by origin (scheme, host, port and TLS settings: one pool per engine).
+ * Idle sockets are unreferenced, so they never keep the process alive; the peer closing one, or
+ * sending anything unasked, retires it.
+ */
+export class ConnectionPool {
+  private readonly idle = new Map<string, Connection[]>();
+
+  take(key: string): Connection | undefined {
+    const list = this.idle.get(key);
+    while (list?.length) {
+      const conn = list.pop() as Connection;
+      if (!conn.socket.destroyed && conn.socket.writable && conn.socket.readable) {
+        conn.socket.ref();
+        return conn;
+      }
+    }
+    return undefined;
+  }
+
+  give(conn: Connection): void {
+    const list = this.idle.get(conn.key) ?? [];
+    if (list.length >= MAX_IDLE_PER_ORIGIN) {
+      conn.socket.destroy();
+      return;
+    }
+    const retire = () => {
+      conn.socket.destroy();
+      const at = list.indexOf(conn);
+      if (at >= 0) list.splice(at, 1);
+    };
+    conn.owner = {
+      data: () => {
+        retire();
+        return false;
+      },
+      ended: retire,
+      error: retire,
+    };
+    conn.socket.unref();
+    // Keep reading, so that the peer's close (or junk) is seen while the connection waits.
+    conn.socket.resume();
+    list.push(conn);
+    this.idle.set(conn.key, list);
+  }
+
+  /** Closes every idle connection. */
+  close(): void {
+    for (const list of this.idle.values()) for (const conn of list) conn.socket.destroy();
+    this.idle.clear();
+  }
+}
+
+function requestHead(req: HttpRequest, keepAlive: boolean): string {
   const { url } = req;
-  const lines = [`GET ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`];
+  const method = req.method === 'HEAD' ? 'HEAD' : 'GET';
+  const lines = [`${method} ${url.pathname}${url.search} HTTP/1.1`, `Host: ${url.host}`];
   for (const [name, value] of Object.entries(req.headers ?? {})) {
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[\r\n\0]/.test(value)) {
       throw new WasmOciError('USAGE', `header ${JSON.stringify(name)} is not a valid HTTP header`);
@@ -41,25 +117,68 @@ function requestHead(req: HttpRequest): string {
     if (/^(host|connection)$/i.test(name)) continue;
     lines.push(`${name}: ${value}`);
   }
-  lines.push('Connection: close', '', '');
+  lines.push(...(keepAlive ? [] : ['Connection: close']), '', '');
   return lines.join('\r\n');
 }
 
-/** Sends a GET and resolves with the response head; the body streams from one reused read buffer. */
+/** True when the answer lets the connection carry another request. */
+function keepsAlive(headers: Record<string, string | string[] | undefined>): boolean {
+  const value = headers.connection;
+  const text = (Array.isArray(value) ? value.join(',') : (value ?? '')).toLowerCase();
+  return !text.split(',').some((token) => token.trim() === 'close');
+}
+
+/**
+ * Sends a GET (or HEAD) and resolves with the response head; the body streams from one reused read
+ * buffer. With a pool, an idle connection to the origin is reused (one that turns out closed before any
+ * answer byte is replaced by a new one, once) and the connection goes back when the answer is complete.
+ */
 export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpResponse> {
   const { url, signal } = req;
   if (signal?.aborted) return Promise.reject(abortError(signal));
+  const { pool } = options;
   let head: string;
   try {
-    head = requestHead(req);
+    head = requestHead(req, pool !== undefined);
   } catch (err) {
     return Promise.reject(err);
   }
   const secure = url.protocol === 'https:';
   const port = Number(url.port || (secure ? 443 : 80));
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const key = `${url.protocol}//${host}:${port}`;
+
+  const connect = (): Connection => {
+    const conn: { key: string; socket: net.Socket; owner: ConnectionOwner | undefined } = {
+      key,
+      socket: undefined as unknown as net.Socket,
+      owner: undefined,
+    };
+    const onread = {
+      buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+      callback: (n: number, buffer: Buffer): boolean => conn.owner?.data(n, buffer) ?? false,
+    };
+    conn.socket = secure
+      ? connectTls({ host, port, onread } as tls.ConnectionOptions, options.tls ?? {})
+      : net.connect({ host, port, onread });
+    conn.socket.on('error', (err) => conn.owner?.error(err));
+    conn.socket.on('end', () => conn.owner?.ended());
+    conn.socket.on('close', () => conn.owner?.ended());
+    return conn;
+  };
 
   return new Promise<HttpResponse>((resolve, reject) => {
+    const reused = pool?.take(key);
+    exchange(reused ?? connect(), reused !== undefined, resolve, reject);
+  });
+
+  function exchange(
+    conn: Connection,
+    reused: boolean,
+    resolve: (res: HttpResponse) => void,
+    reject: (err: unknown) => void,
+  ): void {
+    const { socket } = conn;
     let body: Readable | undefined;
     let sink: BodySink | undefined;
     let finished = false;
@@ -76,7 +195,14 @@ export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpRe
       if (finished) return;
       finished = true;
       cleanup();
+      conn.owner = undefined;
       socket.destroy();
+      // A kept-alive connection the server had closed meanwhile: nothing was answered, so the request
+      // goes again on a new connection.
+      if (reused && parser.awaitingHead && received === 0 && !(err instanceof WasmOciError)) {
+        exchange(connect(), false, resolve, reject);
+        return;
+      }
       const error =
         err instanceof WasmOciError
           ? err
@@ -119,7 +245,7 @@ export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpRe
       }
       if (slabEnd + slice.length > slab.length) {
         if (!flush()) paused = true;
-        slab = Buffer.allocUnsafe(Math.max(SLAB_BYTES, slice.length));
+        slab = Buffer.allocUnsafe(Math.max(req.largeBody ? SLAB_BYTES : SMALL_SLAB_BYTES, slice.length));
         slabStart = 0;
         slabEnd = 0;
       }
@@ -131,51 +257,79 @@ export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpRe
       }
     };
 
+    let headers: Record<string, string | string[] | undefined> = {};
     const complete = () => {
       if (finished) return;
       finished = true;
       cleanup();
       flush();
       body?.push(null);
-      socket.destroy();
+      if (!pool || !keepsAlive(headers)) {
+        conn.owner = undefined;
+        socket.destroy();
+        return;
+      }
+      // The answer may have ended inside a read that holds more bytes: judge the connection once that
+      // read is over, and spoil it if anything at all arrives meanwhile.
+      let spoiled = false;
+      const spoil = () => {
+        spoiled = true;
+        return false;
+      };
+      conn.owner = { data: spoil, ended: spoil, error: spoil };
+      setImmediate(() => {
+        if (!spoiled && parser.reusable && !socket.destroyed) pool.give(conn);
+        else {
+          conn.owner = undefined;
+          socket.destroy();
+        }
+      });
     };
 
-    const parser = new ResponseParser({
-      onHead: (parsed) => {
-        watch.clearPhase();
-        if (parsed.status >= 200 && parsed.status < 300) sink = req.sinkFor?.(parsed.status, parsed.headers);
-        body = new Readable({
-          highWaterMark: READ_BUFFER_BYTES * 4,
-          read: () => {
-            if (paused && !finished) {
-              paused = false;
-              if (!sinkFull) socket.resume();
-            }
-          },
-          destroy: (err, callback) => {
-            if (!finished) {
-              finished = true;
-              cleanup();
-              socket.destroy();
-            }
-            callback(err);
-          },
-        });
-        // Errors before the caller attached its handlers stay stored in the stream (`errored`) and reach
-        // the caller when it reads; this listener only keeps them from crashing the process meanwhile.
-        body.on('error', () => {});
-        resolve({ status: parsed.status, headers: parsed.headers, body, url });
-        watch.startIdle();
-        if (req.largeBody) watch.startRate();
+    let received = 0;
+    const parser = new ResponseParser(
+      {
+        onHead: (parsed) => {
+          headers = parsed.headers;
+          watch.clearPhase();
+          if (parsed.status >= 200 && parsed.status < 300)
+            sink = req.sinkFor?.(parsed.status, parsed.headers);
+          body = new Readable({
+            highWaterMark: READ_BUFFER_BYTES * 4,
+            read: () => {
+              if (paused && !finished) {
+                paused = false;
+                if (!sinkFull) socket.resume();
+              }
+            },
+            destroy: (err, callback) => {
+              if (!finished) {
+                finished = true;
+                cleanup();
+                socket.destroy();
+              }
+              callback(err);
+            },
+          });
+          // Errors before the caller attached its handlers stay stored in the stream (`errored`) and reach
+          // the caller when it reads; this listener only keeps them from crashing the process meanwhile.
+          body.on('error', () => {});
+          resolve({ status: parsed.status, headers: parsed.headers, body, url });
+          watch.startIdle();
+          if (req.largeBody) watch.startRate();
+          // Small bodies (manifests, tokens, tag pages, errors) must arrive whole within the time limit.
+          else watch.startPhase('body', options.timeouts.idleMs);
+        },
+        onBody: deliver,
+        onEnd: complete,
       },
-      onBody: deliver,
-      onEnd: complete,
-    });
+      { headRequest: req.method === 'HEAD' },
+    );
 
-    const onread = {
-      buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
-      callback: (n: number, buffer: Buffer): boolean => {
+    conn.owner = {
+      data: (n: number, buffer: Buffer): boolean => {
         if (finished) return false;
+        received += n;
         try {
           watch.activity(n);
           parser.feed(buffer.subarray(0, n));
@@ -185,31 +339,32 @@ export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpRe
         }
         return !paused && !sinkFull;
       },
+      error: fail,
+      ended: () => {
+        if (finished) return;
+        try {
+          parser.end();
+        } catch (err) {
+          fail(err);
+        }
+      },
     };
 
-    const socket: net.Socket = secure
-      ? connectTls({ host, port, onread } as tls.ConnectionOptions, options.tls ?? {})
-      : net.connect({ host, port, onread });
-    watch.startPhase('connect', options.timeouts.connectMs);
-    socket.once('connect', () => {
-      if (secure) watch.startPhase('handshake', options.timeouts.handshakeMs);
-      else send();
-    });
-    if (secure) socket.once('secureConnect', send);
-    function send() {
+    const send = () => {
       watch.startPhase('headers', options.timeouts.headersMs);
       socket.write(head);
-    }
-    socket.on('error', fail);
-    const ended = () => {
-      if (finished) return;
-      try {
-        parser.end();
-      } catch (err) {
-        fail(err);
-      }
     };
-    socket.on('end', ended);
-    socket.on('close', ended);
-  });
+    if (reused) {
+      // Reading resumes on a kept-alive connection (an idle one may have been paused by its last reader).
+      socket.resume();
+      send();
+    } else {
+      watch.startPhase('connect', options.timeouts.connectMs);
+      socket.once('connect', () => {
+        if (secure) watch.startPhase('handshake', options.timeouts.handshakeMs);
+        else send();
+      });
+      if (secure) socket.once('secureConnect', send);
+    }
+  }
 }
