@@ -9,7 +9,6 @@ import {
   hostName,
   isLoopback,
   isValidTag,
-  manifestReference,
   type ParsedReference,
   parseReference,
   registryApiHost,
@@ -47,7 +46,6 @@ function checkParsed(ref: ParsedReference, context: string): void {
     { r: ref.registry, p: ref.repository, t: ref.tag, d: ref.digest },
     context,
   );
-  assert.equal(typeof manifestReference(ref), 'string');
   assert.equal(typeof registryApiHost(ref.registry), 'string');
   assert.equal(typeof hostName(ref.registry), 'string');
   assert.equal(typeof isLoopback(ref.registry), 'boolean');

@@ -145,14 +145,6 @@ export function formatReference(ref: Reference): string {
   return out;
 }
 
-/** The part of a reference that goes into a manifest URL: the digest when there is one, else the tag. */
-export function manifestReference(ref: Reference): string {
-  const value = ref.digest ?? ref.tag;
-  if (value === undefined)
-    throw new WasmOciError('INVALID_REFERENCE', 'reference has neither tag nor digest');
-  return value;
-}
-
 /** The host that serves the registry API; Docker Hub's API lives on another host than its name. */
 export function registryApiHost(registry: string): string {
   return registry === 'docker.io' || registry === 'index.docker.io' ? 'registry-1.docker.io' : registry;

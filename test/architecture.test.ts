@@ -22,7 +22,13 @@ function sources(dir: string): string[] {
 const files = sources(SRC).map((path) => {
   const text = readFileSync(path, 'utf8');
   const rel = relative(SRC, path);
-  const imports = [...text.matchAll(/^(?:import|export)[^'"]*from '([^']+)'/gm)].map((m) => m[1] as string);
+  // Static imports and re-exports, dynamic import() calls, and built-ins reached through
+  // process.getBuiltinModule: a rule holds whichever way a module is reached.
+  const imports = [
+    ...[...text.matchAll(/^(?:import|export)[^'"]*from '([^']+)'/gm)].map((m) => m[1] as string),
+    ...[...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)].map((m) => m[1] as string),
+    ...[...text.matchAll(/\bgetBuiltinModule\(\s*'([^']+)'\s*\)/g)].map((m) => m[1] as string),
+  ];
   const local = imports
     .filter((i) => i.startsWith('.'))
     .map((i) => relative(SRC, join(SRC, rel, '..', i)).replace(/\.js$/, '.ts'));
