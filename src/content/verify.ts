@@ -2,6 +2,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { WasmOciError } from '../errors.js';
 import { type Descriptor, describe } from '../oci/descriptor.js';
 import { Digester, parseDigest } from '../oci/digest.js';
+import { readCapped } from '../transport/body.js';
 import { type Content, STREAM_CHUNK } from './types.js';
 
 /**
@@ -108,21 +109,11 @@ export function verifyBytes(bytes: Uint8Array, desc: Descriptor): void {
 
 /**
  * Reads a whole stream into memory, refusing more than `cap` bytes (manifests and configs are capped
- * before parsing: a hostile registry must not make us allocate without bound).
+ * before parsing: a hostile registry must not make us allocate without bound). The one capped reader
+ * of transport/body.ts, failing on overflow.
  */
-export async function readAll(stream: Readable, cap: number, what = 'content'): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    const buf = chunk as Buffer;
-    total += buf.length;
-    if (total > cap) {
-      stream.destroy();
-      throw new WasmOciError('TOO_LARGE', `${what} is larger than the ${cap}-byte limit`);
-    }
-    chunks.push(buf);
-  }
-  return Buffer.concat(chunks, total);
+export function readAll(stream: Readable, cap: number, what = 'content'): Promise<Buffer> {
+  return readCapped(stream, cap, { what });
 }
 
 /** Reads a descriptor's content fully, verified and capped at the descriptor's size and `cap`. */
