@@ -2,6 +2,7 @@ import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import type {
   ChunkFetcher,
   ChunkPusher,
+  ChunkSink,
   Content,
   Fetcher,
   Ingester,
@@ -192,18 +193,17 @@ class GraphCopier {
     const writer = await (this.dst as Storage & ChunkPusher).openWriter(desc, { signal });
     const verifier = new Verifier(desc);
     let bytes = 0;
+    const sink: ChunkSink = (chunk) => {
+      verifier.update(chunk);
+      const full = writer.write(chunk);
+      bytes += chunk.length;
+      onProgress?.({ type: 'progress', desc, bytes });
+      return full;
+    };
+    // The source may read straight into the writer's memory.
+    sink.region = writer.write.region;
     try {
-      await src.fetchInto(
-        desc,
-        (chunk) => {
-          verifier.update(chunk);
-          const full = writer.write(chunk);
-          bytes += chunk.length;
-          onProgress?.({ type: 'progress', desc, bytes });
-          return full;
-        },
-        { signal },
-      );
+      await src.fetchInto(desc, sink, { signal });
       verifier.finish();
       await writer.commit();
     } catch (err) {

@@ -6,7 +6,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { WasmOciError } from '../errors.js';
-import type { ChunkWriter, OutputWitness } from './types.js';
+import type { ChunkSink, ChunkWriter, OutputWitness } from './types.js';
 
 /**
  * Where verified bytes land, and how, without ever replacing what should be written through:
@@ -150,6 +150,9 @@ const SLABS_IN_FLIGHT = 3;
  * (bounded memory). `write` returns a promise when all three are under way: the caller sends no more until
  * it settles. The first failed write is kept and thrown by the next call or by `finish`.
  */
+/** The least room a read region offers; with less left, the slab is written out and a new one begun. */
+const MIN_REGION = 64 * 1024;
+
 class SlabWriter {
   private slab: Buffer = Buffer.allocUnsafe(SLAB_BYTES);
   private filled = 0;
@@ -160,8 +163,26 @@ class SlabWriter {
 
   constructor(private readonly fd: number) {}
 
+  /**
+   * The free end of the current slab, for a socket to read into: a chunk written from exactly there is
+   * taken in place, without a copy (about 60 ms of a 256 MiB pull).
+   */
+  region(): Buffer {
+    if (this.slab.length - this.filled < MIN_REGION) this.flush();
+    return this.slab.subarray(this.filled);
+  }
+
   write(chunk: Buffer): void | Promise<void> {
     if (this.failure !== undefined) throw this.failure;
+    if (
+      chunk.buffer === this.slab.buffer &&
+      chunk.byteOffset === this.slab.byteOffset + this.filled &&
+      chunk.length <= this.slab.length - this.filled
+    ) {
+      this.filled += chunk.length;
+      if (this.filled === this.slab.length) this.flush();
+      return this.flying.size >= SLABS_IN_FLIGHT ? Promise.race(this.flying) : undefined;
+    }
     for (let at = 0; at < chunk.length; ) {
       const n = chunk.copy(this.slab, this.filled, at);
       this.filled += n;
@@ -241,15 +262,17 @@ function tempWriter(
       closeSync(fd);
     }
   };
+  const writeChunk: ChunkSink = (chunk) => {
+    witness?.update(chunk);
+    try {
+      return slabs.write(chunk);
+    } catch (err) {
+      throw fileError(err as NodeJS.ErrnoException, shown);
+    }
+  };
+  writeChunk.region = () => slabs.region();
   return {
-    write: (chunk) => {
-      witness?.update(chunk);
-      try {
-        return slabs.write(chunk);
-      } catch (err) {
-        throw fileError(err as NodeJS.ErrnoException, shown);
-      }
-    },
+    write: writeChunk,
     commit: async () => {
       try {
         await slabs.finish();

@@ -107,7 +107,10 @@ export interface IngestOptions {
  * (fresh memory costs about 1.2 ms per MiB in page faults here, more than hashing it). A sink that
  * returns a promise is full: the source sends nothing more until it settles.
  */
-export type ChunkSink = (chunk: Buffer) => void | Promise<void>;
+export type ChunkSink = ((chunk: Buffer) => void | Promise<void>) & {
+  /** Where the next bytes may be read to (see BodySink in transport/types.ts): no copy for them. */
+  region?: (() => Buffer) | undefined;
+};
 
 /** Optional source capability: deliver a blob's bytes straight into a synchronous sink. */
 export interface ChunkFetcher {

@@ -123,6 +123,8 @@ export async function downloadInto(req: DownloadRequest, sink: BodySink): Promis
       state.received += piece.length;
       return full;
     };
+    // Bytes read into the sink's region arrive there in place (skipped ones make the rest a copy).
+    (deliver as BodySink).region = sink.region;
     try {
       const res = await req.client.send({
         method: 'GET',

@@ -48,6 +48,8 @@ interface Connection {
 }
 
 interface ConnectionOwner {
+  /** Where the next read goes (a sink's region), when not the connection's own buffer. */
+  buffer?(): Buffer | undefined;
   data(n: number, buffer: Buffer): boolean;
   ended(): void;
   error(err: Error): void;
@@ -154,8 +156,10 @@ export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpRe
       socket: undefined as unknown as net.Socket,
       owner: undefined,
     };
+    const own = Buffer.allocUnsafe(READ_BUFFER_BYTES);
     const onread = {
-      buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+      // Asked before every read: a body goes straight into its sink's memory where the sink offers it.
+      buffer: (): Buffer => conn.owner?.buffer?.() ?? own,
       callback: (n: number, buffer: Buffer): boolean => conn.owner?.data(n, buffer) ?? false,
     };
     conn.socket = secure
@@ -327,6 +331,7 @@ export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpRe
     );
 
     conn.owner = {
+      buffer: () => (sink?.region && !parser.awaitingHead && !finished ? sink.region() : undefined),
       data: (n: number, buffer: Buffer): boolean => {
         if (finished) return false;
         received += n;

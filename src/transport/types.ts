@@ -24,12 +24,13 @@ export function isFileRange(body: unknown): body is FileRange {
   return typeof body === 'object' && body !== null && typeof (body as FileRange).fd === 'number';
 }
 
-/** Receives a body chunk by chunk; each chunk is valid only during the call (its memory is reused). */
 /**
  * Takes body bytes as they arrive. The chunk's memory may be reused once the call returns; a returned
- * promise asks for no more bytes until it settles (a rejection fails the request).
+ * promise asks for no more bytes until it settles (a rejection fails the request). A sink with a
+ * `region` offers the memory the next bytes may be read into: bytes delivered where it said are taken
+ * without a copy (a file writer's slab), any others are copied as usual.
  */
-export type BodySink = (chunk: Buffer) => void | Promise<void>;
+export type BodySink = ((chunk: Buffer) => void | Promise<void>) & { region?: (() => Buffer) | undefined };
 
 export interface HttpRequest {
   method: string;
