@@ -54,3 +54,52 @@ describe('fileWriter (writes overlapped with the caller)', () => {
     assert.deepEqual(await readdir(dir).then((f) => f.filter((n) => n.startsWith('.bounded'))), []);
   });
 });
+
+describe('fileWriter read regions (bytes taken in place)', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wasm-to-oci-region-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes region bytes in place, foreign chunks by copy, and bytes read past a skip correctly', async () => {
+    const expected: Buffer[] = [];
+    const target = join(dir, 'mixed');
+    const writer = fileWriter(join(dir, '.mixed.part'), target);
+    const region = writer.write.region as () => Buffer;
+    assert.equal(typeof region, 'function');
+    const source = randomBytes(5 * 1024 * 1024);
+    let at = 0;
+    for (let step = 0; at < source.length; step++) {
+      const n = Math.min(source.length - at, 1000 + ((step * 7919) % 300_000));
+      const piece = source.subarray(at, at + n);
+      at += n;
+      let chunk: Buffer;
+      if (step % 3 === 0) {
+        // A read into the offered region, delivered from where it landed.
+        const room = region();
+        assert.ok(room.length >= 64 * 1024);
+        const k = Math.min(n, room.length);
+        piece.copy(room, 0, 0, k);
+        chunk = room.subarray(0, k);
+        at -= n - k;
+      } else if (step % 3 === 1) {
+        // A read into the region whose first bytes are skipped (a resumed download, a chunk header).
+        const room = region();
+        const skip = Math.min(17, room.length - 1);
+        const k = Math.min(n, room.length - skip);
+        piece.copy(room, skip, 0, k);
+        chunk = room.subarray(skip, skip + k);
+        at -= n - k;
+      } else chunk = Buffer.from(piece);
+      expected.push(Buffer.from(chunk));
+      const full = writer.write(chunk);
+      if (full) await full;
+    }
+    await writer.commit();
+    assert.ok((await readFile(target)).equals(Buffer.concat(expected)));
+    assert.equal(Buffer.concat(expected).length, source.length);
+  });
+});
