@@ -60,7 +60,7 @@ function redact(headers: Record<string, string>): Record<string, string> {
  * the options of every request that opens a connection, headers included: secrets are set on the
  * request after it is made (it sends nothing before that), so they never reach that log.
  */
-export function splitSecrets(headers: Record<string, string>): {
+function splitSecrets(headers: Record<string, string>): {
   plain: Record<string, string>;
   secret: Record<string, string>;
 } {

@@ -1055,4 +1055,16 @@ describe('ResponseParser: whether the connection may carry another request', () 
     assert.equal(after([LENGTH, 'HTTP/1.1 200 OK\r\n']).reusable, false);
     assert.equal(after([`${CHUNKED}\r\n`]).reusable, false);
   });
+
+  it('follows the answer’s wish: Connection: close, and HTTP/1.0 unless it says keep-alive', () => {
+    const with_ = (status: string, connection?: string) =>
+      after([
+        `${status}\r\nContent-Length: 5\r\n${connection === undefined ? '' : `Connection: ${connection}\r\n`}\r\nhello`,
+      ]).reusable;
+    assert.equal(with_('HTTP/1.1 200 OK', 'close'), false);
+    assert.equal(with_('HTTP/1.1 200 OK', 'Keep-Alive, Close'), false);
+    assert.equal(with_('HTTP/1.1 200 OK', 'keep-alive'), true);
+    assert.equal(with_('HTTP/1.0 200 OK'), false);
+    assert.equal(with_('HTTP/1.0 200 OK', 'Keep-Alive'), true);
+  });
 });

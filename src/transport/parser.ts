@@ -93,6 +93,8 @@ export class ResponseParser {
   private closeDelimited = false;
   /** Bytes arrived after the message (a server that pipelines junk): the connection is not reused. */
   private trailing = false;
+  /** The answer lets the connection stay open (HTTP/1.1 without `Connection: close`, or 1.0 keep-alive). */
+  private persistent = false;
 
   constructor(
     private readonly events: ParserEvents,
@@ -119,10 +121,11 @@ export class ResponseParser {
 
   /**
    * True when the connection may carry another request: the message ended by its own framing (a
-   * length, the last chunk, or no body), not by the peer closing, and nothing followed it.
+   * length, the last chunk, or no body), not by the peer closing, nothing followed it, and the answer
+   * did not ask to close (RFC 9112 section 9.3: `Connection: close`, or HTTP/1.0 without keep-alive).
    */
   get reusable(): boolean {
-    return this.state === 'done' && !this.closeDelimited && !this.trailing;
+    return this.state === 'done' && this.persistent && !this.closeDelimited && !this.trailing;
   }
 
   feed(data: Buffer): void {
@@ -230,6 +233,13 @@ export class ResponseParser {
       if (head.status === 101) throw new FramingError('the server switched protocols (101)');
       return start + consumed;
     }
+    // parseHead accepted the status line, so it starts `HTTP/1.0` or `HTTP/1.1`.
+    const options = (head.headers.connection ?? '')
+      .toString()
+      .toLowerCase()
+      .split(',')
+      .map((token) => token.trim());
+    this.persistent = all[7] === 0x31 ? !options.includes('close') : options.includes('keep-alive');
     this.begin(head);
     return start + consumed;
   }

@@ -123,13 +123,6 @@ function requestHead(req: HttpRequest, keepAlive: boolean): string {
   return lines.join('\r\n');
 }
 
-/** True when the answer lets the connection carry another request. */
-function keepsAlive(headers: Record<string, string | string[] | undefined>): boolean {
-  const value = headers.connection;
-  const text = (Array.isArray(value) ? value.join(',') : (value ?? '')).toLowerCase();
-  return !text.split(',').some((token) => token.trim() === 'close');
-}
-
 /**
  * Sends a GET (or HEAD) and resolves with the response head; the body streams from one reused read
  * buffer. With a pool, an idle connection to the origin is reused (one that turns out closed before any
@@ -261,20 +254,19 @@ export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpRe
       }
     };
 
-    let headers: Record<string, string | string[] | undefined> = {};
     const complete = () => {
       if (finished) return;
       finished = true;
       cleanup();
       flush();
       body?.push(null);
-      if (!pool || !keepsAlive(headers)) {
+      if (!pool || !parser.reusable) {
         conn.owner = undefined;
         socket.destroy();
         return;
       }
-      // The answer may have ended inside a read that holds more bytes: judge the connection once that
-      // read is over, and spoil it if anything at all arrives meanwhile.
+      // The answer may have ended inside a read that holds more bytes: judge the connection again once
+      // that read is over, and spoil it if anything at all arrives meanwhile.
       let spoiled = false;
       const spoil = () => {
         spoiled = true;
@@ -294,7 +286,6 @@ export function rawGet(req: HttpRequest, options: RawGetOptions): Promise<HttpRe
     const parser = new ResponseParser(
       {
         onHead: (parsed) => {
-          headers = parsed.headers;
           watch.clearPhase();
           if (parsed.status >= 200 && parsed.status < 300)
             sink = req.sinkFor?.(parsed.status, parsed.headers);
