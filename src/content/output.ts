@@ -144,15 +144,16 @@ async function writeThrough(temp: string, plan: OutputPlan): Promise<void> {
 const SLAB_BYTES = 1024 * 1024;
 const SLABS_IN_FLIGHT = 3;
 
-/**
- * Positioned writes of gathered chunks, run by the thread pool while the caller goes on (hashing the
- * next bytes): chunks are copied into 1 MiB slabs, each slab written as it fills, at most three at once
- * (bounded memory). `write` returns a promise when all three are under way: the caller sends no more until
- * it settles. The first failed write is kept and thrown by the next call or by `finish`.
- */
 /** The least room a read region offers; with less left, the slab is written out and a new one begun. */
 const MIN_REGION = 64 * 1024;
 
+/**
+ * Positioned writes of gathered chunks, run by the thread pool while the caller goes on (hashing the
+ * next bytes): chunks are copied into 1 MiB slabs (or read straight into one, see `region`), each slab
+ * written as it fills, at most three at once
+ * (bounded memory). `write` returns a promise when all three are under way: the caller sends no more until
+ * it settles. The first failed write is kept and thrown by the next call or by `finish`.
+ */
 class SlabWriter {
   private slab: Buffer = Buffer.allocUnsafe(SLAB_BYTES);
   private filled = 0;
