@@ -36,9 +36,13 @@ export class MemoryStore implements Target, ReferencePusher, Ingester {
   /** Stores bytes this store may keep (not copied), hashed once; returns their descriptor. */
   add(mediaType: string, bytes: Buffer): Descriptor {
     const desc: Descriptor = { mediaType, digest: digestOf(bytes), size: bytes.length };
+    this.keep(desc, bytes);
+    return desc;
+  }
+
+  private keep(desc: Descriptor, bytes: Buffer): void {
     this.blobs.set(desc.digest, bytes);
     this.descriptors.set(desc.digest, desc);
-    return desc;
   }
 
   /** The stored bytes of a digest, for callers that know the content is small. */
@@ -58,8 +62,7 @@ export class MemoryStore implements Target, ReferencePusher, Ingester {
     } else {
       bytes = await readAll(verified(content, desc), Number.MAX_SAFE_INTEGER);
     }
-    this.blobs.set(desc.digest, bytes);
-    this.descriptors.set(desc.digest, desc);
+    this.keep(desc, bytes);
   }
 
   async pushReference(desc: Descriptor, content: Uint8Array, reference: string): Promise<void> {
@@ -79,8 +82,7 @@ export class MemoryStore implements Target, ReferencePusher, Ingester {
       throw new WasmOciError('SIZE_MISMATCH', `expected ${options.size} bytes, read ${bytes.length}`);
     }
     const desc: Descriptor = { mediaType, digest: digester.digest(), size: bytes.length };
-    this.blobs.set(desc.digest, bytes);
-    this.descriptors.set(desc.digest, desc);
+    this.keep(desc, bytes);
     return desc;
   }
 
