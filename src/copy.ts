@@ -17,6 +17,7 @@ import {
   canMount,
   canOpenWriter,
   canPushReference,
+  holdsBytes,
   STREAM_CHUNK,
 } from './content/types.js';
 import { isVerifiedFor, readVerified, VERIFIED, Verifier, verified } from './content/verify.js';
@@ -241,6 +242,13 @@ class GraphCopier {
       onProgress?.({ type: 'start', desc });
       if (canFetchInto(this.src) && canOpenWriter(this.dst)) {
         await this.copyChunks(desc);
+        onProgress?.({ type: 'done', desc });
+        return;
+      }
+      const bytes = holdsBytes(this.src) ? this.src.bytesOf(desc) : undefined;
+      if (bytes) {
+        await this.dst.push(desc, bytes, { signal });
+        onProgress?.({ type: 'progress', desc, bytes: bytes.byteLength });
         onProgress?.({ type: 'done', desc });
         return;
       }

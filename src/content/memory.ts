@@ -4,6 +4,7 @@ import type { Descriptor } from '../oci/descriptor.js';
 import { Digester, digestOf } from '../oci/digest.js';
 import { isManifestMediaType } from '../oci/mediatypes.js';
 import {
+  type BytesHolder,
   type Content,
   type Ingester,
   type IngestOptions,
@@ -19,7 +20,7 @@ import { readAll, VERIFIED, verified, verifyBytes } from './verify.js';
  * A Target held in memory: where push packs an artifact before copying it to a registry, and the store
  * the tests use. Content is verified on the way in; tags map to descriptors.
  */
-export class MemoryStore implements Target, ReferencePusher, Ingester {
+export class MemoryStore implements Target, ReferencePusher, Ingester, BytesHolder {
   private readonly blobs = new Map<string, Buffer>();
   private readonly descriptors = new Map<string, Descriptor>();
   private readonly tags = new Map<string, Descriptor>();
@@ -43,6 +44,12 @@ export class MemoryStore implements Target, ReferencePusher, Ingester {
   private keep(desc: Descriptor, bytes: Buffer): void {
     this.blobs.set(desc.digest, bytes);
     this.descriptors.set(desc.digest, desc);
+  }
+
+  /** The stored bytes of a blob, verified on the way in (none when the descriptor's size differs). */
+  bytesOf(desc: Descriptor): Buffer | undefined {
+    const bytes = this.blobs.get(desc.digest);
+    return bytes?.length === desc.size ? bytes : undefined;
   }
 
   /** The stored bytes of a digest, for callers that know the content is small. */

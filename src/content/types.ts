@@ -149,6 +149,19 @@ export interface PresenceMemo {
   forget(digest: string): void;
 }
 
+/**
+ * Optional source capability: the verified bytes of a blob it holds in memory (a packed push's config
+ * and small module). A copy sends them as they are: a body of bytes can go again on a kept-alive
+ * connection, where a stream of them could not.
+ */
+export interface BytesHolder {
+  bytesOf(desc: Descriptor): Uint8Array | undefined;
+}
+
+export function holdsBytes(target: object): target is BytesHolder {
+  return typeof (target as Partial<BytesHolder>).bytesOf === 'function';
+}
+
 export function canForget(target: object): target is PresenceMemo {
   return typeof (target as Partial<PresenceMemo>).forget === 'function';
 }

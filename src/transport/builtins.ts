@@ -5,8 +5,8 @@ import type * as Tls from 'node:tls';
 /**
  * Node's HTTP and TLS modules, loaded on first use: a run that speaks only plain HTTP (a loopback
  * registry) never pays for the TLS ones (about 10 ms of CPU at start-up on the 2-core machines,
- * measured with hyperfine), and one that only reads (a pull: GET and HEAD go through raw-get.ts)
- * never loads node:http (about 7 ms of CPU).
+ * measured with hyperfine), and one without a proxy never loads node:http (about 7 ms of CPU):
+ * its requests go through raw-client.ts.
  */
 export const tlsModule = (): typeof Tls => process.getBuiltinModule('node:tls');
 export const httpsModule = (): typeof Https => process.getBuiltinModule('node:https');

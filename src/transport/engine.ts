@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import type * as http from 'node:http';
 import type * as https from 'node:https';
 import type { Readable } from 'node:stream';
@@ -6,11 +5,11 @@ import { abortError, WasmOciError } from '../errors.js';
 import { httpModule, httpsModule, tlsModule } from './builtins.js';
 import { networkError } from './errors.js';
 import { proxyAuthorization, proxyFor, tunnelAgent } from './proxy.js';
-import { ConnectionPool, rawGet } from './raw-get.js';
+import { ConnectionPool, rawRequest } from './raw-client.js';
+import { type BodyOut, sendBytes, sendFileRange } from './send.js';
 import { bareHost, identityFor, type TlsOptions, type TlsSettings, tlsSettings } from './tls.js';
 import {
   DEFAULT_TIMEOUTS,
-  type FileRange,
   type HttpEngine,
   type HttpRequest,
   type HttpResponse,
@@ -20,9 +19,10 @@ import {
 import { onAbort, RequestWatch } from './watch.js';
 
 /**
- * The HTTP engine: node:http(s) with keep-alive agents for everything, and the lean GET of raw-get.ts
- * for blob downloads. Measured here, node:http adds nothing to start-up and streams at line rate, where
- * undici costs 90-170 ms to load (bundled or not) on this machine. Every request is timed by phase
+ * The HTTP engine: the raw client of raw-client.ts for every request that goes straight to its server
+ * (with a body of bytes, a file range or none), node:http(s) with keep-alive agents for requests through
+ * a proxy and for streamed bodies of unknown length. undici costs 90-170 ms to load (bundled or not) on
+ * this machine, node:http ~8 ms, the raw client nothing beyond net. Every request is timed by phase
  * (connect, TLS handshake, response head, idle, a small body's deadline, a blob's minimum rate) and
  * leaves no timer or listener behind.
  */
@@ -38,10 +38,6 @@ export interface NodeHttpOptions extends TlsOptions {
 
 /** How long the loopback TLS probe waits for a handshake answer. */
 const PROBE_MS = 3000;
-
-/** Uploads go out in pieces of this size, each completed write counting as activity. */
-const WRITE_PIECE = 1024 * 1024;
-const FILE_BUFFERS = 4;
 
 /** Headers whose values are secrets. */
 const SECRET_HEADER = /^(authorization|proxy-authorization|cookie)$/i;
@@ -78,80 +74,9 @@ export function redactUrl(url: URL): string {
   return url.search ? `${url.origin}${url.pathname}?<redacted>` : url.href;
 }
 
-/** Reads a file range into a small pool of buffers and writes it to the request, in order. */
-function sendFileRange(
-  range: FileRange,
-  request: http.ClientRequest,
-  moved: (n: number) => void,
-  fail: (err: unknown) => void,
-): void {
-  const free: Buffer[] = Array.from({ length: FILE_BUFFERS }, () => Buffer.allocUnsafe(WRITE_PIECE));
-  let position = range.start;
-  let left = range.length;
-  let reading = false;
-  const pump = () => {
-    if (reading || left === 0 || free.length === 0 || request.destroyed) return;
-    const buffer = free.pop() as Buffer;
-    reading = true;
-    fs.read(range.fd, buffer, 0, Math.min(buffer.length, left), position, (err, n) => {
-      reading = false;
-      if (err || n === 0) {
-        const cause = err
-          ? new WasmOciError('FILE', `reading the file to upload failed: ${err.message}`, { cause: err })
-          : new WasmOciError('FILE', 'the file to upload is shorter than expected', {
-              hint: 'the file changed while it was read',
-            });
-        request.destroy(cause);
-        fail(cause);
-        return;
-      }
-      const chunk = buffer.subarray(0, n);
-      position += n;
-      left -= n;
-      try {
-        range.observe?.(chunk);
-      } catch (error) {
-        request.destroy(error as Error);
-        fail(error);
-        return;
-      }
-      // The buffer is reused once the socket has taken it.
-      request.write(chunk, () => {
-        moved(n);
-        free.push(buffer);
-        pump();
-      });
-      if (left === 0) request.end();
-      else pump();
-    });
-  };
-  pump();
-}
-
-/** Writes bytes in pieces, so a slow upload of a large body shows progress to the idle timer. */
-function sendBytes(bytes: Uint8Array, request: http.ClientRequest, moved: (n: number) => void): void {
-  if (bytes.byteLength <= WRITE_PIECE) {
-    request.end(bytes, () => moved(bytes.byteLength));
-    return;
-  }
-  let offset = 0;
-  const next = () => {
-    if (request.destroyed) return;
-    const piece = bytes.subarray(offset, offset + WRITE_PIECE);
-    offset += piece.byteLength;
-    if (offset >= bytes.byteLength) request.end(piece, () => moved(piece.byteLength));
-    else
-      request.write(piece, () => {
-        moved(piece.byteLength);
-        next();
-      });
-  };
-  next();
-}
-
 export class NodeHttpEngine implements HttpEngine {
   private agent: http.Agent | undefined;
-  /** Keep-alive connections of the raw client (GET and HEAD without a proxy). */
+  /** Keep-alive connections of the raw client (every request without a proxy). */
   private readonly pool = new ConnectionPool();
   private readonly log: ((line: string) => void) | undefined;
   private readonly options: NodeHttpOptions;
@@ -216,9 +141,9 @@ export class NodeHttpEngine implements HttpEngine {
     }
     this.log?.(`> ${method} ${redactUrl(url)} ${JSON.stringify(redact(headers))}`);
     const proxy = proxyFor(url, this.options.env ?? {});
-    if ((method === 'GET' || method === 'HEAD') && body === undefined && !proxy) {
+    if (!proxy && (body === undefined || body instanceof Uint8Array || isFileRange(body))) {
       const secure = url.protocol === 'https:';
-      return rawGet(
+      return rawRequest(
         { ...req, headers },
         { ...(secure ? { tls: this.tlsSettings() } : {}), timeouts: this.timeouts, pool: this.pool },
       ).then((res) => {
@@ -357,8 +282,8 @@ export class NodeHttpEngine implements HttpEngine {
       const moved = (n: number) => watch.activity(n);
       if (body !== undefined) watch.startIdle();
       if (body === undefined) request.end();
-      else if (body instanceof Uint8Array) sendBytes(body, request, moved);
-      else if (isFileRange(body)) sendFileRange(body, request, moved, fail);
+      else if (body instanceof Uint8Array) sendBytes(body, bodyOut(request), moved);
+      else if (isFileRange(body)) sendFileRange(body, bodyOut(request), moved, fail);
       else {
         const stream = body as Readable;
         stream.on('data', (chunk: Buffer) => moved(chunk.length));
@@ -422,6 +347,19 @@ export class NodeHttpEngine implements HttpEngine {
     this.agent?.destroy();
     for (const agent of this.httpsAgents.values()) agent.destroy();
   }
+}
+
+/** A node:http request as the carrier of a body. */
+function bodyOut(request: http.ClientRequest): BodyOut {
+  return {
+    write: (chunk, done) => {
+      request.write(chunk, () => done());
+    },
+    end: () => request.end(),
+    get stopped() {
+      return request.destroyed;
+    },
+  };
 }
 
 /**

@@ -6,7 +6,7 @@ import { finished } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { readAll } from '../content/verify.js';
 import { WasmOciError } from '../errors.js';
-import { ConnectionPool, rawGet } from './raw-get.js';
+import { ConnectionPool, rawRequest } from './raw-client.js';
 
 // Edge cases of the fast GET path against an in-process server (the real registry is exercised by the
 // integration tests): chunked framing, sink delivery, truncated bodies, odd heads.
@@ -71,13 +71,13 @@ after(() => {
 import { DEFAULT_TIMEOUTS } from './types.js';
 
 const timeouts = DEFAULT_TIMEOUTS;
-const get = (path: string, extra: Partial<Parameters<typeof rawGet>[0]> = {}) =>
-  rawGet(
+const get = (path: string, extra: Partial<Parameters<typeof rawRequest>[0]> = {}) =>
+  rawRequest(
     { method: 'GET', url: new URL(path, path.startsWith('http') ? undefined : base), ...extra },
     { timeouts },
   );
 
-describe('rawGet', () => {
+describe('rawRequest', () => {
   it('streams a Content-Length body and sends our headers', async () => {
     const res = await get('/length', { headers: { 'user-agent': 'wasm-to-oci/test', range: 'bytes=0-' } });
     assert.equal(res.status, 200);
@@ -178,10 +178,10 @@ describe('rawGet', () => {
       const { createSecureContext } = await import('node:tls');
       const url = new URL(`https://127.0.0.1:${(tlsServer.address() as AddressInfo).port}/blob`);
       const tls = { rejectUnauthorized: true, secureContext: createSecureContext({ ca: ca.certPem }) };
-      const streamed = await rawGet({ method: 'GET', url }, { tls, timeouts });
+      const streamed = await rawRequest({ method: 'GET', url }, { tls, timeouts });
       assert.deepEqual(await readAll(streamed.body, big.length), big);
       const parts: Buffer[] = [];
-      const sunk = await rawGet(
+      const sunk = await rawRequest(
         {
           method: 'GET',
           url,
@@ -208,7 +208,7 @@ describe('rawGet', () => {
   });
 });
 
-describe('rawGet with a keep-alive pool', () => {
+describe('rawRequest with a keep-alive pool', () => {
   /**
    * A server on a raw socket that answers each request on a connection from a script: counts
    * connections and requests, so reuse is observable.
@@ -261,7 +261,7 @@ describe('rawGet with a keep-alive pool', () => {
         ['HEAD', '/d'],
         ['GET', '/e'],
       ] as const) {
-        const res = await rawGet({ method, url: srv.url(path) }, { timeouts, pool });
+        const res = await rawRequest({ method, url: srv.url(path) }, { timeouts, pool });
         assert.equal(res.status, 200);
         const body = (await readAll(res.body, 1000)).toString();
         assert.equal(body, method === 'HEAD' ? '' : `answer to ${path}`);
@@ -287,7 +287,7 @@ describe('rawGet with a keep-alive pool', () => {
       const pool = new ConnectionPool();
       try {
         for (let i = 0; i < 2; i++) {
-          const res = await rawGet({ method: 'GET', url: srv.url('/x') }, { timeouts, pool });
+          const res = await rawRequest({ method: 'GET', url: srv.url('/x') }, { timeouts, pool });
           await readAll(res.body, 1000);
           await new Promise((r) => setImmediate(r));
         }
@@ -307,10 +307,10 @@ describe('rawGet with a keep-alive pool', () => {
     });
     const pool = new ConnectionPool();
     try {
-      const first = await rawGet({ method: 'GET', url: srv.url('/one') }, { timeouts, pool });
+      const first = await rawRequest({ method: 'GET', url: srv.url('/one') }, { timeouts, pool });
       assert.equal((await readAll(first.body, 100)).toString(), 'answer 0');
       await new Promise((r) => setImmediate(r));
-      const second = await rawGet({ method: 'GET', url: srv.url('/two') }, { timeouts, pool });
+      const second = await rawRequest({ method: 'GET', url: srv.url('/two') }, { timeouts, pool });
       assert.equal((await readAll(second.body, 100)).toString(), 'answer 2');
       assert.deepEqual(srv.counts(), { connections: 2, requests: 3 });
     } finally {
@@ -326,11 +326,11 @@ describe('rawGet with a keep-alive pool', () => {
     });
     const pool = new ConnectionPool();
     try {
-      const first = await rawGet({ method: 'GET', url: srv.url('/one') }, { timeouts, pool });
+      const first = await rawRequest({ method: 'GET', url: srv.url('/one') }, { timeouts, pool });
       await readAll(first.body, 100);
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(pool.take(`http://127.0.0.1:${srv.url('/').port}`), undefined);
-      const second = await rawGet({ method: 'GET', url: srv.url('/two') }, { timeouts, pool });
+      const second = await rawRequest({ method: 'GET', url: srv.url('/two') }, { timeouts, pool });
       assert.equal((await readAll(second.body, 100)).toString(), 'answer 1');
       assert.deepEqual(srv.counts(), { connections: 2, requests: 2 });
       await new Promise((r) => setImmediate(r));
@@ -341,3 +341,226 @@ describe('rawGet with a keep-alive pool', () => {
     }
   });
 });
+
+describe('rawRequest with a request body', () => {
+  const { createHash } = requireCrypto();
+  const sizes = [0, 1, 37, 200, 64 * 1024 + 3, 3 * 1024 * 1024 + 7];
+  const bodyOf = (size: number) => big.subarray(0, size);
+  const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+  /** An echo server (plain or TLS): answers each request with its method, body length and body digest. */
+  async function echoServer(secure: boolean) {
+    const { makeCa, makeCert } = await import('../../test/harness/certs.js');
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const https = await import('node:https');
+    const dir = await mkdtemp(join(tmpdir(), 'wasm-to-oci-body-'));
+    const ca = secure ? await makeCa(dir) : undefined;
+    const leaf = ca ? await makeCert(ca, dir, 'server', { sans: ['127.0.0.1'] }) : undefined;
+    let connections = 0;
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      const hash = createHash('sha256');
+      let length = 0;
+      req.on('data', (c: Buffer) => {
+        hash.update(c);
+        length += c.length;
+      });
+      req.on('end', () => {
+        const answer = JSON.stringify({
+          method: req.method,
+          length,
+          digest: hash.digest('hex'),
+          declared: req.headers['content-length'],
+        });
+        res.writeHead(201, { 'content-length': String(Buffer.byteLength(answer)) });
+        res.end(answer);
+      });
+    };
+    const srv = leaf
+      ? https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, handler)
+      : http.createServer(handler);
+    srv.on('connection', () => connections++);
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const { createSecureContext } = await import('node:tls');
+    const tls = ca
+      ? { rejectUnauthorized: true, secureContext: createSecureContext({ ca: ca.certPem }) }
+      : undefined;
+    const origin = `${secure ? 'https' : 'http'}://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    return {
+      url: (path: string) => new URL(path, origin),
+      tls,
+      connections: () => connections,
+      dir,
+      close: async () => {
+        srv.closeAllConnections();
+        srv.close();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  }
+
+  for (const secure of [false, true]) {
+    const scheme = secure ? 'TLS' : 'plain HTTP';
+    it(`sends bytes and file ranges of every size whole, 15 times each, on kept-alive connections (${scheme})`, async () => {
+      const srv = await echoServer(secure);
+      const { open, writeFile } = await import('node:fs/promises');
+      const { join } = await import('node:path');
+      const file = join(srv.dir, 'body.bin');
+      await writeFile(file, big);
+      const handle = await open(file, 'r');
+      const pool = new ConnectionPool();
+      try {
+        for (let run = 0; run < 15; run++) {
+          for (const size of sizes) {
+            for (const kind of ['bytes', 'range'] as const) {
+              const method = (['PUT', 'POST', 'PATCH'] as const)[(run + size) % 3] as string;
+              const start = kind === 'range' ? Math.min(run % 5, big.length - size) : 0;
+              const want = big.subarray(start, start + size);
+              const observed = createHash('sha256');
+              const body =
+                kind === 'bytes'
+                  ? bodyOf(size)
+                  : { fd: handle.fd, start, length: size, observe: (c: Buffer) => observed.update(c) };
+              const res = await rawRequest(
+                {
+                  method,
+                  url: srv.url(`/${kind}/${size}`),
+                  headers: { 'content-length': String(size) },
+                  body,
+                },
+                { timeouts, pool, tls: srv.tls },
+              );
+              assert.equal(res.status, 201);
+              const echo = JSON.parse((await readAll(res.body, 1000)).toString());
+              assert.deepEqual(
+                echo,
+                { method, length: size, digest: sha(want), declared: String(size) },
+                `${kind} ${size}`,
+              );
+              if (kind === 'range') assert.equal(observed.digest('hex'), sha(want));
+              await new Promise((r) => setImmediate(r));
+            }
+          }
+        }
+        // Requests with bytes reuse connections; a file range always takes a new one (it is not sent twice).
+        assert.equal(srv.connections(), 1 + 15 * sizes.length);
+      } finally {
+        pool.close();
+        await handle.close();
+        await srv.close();
+      }
+    });
+  }
+
+  it('stops sending and does not reuse the connection when the answer comes before the body is out', async () => {
+    let connections = 0;
+    const srv = net.createServer((socket) => {
+      connections++;
+      socket.on('error', () => {});
+      socket.once('data', () => {
+        // A refusal as soon as the head is in, on a connection that stays open.
+        socket.write('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n\r\ntoo big!');
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const url = new URL(`http://127.0.0.1:${(srv.address() as AddressInfo).port}/upload`);
+    const pool = new ConnectionPool();
+    try {
+      for (let i = 0; i < 2; i++) {
+        const huge = Buffer.alloc(64 * 1024 * 1024);
+        const res = await rawRequest(
+          { method: 'PUT', url, headers: { 'content-length': String(huge.length) }, body: huge },
+          { timeouts, pool },
+        );
+        assert.equal(res.status, 413);
+        assert.equal((await readAll(res.body, 100)).toString(), 'too big!');
+        await new Promise((r) => setImmediate(r));
+      }
+      assert.equal(connections, 2);
+    } finally {
+      pool.close();
+      srv.close();
+    }
+  });
+
+  it('sends bytes again on a new connection when the kept-alive one turns out closed', async () => {
+    const bodies: string[] = [];
+    let connections = 0;
+    let requests = 0;
+    const srv = net.createServer((socket) => {
+      connections++;
+      socket.on('error', () => {});
+      socket.on('data', (d) => {
+        const text = d.toString('latin1');
+        const index = requests++;
+        if (index === 1) {
+          socket.destroy();
+          return;
+        }
+        bodies.push(text.slice(text.indexOf('\r\n\r\n') + 4));
+        socket.write(`HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok`);
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const url = new URL(`http://127.0.0.1:${(srv.address() as AddressInfo).port}/m`);
+    const pool = new ConnectionPool();
+    try {
+      for (const text of ['first', 'second']) {
+        const body = Buffer.from(text);
+        const res = await rawRequest(
+          { method: 'PUT', url, headers: { 'content-length': String(body.length) }, body },
+          { timeouts, pool },
+        );
+        assert.equal(res.status, 201);
+        await readAll(res.body, 10);
+        await new Promise((r) => setImmediate(r));
+      }
+      assert.deepEqual(bodies, ['first', 'second']);
+      assert.equal(connections, 2);
+    } finally {
+      pool.close();
+      srv.close();
+    }
+  });
+
+  it('fails with FILE when the file is shorter than the range, and refuses streams and bad methods', async () => {
+    const srv = await echoServer(false);
+    const { open, writeFile } = await import('node:fs/promises');
+    const { join } = await import('node:path');
+    const file = join(srv.dir, 'short.bin');
+    await writeFile(file, Buffer.from('abc'));
+    const handle = await open(file, 'r');
+    try {
+      await assert.rejects(
+        rawRequest(
+          {
+            method: 'PUT',
+            url: srv.url('/x'),
+            headers: { 'content-length': '10' },
+            body: { fd: handle.fd, start: 0, length: 10 },
+          },
+          { timeouts },
+        ),
+        { code: 'FILE', message: /shorter than expected/ },
+      );
+      const { Readable } = await import('node:stream');
+      await assert.rejects(
+        rawRequest({ method: 'PUT', url: srv.url('/x'), body: Readable.from([]) }, { timeouts }),
+        {
+          code: 'USAGE',
+        },
+      );
+      await assert.rejects(rawRequest({ method: 'GET x', url: srv.url('/x') }, { timeouts }), {
+        code: 'USAGE',
+      });
+    } finally {
+      await handle.close();
+      await srv.close();
+    }
+  });
+});
+
+function requireCrypto(): typeof import('node:crypto') {
+  return process.getBuiltinModule('node:crypto');
+}
