@@ -4,7 +4,7 @@
 //   program.cjs  the command table and argument parsing;
 //   push.cjs, pull.cjs, manage.cjs, wasm.cjs, login.cjs  one self-contained file per command module,
 //                loaded only when that command runs;
-//   signing.cjs  Notary v1 (loaded only with --sign).
+//   signing.cjs  Notary v1 (src/sign/, loaded only with --sign).
 // CommonJS because Node 20 starts a CommonJS file faster than an ES module (about 5 ms and 12 ms over
 // `node -e 0` for a file that prints one line, measured with hyperfine here); one file per command
 // because compiling what a command does not run costs too (bench/peers.mjs has the figures). The
@@ -22,20 +22,20 @@ const MODULES = {
   manage: 'cli/manage.ts',
   wasm: 'cli/wasm.ts',
   login: 'cli/login.ts',
-  signing: 'signing.ts',
+  signing: 'sign/index.ts',
 };
 
-/** Imports of another bundle stay outside: `./push.js`, `../signing.js` and so on become `./<name>.cjs`. */
+/** Imports of another bundle stay outside: `./push.js`, `../sign/index.js` and so on become `./<name>.cjs`. */
 const separate = {
   name: 'separate-bundles',
   setup(b) {
-    b.onResolve({ filter: /^\.\.?\/(program|push|pull|manage|wasm|login|signing)\.js$/ }, (args) => {
-      const name = basename(args.path, '.js');
+    b.onResolve({ filter: /^\.\.?\/(program|push|pull|manage|wasm|login|sign\/index)\.js$/ }, (args) => {
+      const name = args.path.endsWith('/sign/index.js') ? 'signing' : basename(args.path, '.js');
       const own = args.importer.endsWith(MODULES[name]);
-      // The command modules are cli/<name>.ts, imported as './<name>.js' from cli/; signing from anywhere.
+      // The command modules are cli/<name>.ts, imported as './<name>.js' from cli/; sign/ from outside it.
       const wanted =
         name === 'signing'
-          ? args.path.endsWith('/signing.js') && !args.importer.includes('/sign/')
+          ? !args.importer.startsWith(`${root}sign/`)
           : args.path.startsWith('./') && args.importer.startsWith(`${root}cli/`);
       return own || !wanted ? undefined : { path: `./${name}.cjs`, external: true };
     });

@@ -1,4 +1,5 @@
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { isFileRange } from './content/range.js';
 import type {
   ChunkFetcher,
   ChunkPusher,
@@ -25,7 +26,6 @@ import { throwIfAborted, WasmOciError } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
 import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest, successors } from './oci/manifest.js';
 import { isManifestMediaType } from './oci/mediatypes.js';
-import { isFileRange } from './transport/types.js';
 
 /**
  * The only code that moves bytes between targets. An artifact is a graph of descriptors (index ->

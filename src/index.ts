@@ -1,7 +1,7 @@
 /** wasm-to-oci: store WebAssembly modules and components in OCI registries and get them back. */
 export type { Credential, CredentialSource } from './auth/authorizer.js';
-export { type BlobCache, cacheEntries, openCache, pruneCache } from './cache.js';
-export { type DigestCache, FileDigestCache } from './content/digest-cache.js';
+export { type BlobCache, cacheEntries, openCache, pruneCache } from './cache/cache.js';
+export { type DigestCache, FileDigestCache } from './cache/digest-cache.js';
 export { FileBackedStore, FileOutputStore } from './content/file.js';
 export { OciLayoutStore } from './content/layout.js';
 export { MemoryStore } from './content/memory.js';
@@ -22,6 +22,12 @@ export { type CopyGraphOptions, type CopyOptions, copy, copyGraph, type Progress
 export { type ConfigLocation, type DockerConfig } from './credentials/config.js';
 export { type HelperRunner, runHelper } from './credentials/helper.js';
 export { type DockerCredentialOptions, dockerCredentials } from './credentials/source.js';
+export { type ErrorCode, hasCode, WasmOciError } from './errors.js';
+export type { Annotations, Descriptor, Platform } from './oci/descriptor.js';
+export { digestOf } from './oci/digest.js';
+export { type ImageIndex, type ImageManifest, parseManifest, serializeManifest } from './oci/manifest.js';
+export { MediaType } from './oci/mediatypes.js';
+export { type CopyArtifactOptions, type CopyArtifactResult, copyArtifact, splitTags } from './ops/copy.js';
 export {
   type ArtifactFormat,
   type ArtifactReport,
@@ -30,16 +36,27 @@ export {
   type InspectOptions,
   inspectArtifact,
   inspectFile,
-} from './describe.js';
-export { type ErrorCode, hasCode, WasmOciError } from './errors.js';
-export { type LoginOptions, type LoginResult, type LogoutOptions, login, logout } from './login.js';
-export { deleteManifest, getBlob, getManifest, listTags, resolveReference, tagReference } from './manage.js';
-export type { Annotations, Descriptor, Platform } from './oci/descriptor.js';
-export { digestOf } from './oci/digest.js';
-export { type ImageIndex, type ImageManifest, parseManifest, serializeManifest } from './oci/manifest.js';
-export { MediaType } from './oci/mediatypes.js';
-export { type PullOptions, type PullResult, pull } from './pull.js';
-export { IN_MEMORY_LIMIT, type PushOptions, type PushResult, push, type SignResult } from './push.js';
+} from './ops/inspect.js';
+export { type LoginOptions, type LoginResult, type LogoutOptions, login, logout } from './ops/login.js';
+export { type PullOptions, type PullResult, pull } from './ops/pull.js';
+export { IN_MEMORY_LIMIT, type PushOptions, type PushResult, push, type SignResult } from './ops/push.js';
+export {
+  deleteManifest,
+  getBlob,
+  getManifest,
+  listTags,
+  resolveReference,
+  tagReference,
+} from './ops/repository.js';
+export { type RunOptions, runWasm } from './ops/run.js';
+export {
+  type ConnectOptions,
+  formatTarget,
+  openRepository,
+  openTarget,
+  parseTarget,
+  type TargetSpec,
+} from './ops/target.js';
 export {
   formatReference,
   type ParsedReference,
@@ -48,7 +65,6 @@ export {
 } from './reference.js';
 export { RegistryClient, type RegistryOptions } from './registry/client.js';
 export { RemoteRepository } from './registry/repository.js';
-export { type RunOptions, runWasm } from './run.js';
 export {
   DEFAULT_TRUST_SERVER,
   defaultTrustDir,
@@ -57,16 +73,7 @@ export {
   type TrustedTarget,
   type TrustOptions,
   trustCollection,
-} from './signing.js';
-export {
-  type ConnectOptions,
-  formatTarget,
-  openRepository,
-  openTarget,
-  parseTarget,
-  type TargetSpec,
-} from './target.js';
-export { type CopyArtifactOptions, type CopyArtifactResult, copyArtifact, splitTags } from './transfer.js';
+} from './sign/index.js';
 export { NodeHttpEngine } from './transport/engine.js';
 export type { RetryPolicy } from './transport/retry.js';
 export type { HttpEngine, HttpRequest, HttpResponse, Timeouts } from './transport/types.js';

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { assertFast, expectResultOrError, HOSTILE_STRINGS, Rng } from '../test/harness/fuzz.js';
 import { outcome, params, stringOf } from '../test/harness/properties.js';
 import { WasmOciError } from './errors.js';
+import { formatTarget, parseTarget } from './ops/target.js';
 import {
   formatReference,
   hostName,
@@ -13,7 +14,6 @@ import {
   parseReference,
   registryApiHost,
 } from './reference.js';
-import { formatTarget, parseTarget } from './target.js';
 
 /**
  * Seeded fuzzing of reference parsing (user input, but also references read back from files and

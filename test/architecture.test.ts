@@ -35,7 +35,9 @@ const files = sources(SRC).map((path) => {
   return { rel, text, imports, local };
 });
 
-const room = (rel: string) => (rel.includes('/') ? rel.split('/')[0] : rel.replace(/\.ts$/, ''));
+/** A file's room: its folder under src/, or '.' for the few modules at the root. */
+const room = (rel: string) => (rel.includes('/') ? (rel.split('/')[0] as string) : '.');
+const ROOT_MODULES = ['index.ts', 'errors.ts', 'reference.ts', 'copy.ts', 'version.ts'];
 
 describe('architecture', () => {
   it('finds the sources', () => assert.ok(files.length > 20));
@@ -52,7 +54,8 @@ describe('architecture', () => {
     for (const f of files.filter((x) => x.rel.startsWith('auth/'))) {
       for (const l of f.local) {
         assert.ok(
-          ['auth', 'errors', 'reference'].includes(room(l) ?? '') ||
+          room(l) === 'auth' ||
+            ['errors.ts', 'reference.ts'].includes(l) ||
             l === 'transport/types.ts' ||
             l === 'transport/body.ts',
           `${f.rel} imports ${l}`,
@@ -62,15 +65,74 @@ describe('architecture', () => {
     }
   });
 
-  it('sign/ (Notary v1) uses only the transport, the registry client and auth scopes', () => {
-    for (const f of files.filter((x) => x.rel.startsWith('sign/'))) {
+  it('the rooms are the folders, and the root holds only its five modules', () => {
+    const rooms = new Set(files.map((f) => room(f.rel)));
+    assert.deepEqual([...rooms].sort(), [
+      '.',
+      'auth',
+      'cache',
+      'cli',
+      'content',
+      'credentials',
+      'oci',
+      'ops',
+      'registry',
+      'sign',
+      'transport',
+      'wasm',
+    ]);
+    assert.deepEqual(
+      files
+        .filter((f) => room(f.rel) === '.')
+        .map((f) => f.rel)
+        .sort(),
+      [...ROOT_MODULES].sort(),
+    );
+  });
+
+  it('sign/notary/ (Notary v1) uses only the transport, the registry client and auth scopes', () => {
+    for (const f of files.filter((x) => x.rel.startsWith('sign/notary/'))) {
       for (const l of f.local) {
         assert.ok(
-          ['sign', 'errors', 'transport'].includes(room(l) ?? '') ||
-            ['registry/client.ts', 'registry/errors.ts', 'auth/scope.ts'].includes(l),
+          ['sign', 'transport'].includes(room(l)) ||
+            ['errors.ts', 'registry/client.ts', 'registry/errors.ts', 'auth/scope.ts'].includes(l),
           `${f.rel} imports ${l}`,
         );
       }
+    }
+  });
+
+  it('sign/index.ts orchestrates signing without reaching into operations, stores or the CLI', () => {
+    for (const f of files.filter((x) => x.rel.startsWith('sign/'))) {
+      for (const l of f.local) {
+        assert.ok(
+          !['ops', 'cli', 'cache', 'wasm'].includes(room(l)) && !l.startsWith('content/layout'),
+          `${f.rel} imports ${l}`,
+        );
+      }
+    }
+  });
+
+  it('only the CLI and the public index reach the operations (ops/ is the top of the library)', () => {
+    for (const f of files.filter((x) => !['ops', 'cli'].includes(room(x.rel)) && x.rel !== 'index.ts')) {
+      for (const l of f.local) assert.ok(room(l) !== 'ops', `${f.rel} imports ${l}`);
+    }
+  });
+
+  it('cache/ and the root copy() use content, descriptors and errors only', () => {
+    for (const f of files.filter((x) => room(x.rel) === 'cache' || x.rel === 'copy.ts')) {
+      for (const l of f.local) {
+        assert.ok(
+          ['cache', 'content', 'oci'].includes(room(l)) || l === 'errors.ts',
+          `${f.rel} imports ${l}`,
+        );
+      }
+    }
+  });
+
+  it('errors, reference and version stand alone', () => {
+    for (const f of files.filter((x) => ['errors.ts', 'reference.ts', 'version.ts'].includes(x.rel))) {
+      for (const l of f.local) assert.ok(l === 'errors.ts', `${f.rel} imports ${l}`);
     }
   });
 
@@ -89,13 +151,13 @@ describe('architecture', () => {
     }
   });
 
-  it('the CLI uses the library through its public modules only (no registry internals)', () => {
+  it('the CLI uses the library through the operations and the public building blocks only', () => {
+    const allowed = (l: string) =>
+      ['cli', 'ops', 'cache'].includes(room(l)) ||
+      ROOT_MODULES.includes(l) ||
+      ['sign/index.ts', 'content/output.ts', 'credentials/source.ts', 'oci/descriptor.ts'].includes(l);
     for (const f of files.filter((x) => x.rel.startsWith('cli/'))) {
-      for (const l of f.local)
-        assert.ok(
-          !l.startsWith('registry/') && !l.startsWith('auth/') && !l.startsWith('sign/'),
-          `${f.rel} imports ${l}`,
-        );
+      for (const l of f.local) assert.ok(allowed(l), `${f.rel} imports ${l}`);
     }
   });
 });

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { type BlobCache, DEFAULT_CACHE_BYTES, openCache } from '../cache.js';
+import { type BlobCache, DEFAULT_CACHE_BYTES, openCache } from '../cache/cache.js';
 import type { Context } from './common.js';
 
 /** `$XDG_CACHE_HOME/wasm-to-oci`, else `~/.cache/wasm-to-oci`. */

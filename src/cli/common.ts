@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import type { ConnectOptions, RegistryMemory } from '../target.js';
+import type { ConnectOptions, RegistryMemory } from '../ops/target.js';
 import type { OptionSpec, OptionValues } from './args.js';
 import type { Io } from './output.js';
 
@@ -187,7 +187,7 @@ export async function timeoutMs(options: OptionValues, env: NodeJS.ProcessEnv): 
 /** The registry host a reference names (undefined for a layout or an unparsable reference). */
 async function registryOf(reference: string | undefined, layout: boolean): Promise<string | undefined> {
   if (reference === undefined) return undefined;
-  const { parseTarget } = await import('../target.js');
+  const { parseTarget } = await import('../ops/target.js');
   try {
     const spec = parseTarget(reference, { layout });
     return spec.kind === 'registry' ? spec.ref.registry : undefined;
@@ -355,7 +355,7 @@ export async function trustOptions(options: OptionValues, ctx: Context, signing:
   }
   const tlscacert = text(options, 'tlscacert');
   const { passphraseSource } = await import('./passphrase.js');
-  const { defaultTrustDir } = await import('../signing.js');
+  const { defaultTrustDir } = await import('../sign/index.js');
   return {
     credentials: await configCredentials(options, ctx),
     server: text(options, 'server'),

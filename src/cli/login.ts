@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { WasmOciError } from '../errors.js';
-import { login, logout } from '../login.js';
+import { login, logout } from '../ops/login.js';
 import type { OptionValues } from './args.js';
 import { type Context, connectOptions, explicitCredentials, flag, text } from './common.js';
 import { printResult } from './output.js';

@@ -1,5 +1,6 @@
-import { cacheEntries, pruneCache } from '../cache.js';
+import { cacheEntries, pruneCache } from '../cache/cache.js';
 import { WasmOciError } from '../errors.js';
+import { copyArtifact } from '../ops/copy.js';
 import {
   deleteManifest,
   getBlob,
@@ -8,8 +9,7 @@ import {
   resolveReference,
   tagPages,
   tagReference,
-} from '../manage.js';
-import { copyArtifact } from '../transfer.js';
+} from '../ops/repository.js';
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
 import { type Context, connectOptions, copyConnectOptions, flag, text } from './common.js';

@@ -1,5 +1,5 @@
 import { WasmOciError } from '../errors.js';
-import { type PassphraseSource, passphraseVariable } from '../signing.js';
+import { type PassphraseSource, passphraseVariable } from '../sign/index.js';
 import type { Context } from './common.js';
 import { ask } from './prompt.js';
 

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RegistryMemory } from '../target.js';
+import type { RegistryMemory } from '../ops/target.js';
 
 /**
  * Which loopback registries speak TLS and how registries take uploads, kept between runs in the cache directory so a run does not

@@ -1,8 +1,8 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { ArtifactReport, FileReport, WasmReport } from '../describe.js';
 import { WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
+import type { ArtifactReport, FileReport, WasmReport } from '../ops/inspect.js';
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
 import { type Context, connectOptions, flag, list, text } from './common.js';
@@ -50,7 +50,7 @@ export async function runInspect(args: string[], options: OptionValues, ctx: Con
   const [subject] = args as [string];
   const json = flag(options, 'json');
   let result: ArtifactReport | FileReport;
-  const { inspectArtifact, inspectFile } = await import('../describe.js');
+  const { inspectArtifact, inspectFile } = await import('../ops/inspect.js');
   if (await isLocalFile(subject, options)) result = await inspectFile(subject);
   else {
     result = await inspectArtifact({
@@ -95,7 +95,7 @@ function pairs(values: string[], what: string, separator: string): Array<[string
 
 export async function runRun(args: string[], options: OptionValues, ctx: Context): Promise<number> {
   const [subject, ...moduleArgs] = args as [string, ...string[]];
-  const { runWasm } = await import('../run.js');
+  const { runWasm } = await import('../ops/run.js');
   const env = Object.fromEntries(pairs(list(options, 'env'), 'env', '='));
   // --dir host[:guest]: the guest path defaults to the host path.
   const preopens = Object.fromEntries(
@@ -104,7 +104,7 @@ export async function runRun(args: string[], options: OptionValues, ctx: Context
   if (await isLocalFile(subject, options)) {
     return runWasm({ file: subject, args: moduleArgs, env, preopens });
   }
-  const { pull } = await import('../pull.js');
+  const { pull } = await import('../ops/pull.js');
   const { rm } = await import('node:fs/promises');
   const { privateTempDir } = await import('../content/output.js');
   // The module goes to a private directory (0700), not a world-readable file in /tmp.

@@ -21,8 +21,8 @@ import { ANNOTATION_REF_NAME, type Descriptor } from '../oci/descriptor.js';
 import { Digester, isDigest, parseDigest } from '../oci/digest.js';
 import { type ImageIndex, MAX_MANIFEST_BYTES, parseManifest, serializeIndex } from '../oci/manifest.js';
 import { isManifestMediaType, MediaType } from '../oci/mediatypes.js';
-import { isFileRange } from '../transport/types.js';
 import { fileError, fileWriter } from './output.js';
+import { isFileRange } from './range.js';
 import {
   type ChunkFetcher,
   type ChunkPusher,

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../oci/descriptor.js';
-import { type FileRange, isFileRange } from '../transport/types.js';
+import { type FileRange, isFileRange } from './range.js';
 
 /**
  * Buffer size for streaming blobs through files and transforms: large enough that a 256 MiB module

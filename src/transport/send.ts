@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
+import type { FileRange } from '../content/range.js';
 import { WasmOciError } from '../errors.js';
-import type { FileRange } from './types.js';
 
 /**
  * Request bodies of known length, written to whatever carries them (a node:http request or a raw

@@ -1,28 +1,15 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
+import type { FileRange } from '../content/range.js';
 
 /**
  * What the transport room offers the rest of the library: one request/response interface over HTTP/1.1,
  * whatever engine carries it. Bodies are bytes, streams or ranges of open files; responses stream.
  */
 
-/**
- * A byte range of an open file, sent through a few reused buffers (fresh memory costs ~1.2 ms per MiB
- * in page faults here) and replayable from any offset, since it can be read again. `observe` sees every
- * chunk as it is sent (hashing, progress); the chunk is only valid during the call.
- */
-export interface FileRange {
-  readonly fd: number;
-  readonly start: number;
-  readonly length: number;
-  readonly observe?: ((chunk: Buffer) => void) | undefined;
-}
-
 export type HttpBody = Uint8Array | Readable | FileRange;
 
-export function isFileRange(body: unknown): body is FileRange {
-  return typeof body === 'object' && body !== null && typeof (body as FileRange).fd === 'number';
-}
+export { type FileRange, isFileRange } from '../content/range.js';
 
 /**
  * Takes body bytes as they arrive. The chunk's memory may be reused once the call returns; a returned

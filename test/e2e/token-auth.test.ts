@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pull } from '../../src/pull.js';
+import { pull } from '../../src/ops/pull.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { RemoteRepository } from '../../src/registry/repository.js';
 import { writeDockerConfig } from '../harness/auth.js';

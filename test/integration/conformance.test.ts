@@ -8,7 +8,7 @@ import { readAll } from '../../src/content/verify.js';
 import type { Descriptor } from '../../src/oci/descriptor.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { parseReference } from '../../src/reference.js';
-import { openRepository } from '../../src/target.js';
+import { openRepository } from '../../src/ops/target.js';
 import { packClassic } from '../../src/wasm/classic.js';
 import { tempDir } from '../harness/fixtures.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';

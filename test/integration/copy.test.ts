@@ -4,13 +4,13 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { openCache } from '../../src/cache.js';
+import { openCache } from '../../src/cache/cache.js';
 import { OciLayoutStore } from '../../src/content/layout.js';
-import { pull } from '../../src/pull.js';
-import { push } from '../../src/push.js';
+import { pull } from '../../src/ops/pull.js';
+import { push } from '../../src/ops/push.js';
 import { parseReference } from '../../src/reference.js';
-import { openRepository } from '../../src/target.js';
-import { copyArtifact } from '../../src/transfer.js';
+import { openRepository } from '../../src/ops/target.js';
+import { copyArtifact } from '../../src/ops/copy.js';
 import { runCli } from '../harness/cli.js';
 import { CountingEngine } from '../harness/counting-engine.js';
 import { HELLO_WASM, tempDir, writeLargeWasm, writeSkopeoPolicy } from '../harness/fixtures.js';
@@ -245,7 +245,7 @@ describe('cache', () => {
   });
 
   it('prunes least recently used blobs over its bound', async () => {
-    const { cacheEntries, pruneCache } = await import('../../src/cache.js');
+    const { cacheEntries, pruneCache } = await import('../../src/cache/cache.js');
     const cache = openCache(join(dir.path, 'small-cache'), 300);
     for (const [name, size] of [
       ['one', 200],

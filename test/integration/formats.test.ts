@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { pull } from '../../src/pull.js';
+import { pull } from '../../src/ops/pull.js';
 import { HELLO_WASM, tempDir } from '../harness/fixtures.js';
 import { rawPushBlob, rawPushManifest, sha256 } from '../harness/raw.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';

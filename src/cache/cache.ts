@@ -1,6 +1,6 @@
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OciLayoutStore } from './content/layout.js';
+import { OciLayoutStore } from '../content/layout.js';
 
 /**
  * The blob cache: an OCI image layout (blobs only) under `$XDG_CACHE_HOME/wasm-to-oci/oci`. Pulled

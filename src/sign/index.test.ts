@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { hasCode } from './errors.js';
-import { targetWitness, trustCollection } from './signing.js';
+import { hasCode } from '../errors.js';
+import { targetWitness, trustCollection } from './index.js';
 
 const module = Buffer.from('\0asm\x01\0\0\0 some module bytes');
 const b64 = (alg: string, data: Buffer) => createHash(alg).update(data).digest('base64');

@@ -1,9 +1,9 @@
 import type { Dirent } from 'node:fs';
 import { readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { fileError } from './content/output.js';
-import { WasmOciError } from './errors.js';
-import { inspectWasm } from './wasm/inspect.js';
+import { fileError } from '../content/output.js';
+import { WasmOciError } from '../errors.js';
+import { inspectWasm } from '../wasm/inspect.js';
 
 /**
  * Runs a WASI command module with Node's built-in node:wasi (preview1, and the older `wasi_unstable`),

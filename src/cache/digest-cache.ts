@@ -1,8 +1,8 @@
 import type { Stats } from 'node:fs';
 import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { temporaryPath } from '../content/output.js';
 import { isDigest } from '../oci/digest.js';
-import { temporaryPath } from './output.js';
 
 /**
  * Remembers the digest of large files by their identity and change stamps (device, inode, size,

@@ -1,8 +1,8 @@
-import { FileOutputStore } from './content/file.js';
-import { copyGraph, fetchManifest, type ProgressEvent } from './copy.js';
-import { WasmOciError } from './errors.js';
-import type { Descriptor } from './oci/descriptor.js';
-import { isDigest } from './oci/digest.js';
+import { FileOutputStore } from '../content/file.js';
+import { copyGraph, fetchManifest, type ProgressEvent } from '../copy.js';
+import { WasmOciError } from '../errors.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { isDigest } from '../oci/digest.js';
 import { type ConnectOptions, formatTarget, openTarget, parseTarget, targetReference } from './target.js';
 
 /**

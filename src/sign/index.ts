@@ -2,21 +2,16 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { CredentialSource } from './auth/authorizer.js';
-import type { OutputWitness } from './content/types.js';
-import { WasmOciError } from './errors.js';
-import type { Descriptor } from './oci/descriptor.js';
-import type { Reference } from './reference.js';
-import {
-  findTarget,
-  type TrustContext,
-  type TrustedTarget,
-  updateCollection,
-} from './sign/notary/collection.js';
-import { type PassphraseSource, TrustDirectory } from './sign/notary/keystore.js';
-import { type FileMeta, trustError } from './sign/notary/metadata.js';
-import { TrustServer } from './sign/notary/server.js';
-import type { ConnectOptions } from './target.js';
+import type { CredentialSource } from '../auth/authorizer.js';
+import type { OutputWitness } from '../content/types.js';
+import { WasmOciError } from '../errors.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import type { Reference } from '../reference.js';
+import type { RegistryOptions as ConnectOptions } from '../registry/client.js';
+import { findTarget, type TrustContext, type TrustedTarget, updateCollection } from './notary/collection.js';
+import { type PassphraseSource, TrustDirectory } from './notary/keystore.js';
+import { type FileMeta, trustError } from './notary/metadata.js';
+import { TrustServer } from './notary/server.js';
 
 /**
  * Signing with Notary v1 (TUF), as the original wasm-to-oci offered: `push --sign` publishes a signed
@@ -45,8 +40,8 @@ export interface TrustOptions {
   now?: Date | undefined;
 }
 
-export type { TrustedTarget } from './sign/notary/collection.js';
-export { type PassphraseRequest, type PassphraseSource, passphraseVariable } from './sign/notary/keystore.js';
+export type { TrustedTarget } from './notary/collection.js';
+export { type PassphraseRequest, type PassphraseSource, passphraseVariable } from './notary/keystore.js';
 
 /** The trusted collection (GUN) of a registry reference: `host[:port]/repository`. */
 export function trustCollection(ref: Reference): string {
@@ -171,7 +166,7 @@ export async function fileTargetMeta(path: string): Promise<FileMeta> {
 }
 
 /** Gets signing ready for a push: verifies the collection, loads or creates keys (passphrases now). */
-export { prepareSigning as prepareSign } from './sign/notary/publish.js';
+export { prepareSigning as prepareSign } from './notary/publish.js';
 
 export function signedDigest(meta: FileMeta): string {
   const sha256 = meta.hashes.sha256;

@@ -1,16 +1,16 @@
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { BlobCache } from './cache.js';
-import { privateTempDir } from './content/output.js';
-import { readVerified } from './content/verify.js';
-import { fetchManifest } from './copy.js';
-import type { Annotations, Descriptor } from './oci/descriptor.js';
-import { type ImageManifest, MAX_MANIFEST_BYTES, parseManifest } from './oci/manifest.js';
-import { MediaType } from './oci/mediatypes.js';
+import type { BlobCache } from '../cache/cache.js';
+import { privateTempDir } from '../content/output.js';
+import { readVerified } from '../content/verify.js';
+import { fetchManifest } from '../copy.js';
+import type { Annotations, Descriptor } from '../oci/descriptor.js';
+import { type ImageManifest, MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
+import { MediaType } from '../oci/mediatypes.js';
+import { importsByModule, inspectWasmFile, type WasmInfo } from '../wasm/inspect.js';
+import { WasmMediaType } from '../wasm/mediatypes.js';
 import { pull } from './pull.js';
 import { type ConnectOptions, formatTarget, openTarget, parseTarget, targetReference } from './target.js';
-import { importsByModule, inspectWasmFile, type WasmInfo } from './wasm/inspect.js';
-import { WasmMediaType } from './wasm/mediatypes.js';
 
 /**
  * `inspect`: what an artifact or a local file is. The JSON shape (`ArtifactReport`, `FileReport`) is
@@ -76,7 +76,7 @@ function report(info: WasmInfo): WasmReport {
 
 /** Inspects a local file by positioned reads (only the preamble and import/export sections are read for structure). */
 export async function inspectFile(path: string): Promise<FileReport> {
-  const { fileError } = await import('./content/output.js');
+  const { fileError } = await import('../content/output.js');
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(path, 'r');

@@ -1,11 +1,11 @@
-import type { ReadOnlyTarget, Target } from './content/types.js';
-import { copy, fetchManifest, type ProgressEvent } from './copy.js';
-import { hasCode, WasmOciError } from './errors.js';
-import type { Descriptor } from './oci/descriptor.js';
-import { parseDigest } from './oci/digest.js';
-import { parseManifest } from './oci/manifest.js';
-import { isManifestMediaType } from './oci/mediatypes.js';
-import { registryMemory } from './registry/client.js';
+import type { ReadOnlyTarget, Target } from '../content/types.js';
+import { copy, fetchManifest, type ProgressEvent } from '../copy.js';
+import { hasCode, WasmOciError } from '../errors.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { parseDigest } from '../oci/digest.js';
+import { parseManifest } from '../oci/manifest.js';
+import { isManifestMediaType } from '../oci/mediatypes.js';
+import { registryMemory } from '../registry/client.js';
 import {
   type ConnectOptions,
   formatTarget,

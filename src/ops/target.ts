@@ -1,13 +1,13 @@
-import type { CredentialSource } from './auth/authorizer.js';
-import { OciLayoutStore } from './content/layout.js';
-import type { Ingester, ReferencePusher, Target } from './content/types.js';
-import { WasmOciError } from './errors.js';
-import { DEFAULT_TAG, isValidTag, parseReference, type Reference } from './reference.js';
-import { RegistryClient, type RegistryOptions } from './registry/client.js';
+import type { CredentialSource } from '../auth/authorizer.js';
+import { OciLayoutStore } from '../content/layout.js';
+import type { Ingester, ReferencePusher, Target } from '../content/types.js';
+import { WasmOciError } from '../errors.js';
+import { DEFAULT_TAG, isValidTag, parseReference, type Reference } from '../reference.js';
+import { RegistryClient, type RegistryOptions } from '../registry/client.js';
 
-export { type RegistryMemory, registryMemory } from './registry/client.js';
+export { type RegistryMemory, registryMemory } from '../registry/client.js';
 
-import { RemoteRepository } from './registry/repository.js';
+import { RemoteRepository } from '../registry/repository.js';
 
 /** How to reach a registry: shared by every command that talks to one. */
 export interface ConnectOptions extends Omit<RegistryOptions, 'credentials'> {

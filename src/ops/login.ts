@@ -1,4 +1,4 @@
-import type { Credential } from './auth/authorizer.js';
+import type { Credential } from '../auth/authorizer.js';
 import {
   type ConfigLocation,
   credentialKey,
@@ -8,17 +8,17 @@ import {
   helperFor,
   readConfig,
   writeConfig,
-} from './credentials/config.js';
+} from '../credentials/config.js';
 import {
   type HelperRunner,
   helperEnvironment,
   helperErase,
   helperStore,
   runHelper,
-} from './credentials/helper.js';
-import { hasCode, WasmOciError } from './errors.js';
-import { parseReference } from './reference.js';
-import { RegistryClient } from './registry/client.js';
+} from '../credentials/helper.js';
+import { hasCode, WasmOciError } from '../errors.js';
+import { parseReference } from '../reference.js';
+import { RegistryClient } from '../registry/client.js';
 import type { ConnectOptions } from './target.js';
 
 export interface LoginOptions extends Omit<ConnectOptions, 'credentials' | 'env'>, ConfigLocation {

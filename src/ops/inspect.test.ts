@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { deepJson } from '../test/harness/fuzz.js';
-import { jsonSafe } from './cli/output.js';
-import { OciLayoutStore } from './content/layout.js';
-import { inspectArtifact } from './describe.js';
-import { digestOf } from './oci/digest.js';
-import { serializeManifest } from './oci/manifest.js';
-import { MediaType } from './oci/mediatypes.js';
-import { WasmMediaType } from './wasm/mediatypes.js';
+import { deepJson } from '../../test/harness/fuzz.js';
+import { jsonSafe } from '../cli/output.js';
+import { OciLayoutStore } from '../content/layout.js';
+import { digestOf } from '../oci/digest.js';
+import { serializeManifest } from '../oci/manifest.js';
+import { MediaType } from '../oci/mediatypes.js';
+import { WasmMediaType } from '../wasm/mediatypes.js';
+import { inspectArtifact } from './inspect.js';
 
 /** inspectArtifact on layouts whose config blob is hostile JSON. */
 

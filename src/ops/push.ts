@@ -1,13 +1,18 @@
 import type { Stats } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
-import type { DigestCache } from './content/digest-cache.js';
-import { FileBackedStore } from './content/file.js';
-import { fileError } from './content/output.js';
-import { copy, copyGraph, ingest, type ProgressEvent } from './copy.js';
-import { hasCode, throwIfAborted, WasmOciError } from './errors.js';
-import type { Annotations, Descriptor } from './oci/descriptor.js';
-import { isManifestMediaType } from './oci/mediatypes.js';
-import type { TrustOptions } from './signing.js';
+import type { DigestCache } from '../cache/digest-cache.js';
+import { FileBackedStore } from '../content/file.js';
+import { fileError } from '../content/output.js';
+import { copy, copyGraph, ingest, type ProgressEvent } from '../copy.js';
+import { hasCode, throwIfAborted, WasmOciError } from '../errors.js';
+import type { Annotations, Descriptor } from '../oci/descriptor.js';
+import { isManifestMediaType } from '../oci/mediatypes.js';
+import type { TrustOptions } from '../sign/index.js';
+import { classicConfig, classicTitle, type PackedManifest, packClassic } from '../wasm/classic.js';
+import { creationTime, packCncf } from '../wasm/cncf.js';
+import { PREAMBLE_LENGTH, requireWasm, type WasmKind } from '../wasm/detect.js';
+import { inspectWasm, inspectWasmFile, type WasmInfo } from '../wasm/inspect.js';
+import { WasmMediaType } from '../wasm/mediatypes.js';
 import {
   type ConnectOptions,
   formatTarget,
@@ -16,11 +21,6 @@ import {
   type TargetSpec,
   targetReference,
 } from './target.js';
-import { classicConfig, classicTitle, type PackedManifest, packClassic } from './wasm/classic.js';
-import { creationTime, packCncf } from './wasm/cncf.js';
-import { PREAMBLE_LENGTH, requireWasm, type WasmKind } from './wasm/detect.js';
-import { inspectWasm, inspectWasmFile, type WasmInfo } from './wasm/inspect.js';
-import { WasmMediaType } from './wasm/mediatypes.js';
 
 export interface PushOptions extends ConnectOptions {
   /** The module's path, as the user typed it: it becomes the layer's title annotation. */
@@ -268,7 +268,7 @@ async function prepareSignedPush(spec: TargetSpec, options: PushOptions, trust: 
       hint: 'signatures live on a trust server, keyed by registry and repository',
     });
   }
-  const signing = await import('./signing.js');
+  const signing = await import('../sign/index.js');
   const gun = signing.trustCollection(spec.ref);
   const { ctx, close } = signing.openTrust(gun, trust, options);
   let prepared: Awaited<ReturnType<typeof signing.prepareSign>>;

@@ -1,13 +1,15 @@
 import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { type BlobCache, pruneCache } from './cache.js';
-import { FileOutputStore } from './content/file.js';
-import type { OutputWitness, ReadOnlyTarget } from './content/types.js';
-import { copyGraph, fetchManifest, type ProgressEvent } from './copy.js';
-import { hasCode, WasmOciError } from './errors.js';
-import type { Descriptor } from './oci/descriptor.js';
-import { parseManifest } from './oci/manifest.js';
-import type { TrustOptions } from './signing.js';
+import { type BlobCache, pruneCache } from '../cache/cache.js';
+import { FileOutputStore } from '../content/file.js';
+import type { OutputWitness, ReadOnlyTarget } from '../content/types.js';
+import { copyGraph, fetchManifest, type ProgressEvent } from '../copy.js';
+import { hasCode, WasmOciError } from '../errors.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { parseManifest } from '../oci/manifest.js';
+import type { TrustOptions } from '../sign/index.js';
+import { PREAMBLE_LENGTH } from '../wasm/detect.js';
+import { selectIndexEntry, selectWasmLayer } from '../wasm/select.js';
 import {
   type ConnectOptions,
   formatTarget,
@@ -16,8 +18,6 @@ import {
   type TargetSpec,
   targetReference,
 } from './target.js';
-import { PREAMBLE_LENGTH } from './wasm/detect.js';
-import { selectIndexEntry, selectWasmLayer } from './wasm/select.js';
 
 export interface PullOptions extends ConnectOptions {
   /** What to pull: `host[:port]/repository[:tag][@digest]`, or a layout `oci:<dir>[:tag][@digest]`. */
@@ -193,7 +193,7 @@ async function signedTarget(spec: TargetSpec, options: PullOptions, trust: Trust
       },
     );
   }
-  const signing = await import('./signing.js');
+  const signing = await import('../sign/index.js');
   const gun = signing.trustCollection(spec.ref);
   const { ctx, close } = signing.openTrust(gun, trust, options);
   try {
