@@ -15,7 +15,7 @@ import { inspectArtifact } from './inspect.js';
 
 /** inspectArtifact on layouts whose config blob is hostile JSON. */
 
-const HELLO = fileURLToPath(new URL('../../testdata/hello.wasm', import.meta.url));
+const HELLO = fileURLToPath(new URL('../../../testdata/hello.wasm', import.meta.url));
 
 describe('inspectArtifact config JSON', () => {
   let dir = '';
