@@ -19,6 +19,7 @@ import {
   canOpenWriter,
   canPushReference,
   holdsBytes,
+  isLocated,
   STREAM_CHUNK,
 } from './content/types.js';
 import { isVerifiedFor, readVerified, VERIFIED, Verifier, verified } from './content/verify.js';
@@ -188,10 +189,9 @@ class GraphCopier {
    * The allocation-free path: the source hands each chunk to the destination's writer while it is
    * hashed, in one synchronous step per chunk; the writer commits only after the digest matched.
    */
-  private async copyChunks(desc: Descriptor): Promise<void> {
+  private async copyChunks(desc: Descriptor, src: ChunkFetcher, dst: ChunkPusher): Promise<void> {
     const { signal, onProgress } = this.options;
-    const src = this.src as Fetcher & ChunkFetcher;
-    const writer = await (this.dst as Storage & ChunkPusher).openWriter(desc, { signal });
+    const writer = await dst.openWriter(desc, { signal });
     const verifier = new Verifier(desc);
     let bytes = 0;
     const sink: ChunkSink = (chunk) => {
@@ -235,13 +235,19 @@ class GraphCopier {
       return;
     }
     await this.limit(async () => {
-      if (canMount(this.dst) && (await this.dst.mount(desc, this.src, { signal }))) {
+      const { dst, src } = this;
+      if (
+        canMount(dst) &&
+        isLocated(src) &&
+        src.location.registry === dst.location.registry &&
+        (await dst.mount(desc, src.location.repository, { signal }))
+      ) {
         onProgress?.({ type: 'mount', desc });
         return;
       }
       onProgress?.({ type: 'start', desc });
-      if (canFetchInto(this.src) && canOpenWriter(this.dst)) {
-        await this.copyChunks(desc);
+      if (canFetchInto(src) && canOpenWriter(dst)) {
+        await this.copyChunks(desc, src, dst);
         onProgress?.({ type: 'done', desc });
         return;
       }

@@ -1,6 +1,12 @@
 /** wasm-to-oci: store WebAssembly modules and components in OCI registries and get them back. */
 export type { Credential, CredentialSource } from './auth/authorizer.js';
-export { type BlobCache, cacheEntries, openCache, pruneCache } from './cache/cache.js';
+export {
+  BlobCache,
+  type CacheEntry,
+  DEFAULT_CACHE_BYTES,
+  openCache,
+  type PruneResult,
+} from './cache/cache.js';
 export { type DigestCache, FileDigestCache } from './cache/digest-cache.js';
 export { FileBackedStore, FileOutputStore } from './content/file.js';
 export { OciLayoutStore } from './content/layout.js';

@@ -1,4 +1,3 @@
-import { cacheEntries, pruneCache } from '../cache/cache.js';
 import { WasmOciError } from '../errors.js';
 import { copyArtifact } from '../ops/copy.js';
 import {
@@ -187,17 +186,17 @@ export async function runCache(args: string[], options: OptionValues, ctx: Conte
   const cache = cliCache(ctx);
   if (!cache) throw new WasmOciError('USAGE', 'no cache directory: set XDG_CACHE_HOME or HOME');
   if (action === 'ls') {
-    const entries = await cacheEntries(cache);
+    const entries = await cache.entries();
     const total = entries.reduce((sum, e) => sum + e.size, 0);
     if (flag(options, 'json')) {
       ctx.io.stdout.write(
-        `${JSON.stringify({ path: cache.store.root, totalBytes: total, maxBytes: cache.maxBytes, entries })}\n`,
+        `${JSON.stringify({ path: cache.root, totalBytes: total, maxBytes: cache.maxBytes, entries })}\n`,
       );
       return;
     }
     for (const e of entries) ctx.io.stdout.write(`${e.digest}  ${e.size}  ${e.lastUsed.toISOString()}\n`);
     ctx.io.stderr.write(
-      `${entries.length} blobs, ${total} bytes in ${cache.store.root} (bound ${cache.maxBytes})\n`,
+      `${entries.length} blobs, ${total} bytes in ${cache.root} (bound ${cache.maxBytes})\n`,
     );
     return;
   }
@@ -210,7 +209,7 @@ export async function runCache(args: string[], options: OptionValues, ctx: Conte
         : cache.maxBytes;
     if (!Number.isFinite(bound) || bound < 0)
       throw new WasmOciError('USAGE', `--max-size takes MiB, not ${maxMb}`);
-    const result = await pruneCache(cache, bound);
+    const result = await cache.prune(bound);
     printResult(
       ctx.io,
       flag(options, 'json'),

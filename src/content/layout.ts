@@ -9,7 +9,6 @@ import {
   rename,
   stat,
   unlink,
-  utimes,
   writeFile,
 } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -24,6 +23,7 @@ import { isManifestMediaType, MediaType } from '../oci/mediatypes.js';
 import { fileError, fileWriter } from './output.js';
 import { isFileRange } from './range.js';
 import {
+  type BlobStat,
   type ChunkFetcher,
   type ChunkPusher,
   type ChunkSink,
@@ -33,9 +33,11 @@ import {
   type IngestOptions,
   type IngestSource,
   ingestStream,
+  type ManifestDeleter,
   type OperationOptions,
   type ReferencePusher,
   STREAM_CHUNK,
+  type TagLister,
   type Target,
 } from './types.js';
 import { isVerifiedFor, Verifier, verified } from './verify.js';
@@ -56,7 +58,17 @@ export interface LayoutOptions {
   private?: boolean | undefined;
 }
 
-export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkPusher, ChunkFetcher {
+export class OciLayoutStore
+  implements
+    Target,
+    ReferencePusher,
+    Ingester,
+    ChunkPusher,
+    ChunkFetcher,
+    TagLister,
+    BlobStat,
+    ManifestDeleter
+{
   readonly root: string;
   private ready: Promise<void> | undefined;
   /** Modes for what the store creates (the umask still applies). */
@@ -260,6 +272,11 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
     return parsed.index;
   }
 
+  /** The tags in one page (a layout's index is read whole). */
+  async *tagPages(): AsyncGenerator<string[]> {
+    yield await this.tags();
+  }
+
   /** Tags, in index order. */
   async tags(): Promise<string[]> {
     return (await this.index()).manifests
@@ -337,11 +354,6 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
     }
   }
 
-  /** Removes a blob (a corrupt cache entry, say). */
-  async removeBlob(digest: string): Promise<void> {
-    await unlink(this.blobPath(digest)).catch(() => {});
-  }
-
   /** The descriptor of a stored blob. */
   async blobDescriptor(digest: string): Promise<Descriptor> {
     try {
@@ -372,12 +384,6 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
     const temp = join(this.root, `.index-${randomBytes(6).toString('hex')}.json`);
     await writeFile(temp, serializeIndex(index), { mode: this.fileMode });
     await rename(temp, join(this.root, 'index.json'));
-  }
-
-  /** Marks a blob as used now (for the cache's least-recently-used pruning). */
-  async touch(desc: Descriptor): Promise<void> {
-    const now = new Date();
-    await utimes(this.blobPath(desc.digest), now, now).catch(() => {});
   }
 
   /**

@@ -139,9 +139,65 @@ export interface ChunkPusher {
   openWriter(desc: Descriptor, options?: OperationOptions): Promise<ChunkWriter>;
 }
 
-/** Optional destination capability: make a blob available from another target without copying bytes. */
-export interface Mounter {
-  mount(desc: Descriptor, source: object, options?: OperationOptions): Promise<boolean>;
+/** A repository of a registry: which registry (its origin's host) and which repository in it. */
+export interface RepositoryLocation {
+  readonly registry: string;
+  readonly repository: string;
+}
+
+/** Optional capability: the target is a repository of a registry. */
+export interface Located {
+  readonly location: RepositoryLocation;
+}
+
+/**
+ * Optional destination capability: make a blob of another repository of the same registry available
+ * here without copying bytes (`from` names that repository, as oras's `Mount` does); false when the
+ * registry would not.
+ */
+export interface Mounter extends Located {
+  mount(desc: Descriptor, from: string, options?: OperationOptions): Promise<boolean>;
+}
+
+/** Bounds of a tag listing (defaults: 1000 tags a page, at most 10,000 pages and 64 MiB). */
+export interface TagListOptions extends OperationOptions {
+  /** Tags asked for per page (`?n=` of a registry). */
+  pageSize?: number | undefined;
+  maxPages?: number | undefined;
+  /** At most this many bytes of tag-list bodies in all. */
+  maxBytes?: number | undefined;
+}
+
+/** Optional capability: list the tags, page by page as they come (a layout's in one page). */
+export interface TagLister {
+  tagPages(options?: TagListOptions): AsyncIterable<string[]>;
+}
+
+/** Optional capability: the descriptor of a stored blob, by digest. */
+export interface BlobStat {
+  blobDescriptor(digest: string, options?: OperationOptions): Promise<Descriptor>;
+}
+
+/** Optional capability: delete a manifest by digest (its tags go with it). */
+export interface ManifestDeleter {
+  deleteManifest(digest: string, options?: OperationOptions): Promise<void>;
+}
+
+export function isLocated(target: object): target is Located {
+  const location = (target as Partial<Located>).location;
+  return typeof location?.registry === 'string' && typeof location.repository === 'string';
+}
+
+export function canListTags(target: object): target is TagLister {
+  return typeof (target as Partial<TagLister>).tagPages === 'function';
+}
+
+export function canStatBlob(target: object): target is BlobStat {
+  return typeof (target as Partial<BlobStat>).blobDescriptor === 'function';
+}
+
+export function canDeleteManifest(target: object): target is ManifestDeleter {
+  return typeof (target as Partial<ManifestDeleter>).deleteManifest === 'function';
 }
 
 /** Optional capability: forget a cached belief that a blob is present (the target said it is not). */
@@ -167,7 +223,7 @@ export function canForget(target: object): target is PresenceMemo {
 }
 
 export function canMount(target: object): target is Mounter {
-  return typeof (target as Partial<Mounter>).mount === 'function';
+  return typeof (target as Partial<Mounter>).mount === 'function' && isLocated(target);
 }
 
 export function canFetchInto(target: object): target is ChunkFetcher {

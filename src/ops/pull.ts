@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
-import { type BlobCache, pruneCache } from '../cache/cache.js';
+import type { BlobCache } from '../cache/cache.js';
 import { FileOutputStore } from '../content/file.js';
 import type { OutputWitness, ReadOnlyTarget } from '../content/types.js';
 import { copyGraph, fetchManifest, type ProgressEvent } from '../copy.js';
@@ -102,19 +102,19 @@ async function pullFromCache(
   options: Pick<PullOptions, 'signal' | 'onProgress' | 'outputMode'>,
   witness: (() => OutputWitness) | undefined,
 ): Promise<boolean> {
-  if (!(await cache.store.exists(layer))) return false;
+  if (!(await cache.has(layer))) return false;
   const sink = new FileOutputStore();
   sink.expect(layer, output, witness?.(), options.outputMode);
   try {
-    await copyGraph(cache.store, sink, layer, { signal: options.signal, onProgress: options.onProgress });
+    await copyGraph(cache.source, sink, layer, { signal: options.signal, onProgress: options.onProgress });
   } catch (err) {
     if (hasCode(err, 'DIGEST_MISMATCH') || hasCode(err, 'SIZE_MISMATCH')) {
-      await cache.store.removeBlob(layer.digest);
+      await cache.evict(layer.digest);
       return false;
     }
     throw err;
   }
-  await cache.store.touch(layer);
+  await cache.used(layer);
   return true;
 }
 
@@ -158,8 +158,8 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       });
       if (cache && (await isRegularFile(output))) {
         // The cache only speeds things up: a cache that cannot be written is not a failed pull.
-        await cache.store.importFile(layer, output).catch(() => {});
-        await pruneCache(cache).catch(() => {});
+        await cache.add(layer, output).catch(() => {});
+        await cache.prune().catch(() => {});
       }
     }
     return {

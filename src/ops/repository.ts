@@ -1,4 +1,5 @@
 import { FileOutputStore } from '../content/file.js';
+import { canDeleteManifest, canListTags, canStatBlob, type TagListOptions } from '../content/types.js';
 import { copyGraph, fetchManifest, type ProgressEvent } from '../copy.js';
 import { WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
@@ -17,34 +18,27 @@ export interface TargetOptions extends ConnectOptions {
 }
 
 /** Bounds of a tag listing (defaults: 1000 tags a page, at most 10,000 pages and 64 MiB). */
-export interface TagListBounds {
-  pageSize?: number | undefined;
-  maxPages?: number | undefined;
-  maxBytes?: number | undefined;
-}
+export type TagListBounds = Omit<TagListOptions, 'signal'>;
 
-interface Housekeeping {
-  tags(options?: { signal?: AbortSignal | undefined }): Promise<string[]>;
-  tagPages?(options?: TagListBounds & { signal?: AbortSignal | undefined }): AsyncIterable<string[]>;
-  blobDescriptor(digest: string, options?: { signal?: AbortSignal | undefined }): Promise<Descriptor>;
-  deleteManifest(digest: string, options?: { signal?: AbortSignal | undefined }): Promise<void>;
-}
+type OpenedTarget = ReturnType<typeof openTarget>['target'];
 
 async function withTarget<T>(
   options: TargetOptions,
   access: 'pull' | 'push',
-  fn: (
-    t: ReturnType<typeof openTarget>['target'] & Housekeeping,
-    spec: ReturnType<typeof parseTarget>,
-  ) => Promise<T>,
+  fn: (t: OpenedTarget, spec: ReturnType<typeof parseTarget>) => Promise<T>,
 ): Promise<T> {
   const spec = parseTarget(options.reference, { layout: options.ociLayout });
   const opened = openTarget(spec, access, options);
   try {
-    return await fn(opened.target as ReturnType<typeof openTarget>['target'] & Housekeeping, spec);
+    return await fn(opened.target, spec);
   } finally {
     opened.close();
   }
+}
+
+/** A target without a capability an operation needs. */
+function unsupported(what: string, reference: string): WasmOciError {
+  return new WasmOciError('USAGE', `${reference} cannot ${what}`);
 }
 
 /** Every tag of a repository or layout (bounded: a registry that paginates without end is stopped). */
@@ -58,12 +52,11 @@ export async function listTags(options: TargetOptions & TagListBounds): Promise<
 export async function* tagPages(options: TargetOptions & TagListBounds): AsyncGenerator<string[]> {
   const spec = parseTarget(options.reference, { layout: options.ociLayout });
   const opened = openTarget(spec, 'pull', options);
-  const target = opened.target as ReturnType<typeof openTarget>['target'] & Housekeeping;
   try {
-    if (target.tagPages) {
-      const { pageSize, maxPages, maxBytes, signal } = options;
-      yield* target.tagPages({ signal, pageSize, maxPages, maxBytes });
-    } else yield await target.tags({ signal: options.signal });
+    const { target } = opened;
+    if (!canListTags(target)) throw unsupported('list tags', options.reference);
+    const { pageSize, maxPages, maxBytes, signal } = options;
+    yield* target.tagPages({ signal, pageSize, maxPages, maxBytes });
   } finally {
     opened.close();
   }
@@ -109,6 +102,7 @@ export function deleteManifest(
     const digest = isDigest(reference)
       ? reference
       : (await t.resolve(reference, { signal: options.signal })).digest;
+    if (!canDeleteManifest(t)) throw unsupported('delete manifests', options.reference);
     await t.deleteManifest(digest, { signal: options.signal });
     return { digest, resolvedFromTag: isDigest(reference) ? undefined : reference };
   });
@@ -124,6 +118,7 @@ export function getBlob(
         hint: 'write it as host/repository@sha256:<digest>',
       });
     }
+    if (!canStatBlob(t)) throw unsupported('describe blobs', options.reference);
     const desc = await t.blobDescriptor(spec.digest, { signal: options.signal });
     const sink = new FileOutputStore();
     sink.expect(desc, options.output);

@@ -3,14 +3,20 @@ import { Readable as ReadableStream } from 'node:stream';
 import { type Action, repositoryScope } from '../auth/scope.js';
 import type {
   BlobPushOptions,
+  BlobStat,
   ChunkFetcher,
   ChunkSink,
   Content,
   Ingester,
   IngestOptions,
   IngestSource,
+  ManifestDeleter,
+  Mounter,
   OperationOptions,
   ReferencePusher,
+  RepositoryLocation,
+  TagLister,
+  TagListOptions,
   Target,
 } from '../content/types.js';
 import { WasmOciError } from '../errors.js';
@@ -45,15 +51,6 @@ export interface RepositoryOptions {
 }
 
 /** Bounds of a tag listing: a registry whose pages never end must not exhaust memory. */
-export interface TagListOptions extends OperationOptions {
-  /** Tags asked for per page (`?n=`, default 1000). */
-  pageSize?: number;
-  /** At most this many pages (default 10,000). */
-  maxPages?: number;
-  /** At most this many bytes of tag-list bodies in all (default 64 MiB). */
-  maxBytes?: number;
-}
-
 /** How many recently resolved manifests are kept, so resolve-then-fetch costs one GET. */
 const MANIFEST_MEMO_SIZE = 16;
 const TAG_PAGE_BYTES = 4 * 1024 * 1024;
@@ -94,7 +91,9 @@ export function parseTagPage(bytes: Buffer, where: string): string[] {
  * with existence checks, resumable downloads, and uploads that survive drops and registries' limits
  * (upload.ts).
  */
-export class RemoteRepository implements Target, ReferencePusher, Ingester, ChunkFetcher {
+export class RemoteRepository
+  implements Target, ReferencePusher, Ingester, ChunkFetcher, Mounter, TagLister, BlobStat, ManifestDeleter
+{
   readonly client: RegistryClient;
   readonly name: string;
   private readonly actions: Action[];
@@ -453,17 +452,20 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
    * (`POST /blobs/uploads/?mount=<digest>&from=<repo>`). False when the registry declines (202: it
    * opened an upload session instead, which is cancelled) or the source is elsewhere.
    */
-  async mount(desc: Descriptor, source: object, options: OperationOptions = {}): Promise<boolean> {
-    if (!(source instanceof RemoteRepository) || source.client.baseUrl.host !== this.client.baseUrl.host)
-      return false;
-    if (source.name === this.name) return false;
+  /** This repository: the registry is the origin's host (what a mount between repositories needs). */
+  get location(): RepositoryLocation {
+    return { registry: this.client.baseUrl.host, repository: this.name };
+  }
+
+  async mount(desc: Descriptor, from: string, options: OperationOptions = {}): Promise<boolean> {
+    if (from === this.name) return false;
     const url = this.client.url(api.uploads(this.name));
     url.searchParams.set('mount', desc.digest);
-    url.searchParams.set('from', source.name);
+    url.searchParams.set('from', from);
     const res = await this.client.send({
       method: 'POST',
       url,
-      scopes: [...this.pushScopes, repositoryScope(source.name, ['pull'])],
+      scopes: [...this.pushScopes, repositoryScope(from, ['pull'])],
       signal: options.signal,
     });
     await discard(res.body);
@@ -477,10 +479,7 @@ export class RemoteRepository implements Target, ReferencePusher, Ingester, Chun
       if (location) await cancel(this.uploads(undefined), { location: new URL(location, res.url) });
       return false;
     }
-    throw await this.client.responseError(
-      res,
-      `mount ${desc.digest} from ${source.name} into ${this.where()}`,
-    );
+    throw await this.client.responseError(res, `mount ${desc.digest} from ${from} into ${this.where()}`);
   }
 
   /**

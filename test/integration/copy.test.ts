@@ -6,11 +6,11 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { openCache } from '../../src/cache/cache.js';
 import { OciLayoutStore } from '../../src/content/layout.js';
+import { copyArtifact } from '../../src/ops/copy.js';
 import { pull } from '../../src/ops/pull.js';
 import { push } from '../../src/ops/push.js';
-import { parseReference } from '../../src/reference.js';
 import { openRepository } from '../../src/ops/target.js';
-import { copyArtifact } from '../../src/ops/copy.js';
+import { parseReference } from '../../src/reference.js';
 import { runCli } from '../harness/cli.js';
 import { CountingEngine } from '../harness/counting-engine.js';
 import { HELLO_WASM, tempDir, writeLargeWasm, writeSkopeoPolicy } from '../harness/fixtures.js';
@@ -225,7 +225,7 @@ describe('cache', () => {
       assert.equal(blobGets(), 1, 'no blob was downloaded the second time');
       assert.equal(sha256(await readFile(join(dir.path, 'p2.wasm'))), pushed.layer.digest);
 
-      const cached = cache.store.blobPath(pushed.layer.digest);
+      const cached = cache.blobPath(pushed.layer.digest);
       const bytes = await readFile(cached);
       bytes[100] = (bytes[100] ?? 0) ^ 0xff;
       await writeFile(cached, bytes);
@@ -245,19 +245,18 @@ describe('cache', () => {
   });
 
   it('prunes least recently used blobs over its bound', async () => {
-    const { cacheEntries, pruneCache } = await import('../../src/cache/cache.js');
     const cache = openCache(join(dir.path, 'small-cache'), 300);
     for (const [name, size] of [
       ['one', 200],
       ['two', 200],
     ] as const) {
       const data = Buffer.alloc(size, name);
-      await cache.store.push({ mediaType: 'x', digest: sha256(data), size }, data);
+      await cache.push({ mediaType: 'x', digest: sha256(data), size }, data);
       await new Promise((r) => setTimeout(r, 20));
     }
-    const result = await pruneCache(cache);
+    const result = await cache.prune();
     assert.equal(result.removed, 1);
-    const left = await cacheEntries(cache);
+    const left = await cache.entries();
     assert.deepEqual(
       left.map((e) => e.digest),
       [sha256(Buffer.alloc(200, 'two'))],
