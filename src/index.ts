@@ -45,7 +45,7 @@ export {
 } from './ops/inspect.js';
 export { type LoginOptions, type LoginResult, type LogoutOptions, login, logout } from './ops/login.js';
 export { type PullOptions, type PullResult, pull } from './ops/pull.js';
-export { IN_MEMORY_LIMIT, type PushOptions, type PushResult, push, type SignResult } from './ops/push.js';
+export { type PackFormat, type PushOptions, type PushResult, push, type SignResult } from './ops/push.js';
 export {
   deleteManifest,
   getBlob,

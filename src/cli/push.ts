@@ -69,11 +69,16 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
       title: fromStdin ? (text(options, 'title') ?? '') : text(options, 'title'),
       reference,
       tags: [...tags, ...list(options, 'tag')],
-      format,
-      created: text(options, 'created'),
-      sourceDateEpoch: ctx.env.SOURCE_DATE_EPOCH,
-      author: text(options, 'author'),
-      targetWorld: text(options, 'target-world'),
+      format:
+        format === 'cncf'
+          ? {
+              kind: 'cncf',
+              created: text(options, 'created'),
+              sourceDateEpoch: ctx.env.SOURCE_DATE_EPOCH,
+              author: text(options, 'author'),
+              targetWorld: text(options, 'target-world'),
+            }
+          : { kind: 'classic' },
       annotations: await annotations(options),
       artifactType: text(options, 'artifact-type'),
       ociLayout: flag(options, 'oci-layout'),

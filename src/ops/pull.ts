@@ -7,7 +7,7 @@ import { copyGraph, fetchManifest, type ProgressEvent } from '../copy.js';
 import { hasCode, WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { parseManifest } from '../oci/manifest.js';
-import type { TrustOptions } from '../sign/index.js';
+import type { PullVerifier, TrustOptions } from '../sign/index.js';
 import { PREAMBLE_LENGTH } from '../wasm/detect.js';
 import { selectIndexEntry, selectWasmLayer } from '../wasm/select.js';
 import {
@@ -179,8 +179,12 @@ export async function pull(options: PullOptions): Promise<PullResult> {
   }
 }
 
-/** The signed target for the reference's tag, verified; and a witness factory for the layer. */
-async function signedTarget(spec: TargetSpec, options: PullOptions, trust: TrustOptions) {
+/** The verified signed target of the reference's tag (Notary signs tags of registry repositories). */
+async function signedTarget(
+  spec: TargetSpec,
+  options: PullOptions,
+  trust: TrustOptions,
+): Promise<PullVerifier> {
   if (spec.kind !== 'registry') {
     throw new WasmOciError('USAGE', 'signature checks need a registry reference, not an OCI layout');
   }
@@ -193,21 +197,6 @@ async function signedTarget(spec: TargetSpec, options: PullOptions, trust: Trust
       },
     );
   }
-  const signing = await import('../sign/index.js');
-  const gun = signing.trustCollection(spec.ref);
-  const { ctx, close } = signing.openTrust(gun, trust, options);
-  try {
-    const target = await signing.trustedTarget(ctx, spec.tag);
-    // Checked once against the descriptor now, so a mismatch fails before any download.
-    const check = (layer: Descriptor) => signing.targetWitness(target, layer, gun);
-    return {
-      verified: { collection: gun, target: target.name, role: target.role, server: ctx.server.url.href },
-      witness: (layer: Descriptor) => {
-        check(layer);
-        return () => check(layer);
-      },
-    };
-  } finally {
-    close();
-  }
+  const { openPullVerifier } = await import('../sign/index.js');
+  return openPullVerifier(spec.ref, spec.tag, trust, options);
 }

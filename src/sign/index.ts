@@ -11,6 +11,7 @@ import type { RegistryOptions as ConnectOptions } from '../registry/client.js';
 import { findTarget, type TrustContext, type TrustedTarget, updateCollection } from './notary/collection.js';
 import { type PassphraseSource, TrustDirectory } from './notary/keystore.js';
 import { type FileMeta, trustError } from './notary/metadata.js';
+import { prepareSigning } from './notary/publish.js';
 import { TrustServer } from './notary/server.js';
 
 /**
@@ -166,10 +167,102 @@ export async function fileTargetMeta(path: string): Promise<FileMeta> {
 }
 
 /** Gets signing ready for a push: verifies the collection, loads or creates keys (passphrases now). */
-export { prepareSigning as prepareSign } from './notary/publish.js';
 
 export function signedDigest(meta: FileMeta): string {
   const sha256 = meta.hashes.sha256;
   if (!sha256) throw new WasmOciError('TRUST', 'a signed target without sha256');
   return `sha256:${hex(sha256)}`;
+}
+
+/** What a signed push signed. */
+export interface SignResult {
+  /** The trusted collection (GUN). */
+  collection: string;
+  /** The trust server's URL. */
+  server: string;
+  /** The signed target names (the tags). */
+  targets: string[];
+  /** True when this push created the collection (new root, targets and snapshot keys). */
+  created: boolean;
+}
+
+/** Signing for one push: ready before anything is pushed, published once the tags moved. */
+export interface PushSigner {
+  /**
+   * Signs the module's length and hashes as targets named after `tags`, re-read from `file` and checked
+   * against the pushed `layer`. A failure says the tags now point to an unsigned module.
+   */
+  publish(file: string, layer: Descriptor, tags: string[], references: string[]): Promise<SignResult>;
+  close(): void;
+}
+
+/**
+ * Gets signing ready for a push to `ref` (trust data verified, keys decrypted or created), so that a
+ * wrong passphrase or a foreign collection fails before the tag moves.
+ */
+export async function openPushSigner(
+  ref: Reference,
+  trust: TrustOptions,
+  connect: ConnectOptions & { signal?: AbortSignal | undefined },
+): Promise<PushSigner> {
+  const gun = trustCollection(ref);
+  const { ctx, close } = openTrust(gun, trust, connect);
+  let prepared: Awaited<ReturnType<typeof prepareSigning>>;
+  try {
+    prepared = await prepareSigning(ctx);
+  } catch (err) {
+    close();
+    throw err;
+  }
+  return {
+    close,
+    async publish(file, layer, tags, references) {
+      try {
+        const meta = await fileTargetMeta(file);
+        if (signedDigest(meta) !== layer.digest || meta.length !== layer.size) {
+          throw new WasmOciError('FILE', `${file} changed while it was pushed: not signing it`);
+        }
+        await prepared.publish(Object.fromEntries(tags.map((t) => [t, meta])));
+      } catch (err) {
+        const e =
+          err instanceof WasmOciError ? err : new WasmOciError('REGISTRY', String(err), { cause: err });
+        throw new WasmOciError(e.code, `pushed ${references.join(', ')} but signing failed: ${e.message}`, {
+          cause: err,
+          hint: `the tag now points to an unsigned module (pull --sign refuses it); push --sign again${e.hint ? `; ${e.hint}` : ''}`,
+        });
+      }
+      return { collection: gun, server: ctx.server.url.href, targets: tags, created: prepared.creating };
+    },
+  };
+}
+
+/** The signed target that vouches for a pull, checked before and after the download. */
+export interface PullVerifier {
+  verified: { collection: string; target: string; role: string; server: string };
+  /** Checks the layer against the signed target now (before any download); the witness checks the bytes. */
+  witness(layer: Descriptor): () => OutputWitness;
+}
+
+/** The verified signed target `tag` of `ref`'s collection: an unsigned tag costs no download. */
+export async function openPullVerifier(
+  ref: Reference,
+  tag: string,
+  trust: TrustOptions,
+  connect: ConnectOptions & { signal?: AbortSignal | undefined },
+): Promise<PullVerifier> {
+  const gun = trustCollection(ref);
+  const { ctx, close } = openTrust(gun, trust, connect);
+  try {
+    const target = await trustedTarget(ctx, tag);
+    const check = (layer: Descriptor) => targetWitness(target, layer, gun);
+    return {
+      verified: { collection: gun, target: target.name, role: target.role, server: ctx.server.url.href },
+      witness: (layer) => {
+        check(layer);
+        return () => check(layer);
+      },
+    };
+  } finally {
+    close();
+  }
 }
