@@ -1,4 +1,11 @@
-/** wasm-to-oci: store WebAssembly modules and components in OCI registries and get them back. */
+/**
+ * wasm-to-oci: store WebAssembly modules and components in OCI registries and get them back.
+ *
+ * The package root holds the operations, their option and result types and the error type. Building
+ * blocks have their own entry points: `wasm-to-oci/content` (targets, stores, copy, descriptors),
+ * `wasm-to-oci/registry` (the registry client and repository, the HTTP engine) and `wasm-to-oci/wasm`
+ * (the wasm parser, detection, packing). api/wasm-to-oci.api.md lists every exported name.
+ */
 export type { Credential, CredentialSource } from './auth/authorizer.js';
 export {
   BlobCache,
@@ -8,56 +15,46 @@ export {
   type PruneResult,
 } from './cache/cache.js';
 export { type DigestCache, FileDigestCache } from './cache/digest-cache.js';
-export { FileBackedStore, FileOutputStore } from './content/file.js';
-export { OciLayoutStore } from './content/layout.js';
-export { MemoryStore } from './content/memory.js';
-export type {
-  Content,
-  Fetcher,
-  Ingester,
-  OperationOptions,
-  Pusher,
-  ReadOnlyTarget,
-  Resolver,
-  Storage,
-  Tagger,
-  Target,
-} from './content/types.js';
-export { readVerified, verified, verifyBytes } from './content/verify.js';
-export { type CopyGraphOptions, type CopyOptions, copy, copyGraph, type ProgressEvent } from './copy.js';
-export { type ConfigLocation, type DockerConfig } from './credentials/config.js';
-export { type HelperRunner, runHelper } from './credentials/helper.js';
-export { type DockerCredentialOptions, dockerCredentials } from './credentials/source.js';
-export { type ErrorCode, hasCode, WasmOciError } from './errors.js';
+export type { ProgressEvent } from './copy.js';
+export type { ConfigLocation } from './credentials/config.js';
+export type { HelperResult, HelperRunner, HelperRunOptions } from './credentials/helper.js';
+export {
+  type DockerCredentialOptions,
+  dockerCredentials,
+  type ExplicitCredential,
+} from './credentials/source.js';
+export { type ErrorCode, hasCode, WasmOciError, type WasmOciErrorOptions } from './errors.js';
 export type { Annotations, Descriptor, Platform } from './oci/descriptor.js';
-export { digestOf } from './oci/digest.js';
-export { type ImageIndex, type ImageManifest, parseManifest, serializeManifest } from './oci/manifest.js';
-export { MediaType } from './oci/mediatypes.js';
 export { type CopyArtifactOptions, type CopyArtifactResult, copyArtifact, splitTags } from './ops/copy.js';
 export {
   type ArtifactFormat,
   type ArtifactReport,
-  detectFormat,
   type FileReport,
   type InspectOptions,
   inspectArtifact,
   inspectFile,
+  type WasmReport,
 } from './ops/inspect.js';
 export { type LoginOptions, type LoginResult, type LogoutOptions, login, logout } from './ops/login.js';
 export { type PullOptions, type PullResult, pull } from './ops/pull.js';
-export { type PackFormat, type PushOptions, type PushResult, push, type SignResult } from './ops/push.js';
+export { type PackFormat, type PushOptions, type PushResult, push } from './ops/push.js';
 export {
   deleteManifest,
   getBlob,
   getManifest,
   listTags,
   resolveReference,
+  type TagListBounds,
+  type TargetOptions,
+  tagPages,
   tagReference,
 } from './ops/repository.js';
 export { type RunOptions, runWasm } from './ops/run.js';
 export {
   type ConnectOptions,
   formatTarget,
+  LAYOUT_PREFIX,
+  type OpenTarget,
   openRepository,
   openTarget,
   parseTarget,
@@ -69,30 +66,22 @@ export {
   parseReference,
   type Reference,
 } from './reference.js';
-export { RegistryClient, type RegistryOptions } from './registry/client.js';
-export { RemoteRepository } from './registry/repository.js';
+export type { RegistryMemory } from './registry/client.js';
 export {
   DEFAULT_TRUST_SERVER,
   defaultTrustDir,
   type PassphraseRequest,
   type PassphraseSource,
+  type PullVerifier,
+  type PushSigner,
+  type SignResult,
   type TrustedTarget,
   type TrustOptions,
   trustCollection,
 } from './sign/index.js';
-export { NodeHttpEngine } from './transport/engine.js';
-export type { RetryPolicy } from './transport/retry.js';
-export type { HttpEngine, HttpRequest, HttpResponse, Timeouts } from './transport/types.js';
+export type { FileMeta } from './sign/notary/metadata.js';
+export type { RetryClock, RetryPolicy } from './transport/retry.js';
+export type { Timeouts } from './transport/types.js';
 export { VERSION } from './version.js';
-export { packClassic } from './wasm/classic.js';
-export { type CncfConfig, type CncfOptions, cncfConfig, creationTime, packCncf } from './wasm/cncf.js';
-export { detectWasm, type WasmKind } from './wasm/detect.js';
-export {
-  importsByModule,
-  inspectWasm,
-  type WasmExport,
-  type WasmImport,
-  type WasmInfo,
-} from './wasm/inspect.js';
-export { WasmMediaType } from './wasm/mediatypes.js';
-export { selectIndexEntry, selectWasmLayer } from './wasm/select.js';
+export type { WasmKind } from './wasm/detect.js';
+export type { WasmExport, WasmImport, WasmInfo } from './wasm/inspect.js';

@@ -136,6 +136,13 @@ describe('architecture', () => {
     }
   });
 
+  it('nothing in src/ imports the package entry points (they are for users, not for bundles)', () => {
+    const entries = ['index.ts', 'content/index.ts', 'registry/index.ts', 'wasm/index.ts'];
+    for (const f of files) {
+      for (const l of f.local) assert.ok(!entries.includes(l), `${f.rel} imports ${l}`);
+    }
+  });
+
   it('nothing outside cli/ imports cli/', () => {
     for (const f of files.filter((x) => !x.rel.startsWith('cli/'))) {
       for (const l of f.local) assert.ok(!l.startsWith('cli/'), `${f.rel} imports ${l}`);

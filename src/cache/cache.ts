@@ -1,7 +1,7 @@
 import { readdir, stat, unlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OciLayoutStore } from '../content/layout.js';
-import type { ChunkFetcher, Fetcher, OperationOptions } from '../content/types.js';
+import type { ChunkFetcher, Content, Fetcher, OperationOptions } from '../content/types.js';
 import type { Descriptor } from '../oci/descriptor.js';
 
 /**
@@ -60,11 +60,7 @@ export class BlobCache {
   }
 
   /** Adds a blob from bytes or a stream, verified on the way in. */
-  push(
-    desc: Descriptor,
-    content: Parameters<OciLayoutStore['push']>[1],
-    options?: OperationOptions,
-  ): Promise<void> {
+  push(desc: Descriptor, content: Content, options?: OperationOptions): Promise<void> {
     return this.store.push(desc, content, options);
   }
 
