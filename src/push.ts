@@ -7,6 +7,7 @@ import { copy, copyGraph, ingest, type ProgressEvent } from './copy.js';
 import { hasCode, throwIfAborted, WasmOciError } from './errors.js';
 import type { Annotations, Descriptor } from './oci/descriptor.js';
 import { isManifestMediaType } from './oci/mediatypes.js';
+import { isValidTag } from './reference.js';
 import type { TrustOptions } from './signing.js';
 import {
   type ConnectOptions,
@@ -25,6 +26,8 @@ import { WasmMediaType } from './wasm/mediatypes.js';
 export interface PushOptions extends ConnectOptions {
   /** The module's path, as the user typed it: it becomes the layer's title annotation. */
   file: string;
+  /** How messages name the module (default: `file`); e.g. `standard input` for a spooled copy. */
+  name?: string | undefined;
   /** Where to push: `host[:port]/repository[:tag]`, or a layout `oci:<dir>[:tag]`. */
   reference: string;
   /** Treat `reference` as an OCI image-layout directory (`<dir>[:tag]`) even without `oci:`. */
@@ -98,24 +101,27 @@ export interface PushResult {
  */
 export const IN_MEMORY_LIMIT = 16 * 1024 * 1024;
 
-async function openModule(path: string): Promise<{ handle: FileHandle; stats: Stats; kind: WasmKind }> {
+async function openModule(
+  path: string,
+  name: string,
+): Promise<{ handle: FileHandle; stats: Stats; kind: WasmKind }> {
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');
   } catch (err) {
-    throw fileError(err as NodeJS.ErrnoException, path);
+    throw fileError(err as NodeJS.ErrnoException, name);
   }
   try {
     const stats = await handle.stat();
-    if (stats.isDirectory()) throw new WasmOciError('FILE', `${path}: is a directory`);
+    if (stats.isDirectory()) throw new WasmOciError('FILE', `${name}: is a directory`);
     const preamble = Buffer.alloc(PREAMBLE_LENGTH);
     const { bytesRead } = await handle.read(preamble, 0, PREAMBLE_LENGTH, 0);
-    const kind = requireWasm(preamble.subarray(0, bytesRead), path);
+    const kind = requireWasm(preamble.subarray(0, bytesRead), name);
     return { handle, stats, kind };
   } catch (err) {
     await handle.close();
     if (err instanceof WasmOciError) throw err;
-    throw fileError(err as NodeJS.ErrnoException, path);
+    throw fileError(err as NodeJS.ErrnoException, name);
   }
 }
 
@@ -131,8 +137,17 @@ export async function push(options: PushOptions): Promise<PushResult> {
     });
   }
   const tag = targetReference(spec);
+  // Every tag is checked before anything is read or sent: a bad one must not leave the others moved.
+  for (const extra of options.tags ?? []) {
+    if (!isValidTag(extra)) {
+      throw new WasmOciError('USAGE', `"${extra}" is not a valid tag`, {
+        hint: 'a tag has up to 128 letters, digits, "_", "." and "-", and does not start with "." or "-"',
+      });
+    }
+  }
   const { signal, onProgress } = options;
-  const { handle, stats, kind } = await openModule(options.file);
+  const name = options.name ?? options.file;
+  const { handle, stats, kind } = await openModule(options.file, name);
   let signing: Awaited<ReturnType<typeof prepareSignedPush>> | undefined;
   try {
     if (options.sign) signing = await prepareSignedPush(spec, options, options.sign);
@@ -178,8 +193,8 @@ export async function push(options: PushOptions): Promise<PushResult> {
     const mediaType = format === 'cncf' ? WasmMediaType.cncfLayer : WasmMediaType.classicLayer;
     if (stats.size <= IN_MEMORY_LIMIT) {
       const bytes = await handle.readFile();
-      requireWasm(bytes, options.file);
-      if (format === 'cncf') info = inspectWasm(bytes, options.file);
+      requireWasm(bytes, name);
+      if (format === 'cncf') info = inspectWasm(bytes, name);
       layer = source.add(mediaType, bytes);
     } else {
       if (format === 'cncf') {
@@ -190,7 +205,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
             return buffer.subarray(0, bytesRead);
           },
           stats.size,
-          options.file,
+          name,
         );
       }
       const cached = await options.digestCache?.get(stats);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileDigestCache } from '../content/digest-cache.js';
+import { fileError } from '../content/output.js';
 import { WasmOciError } from '../errors.js';
 import { push } from '../push.js';
 import { splitTags } from '../transfer.js';
@@ -42,10 +43,18 @@ async function annotations(options: OptionValues): Promise<Record<string, string
 async function stdinToFile(ctx: Context): Promise<{ path: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'wasm-to-oci-stdin-'));
   const path = join(dir, 'module.wasm');
+  const remove = () => rm(dir, { recursive: true, force: true });
   const stdin = ctx.io.stdin;
-  if (!stdin) throw new WasmOciError('USAGE', 'no standard input to read the module from');
-  await pipeline(Readable.from(stdin as AsyncIterable<Buffer>), createWriteStream(path, { mode: 0o600 }));
-  return { path, remove: () => rm(dir, { recursive: true, force: true }) };
+  try {
+    if (!stdin) throw new WasmOciError('USAGE', 'no standard input to read the module from');
+    await pipeline(Readable.from(stdin as AsyncIterable<Buffer>), createWriteStream(path, { mode: 0o600 }));
+  } catch (err) {
+    await remove();
+    if (err instanceof WasmOciError) throw err;
+    // The spool file is ours, not the user's: the message names what it held, not its path.
+    throw fileError(err as NodeJS.ErrnoException, 'a temporary copy of standard input');
+  }
+  return { path, remove };
 }
 
 export async function runPush(args: string[], options: OptionValues, ctx: Context): Promise<void> {
@@ -66,6 +75,7 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
     result = await push({
       ...(await connectOptions(options, ctx, reference)),
       file: fromStdin?.path ?? file,
+      name: fromStdin ? 'standard input' : undefined,
       title: fromStdin ? (text(options, 'title') ?? '') : text(options, 'title'),
       reference,
       tags: [...tags, ...list(options, 'tag')],
