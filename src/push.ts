@@ -19,7 +19,7 @@ import {
 } from './target.js';
 import { classicConfig, classicTitle, type PackedManifest, packClassic } from './wasm/classic.js';
 import { creationTime, packCncf } from './wasm/cncf.js';
-import { PREAMBLE_LENGTH, requireWasm, type WasmKind } from './wasm/detect.js';
+import { DIAGNOSIS_LENGTH, requireWasm, type WasmKind } from './wasm/detect.js';
 import { inspectWasm, inspectWasmFile, type WasmInfo } from './wasm/inspect.js';
 import { WasmMediaType } from './wasm/mediatypes.js';
 
@@ -114,8 +114,8 @@ async function openModule(
   try {
     const stats = await handle.stat();
     if (stats.isDirectory()) throw new WasmOciError('FILE', `${name}: is a directory`);
-    const preamble = Buffer.alloc(PREAMBLE_LENGTH);
-    const { bytesRead } = await handle.read(preamble, 0, PREAMBLE_LENGTH, 0);
+    const preamble = Buffer.alloc(DIAGNOSIS_LENGTH);
+    const { bytesRead } = await handle.read(preamble, 0, DIAGNOSIS_LENGTH, 0);
     const kind = requireWasm(preamble.subarray(0, bytesRead), name);
     return { handle, stats, kind };
   } catch (err) {

@@ -2,7 +2,7 @@ import { WasmOciError } from '../errors.js';
 
 export interface Io {
   stdin?: (AsyncIterable<unknown> & { isTTY?: boolean | undefined }) | undefined;
-  stdout: { write(data: string | Uint8Array): unknown };
+  stdout: { write(data: string | Uint8Array): unknown; isTTY?: boolean | undefined };
   stderr: { write(text: string): unknown; isTTY?: boolean | undefined; columns?: number | undefined };
 }
 
