@@ -123,7 +123,7 @@ export function wasmWitness(what: string, hint: string): OutputWitness {
 }
 
 /** The first bytes of a blob (the wasm preamble), read and the rest of the stream dropped. */
-async function peek(
+export async function peekBlob(
   target: ReadOnlyTarget,
   desc: Descriptor,
   signal: AbortSignal | undefined,
@@ -251,7 +251,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     }
     const layer = await selectWasmLayer(parsed.manifest, {
       layer: options.layer,
-      peek: (desc) => peek(repo, desc, signal),
+      peek: (desc) => peekBlob(repo, desc, signal),
     });
     const output = resolvePath(options.output);
     const trustWitness = trust ? trust.witness(layer) : undefined;

@@ -321,3 +321,152 @@ describe('pull -o -', () => {
     assert.match(forced.stdout, /rc=0/);
   });
 });
+
+describe('inspect describes anything', () => {
+  const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+
+  async function pushIndex(repo: string, tag: string, manifests: object[]): Promise<string> {
+    const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+    return rawPushManifest(registry.host, repo, tag, body, OCI_INDEX);
+  }
+
+  it('a container image: its config fields and layers, and why there is no module', async () => {
+    const layer = await tarOf({ 'bin/app': 'binary' }, true);
+    const image = await pushImage('inspect/image', 'v1', [{ mediaType: OCI_TAR_GZ, data: layer }], false, {
+      architecture: 'arm64',
+      os: 'linux',
+      variant: 'v8',
+      created: '2024-01-02T03:04:05Z',
+      rootfs: { type: 'layers', diff_ids: [] },
+    });
+    const res = await cli(['inspect', `${registry.host}/inspect/image:v1`]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^Format: +unknown$/m);
+    assert.match(res.stdout, /^Platform: +linux\/arm64\/v8$/m);
+    assert.match(res.stdout, /^Created: +2024-01-02T03:04:05Z$/m);
+    assert.match(
+      res.stdout,
+      new RegExp(`^  ${image.layers[0]} \\(${OCI_TAR_GZ.replace(/[.+]/g, '\\$&')}, `, 'm'),
+    );
+    assert.match(
+      res.stdout,
+      /^Wasm: +none \(layer .* is a tar archive with no \.wasm file: bin\/app \(6 bytes\)\)$/m,
+    );
+    const json = JSON.parse((await cli(['inspect', `${registry.host}/inspect/image:v1`, '--json'])).stdout);
+    assert.equal(json.wasm, undefined);
+    assert.equal(json.configJson.os, 'linux');
+  });
+
+  it('a Docker schema 2 image with several layers: format docker, no module', async () => {
+    await pushImage(
+      'inspect/docker',
+      'v1',
+      [
+        { mediaType: DOCKER_TAR_GZ, data: await tarOf({ a: 'a' }, true) },
+        { mediaType: DOCKER_TAR_GZ, data: await tarOf({ b: 'b' }, true) },
+      ],
+      true,
+    );
+    const res = await cli(['inspect', `${registry.host}/inspect/docker:v1`]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^Format: +docker$/m);
+    assert.match(
+      res.stdout,
+      new RegExp(`^Manifest: +sha256:[0-9a-f]{64} \\(${DOCKER_MANIFEST.replace(/[.+]/g, '\\$&')}, `, 'm'),
+    );
+    assert.match(res.stdout, /^Layers: +2$/m);
+    assert.match(res.stdout, /^Platform: +linux\/amd64$/m);
+    assert.match(res.stdout, /^Wasm: +none \(no layer holds a wasm module\)$/m);
+  });
+
+  it('an index without a wasm entry: every entry with its platform and artifact type', async () => {
+    const a = await pushImage('inspect/multi', 'amd64', [
+      { mediaType: OCI_TAR_GZ, data: await tarOf({ x: 'x' }, true) },
+    ]);
+    const b = await pushImage('inspect/multi', 'arm64', [
+      { mediaType: OCI_TAR_GZ, data: await tarOf({ y: 'y' }, true) },
+    ]);
+    const size = async (tag: string) =>
+      (await rawGetManifest(registry.host, 'inspect/multi', tag)).body.length;
+    await pushIndex('inspect/multi', 'v1', [
+      {
+        mediaType: OCI_MANIFEST,
+        digest: a.manifest,
+        size: await size('amd64'),
+        platform: { os: 'linux', architecture: 'amd64' },
+      },
+      {
+        mediaType: OCI_MANIFEST,
+        digest: b.manifest,
+        size: await size('arm64'),
+        platform: { os: 'linux', architecture: 'arm64' },
+        artifactType: 'application/vnd.example.thing',
+      },
+    ]);
+    const res = await cli(['inspect', `${registry.host}/inspect/multi:v1`]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^Format: +index$/m);
+    assert.match(
+      res.stdout,
+      /^Index: +sha256:[0-9a-f]{64} \(application\/vnd\.oci\.image\.index\.v1\+json, \d+ bytes\), 2 entries$/m,
+    );
+    assert.match(res.stdout, new RegExp(`^  linux/amd64  ${a.manifest} \\(`, 'm'));
+    assert.match(
+      res.stdout,
+      new RegExp(`^  linux/arm64  ${b.manifest} \\(.*, application/vnd\\.example\\.thing\\)$`, 'm'),
+    );
+    assert.match(res.stdout, /^Wasm: +none \(the index has 2 entries and none for a wasm platform\)$/m);
+    // --platform picks an entry, which is then described like any manifest.
+    const one = await cli(['inspect', `${registry.host}/inspect/multi:v1`, '--platform', 'linux/arm64']);
+    assert.equal(one.code, 0, one.stderr);
+    assert.match(one.stdout, new RegExp(`^Manifest: +${b.manifest} `, 'm'));
+  });
+
+  it('an index with a wasm entry: the component, its platform and target world at a glance', async () => {
+    const jco = (await import('@bytecodealliance/jco')) as unknown as {
+      componentEmbed(o: { dummy: boolean; witSource: string }): Promise<Uint8Array>;
+      componentNew(b: Uint8Array): Promise<Uint8Array>;
+    };
+    const wit = 'package test:demo@0.1.0;\nworld demo { export run: func(); }';
+    const component = Buffer.from(
+      await jco.componentNew(await jco.componentEmbed({ dummy: true, witSource: wit })),
+    );
+    await writeFile(join(work.path, 'demo.wasm'), component);
+    const push = await cli([
+      'push',
+      'demo.wasm',
+      `${registry.host}/inspect/both:wasm`,
+      '--format',
+      'cncf',
+      '--target-world',
+      'test:demo/demo',
+    ]);
+    assert.equal(push.code, 0, push.stderr);
+    const wasm = await rawGetManifest(registry.host, 'inspect/both', 'wasm');
+    const image = await pushImage('inspect/both', 'image', [
+      { mediaType: OCI_TAR_GZ, data: await tarOf({ z: 'z' }, true) },
+    ]);
+    const imageSize = (await rawGetManifest(registry.host, 'inspect/both', 'image')).body.length;
+    await pushIndex('inspect/both', 'v1', [
+      {
+        mediaType: OCI_MANIFEST,
+        digest: image.manifest,
+        size: imageSize,
+        platform: { os: 'linux', architecture: 'amd64' },
+      },
+      {
+        mediaType: OCI_MANIFEST,
+        digest: sha256(wasm.body),
+        size: wasm.body.length,
+        platform: { os: 'wasip2', architecture: 'wasm' },
+      },
+    ]);
+    const res = await cli(['inspect', `${registry.host}/inspect/both:v1`]);
+    assert.equal(res.code, 0, res.stderr);
+    assert.match(res.stdout, /^Format: +cncf$/m);
+    assert.match(res.stdout, /^  wasip2\/wasm  sha256:/m);
+    assert.match(res.stdout, /^Platform: +wasip2\/wasm$/m);
+    assert.match(res.stdout, /^World: +test:demo\/demo$/m);
+    assert.match(res.stdout, /^Wasm: +component/m);
+  });
+});
