@@ -426,6 +426,7 @@ export async function main(
     }
   } catch (err) {
     const { reportError } = await import('./output.js');
-    return reportError(io, err, verbose);
+    const { refineError } = await import('./hints.js');
+    return reportError(io, await refineError(err), verbose);
   }
 }

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -57,8 +57,15 @@ async function stdinToFile(ctx: Context): Promise<{ path: string; remove(): Prom
   return { path, remove };
 }
 
+const isFile = async (path: string) => (await stat(path).catch(() => undefined))?.isFile() === true;
+
 export async function runPush(args: string[], options: OptionValues, ctx: Context): Promise<void> {
   const [file, target] = args as [string, string];
+  if (file !== '-' && !(await isFile(file)) && (await isFile(target))) {
+    throw new WasmOciError('USAGE', `the arguments look swapped: ${target} is a file and ${file} is not`, {
+      hint: `push takes the file first, then the reference: push ${target} ${file}`,
+    });
+  }
   const json = flag(options, 'json');
   const dir = flag(options, 'no-cache') ? undefined : cacheDir(ctx.env);
   const { reference, tags } = splitTags(target);

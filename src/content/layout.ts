@@ -69,8 +69,21 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
     this.fileMode = options.private ? 0o600 : 0o666;
   }
 
+  /**
+   * A failed write of the layout (a full disk, a read-only file system) as a plain FILE error naming
+   * the layout, not the temporary name that was being written; other errors pass unchanged.
+   */
+  private writeError(err: unknown): unknown {
+    const e = err as NodeJS.ErrnoException;
+    if (err instanceof WasmOciError || typeof e?.code !== 'string' || typeof e.syscall !== 'string')
+      return err;
+    return fileError(e, this.root);
+  }
+
   private mkdirs(path: string): Promise<string | undefined> {
-    return mkdir(path, { recursive: true, mode: this.dirMode });
+    return mkdir(path, { recursive: true, mode: this.dirMode }).catch((err: unknown) => {
+      throw this.writeError(err);
+    });
   }
 
   /** Creates the layout on first write (an existing one is left as it is). */
@@ -189,7 +202,7 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
       await rename(temp, path);
     } catch (err) {
       await unlink(temp).catch(() => {});
-      throw err;
+      throw this.writeError(err);
     }
   }
 
@@ -234,7 +247,7 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
       return desc;
     } catch (err) {
       await unlink(temp).catch(() => {});
-      throw err;
+      throw this.writeError(err);
     }
   }
 
@@ -370,8 +383,13 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
   /** Replaces index.json atomically (callers hold the lock). */
   private async writeIndex(index: ImageIndex): Promise<void> {
     const temp = join(this.root, `.index-${randomBytes(6).toString('hex')}.json`);
-    await writeFile(temp, serializeIndex(index), { mode: this.fileMode });
-    await rename(temp, join(this.root, 'index.json'));
+    try {
+      await writeFile(temp, serializeIndex(index), { mode: this.fileMode });
+      await rename(temp, join(this.root, 'index.json'));
+    } catch (err) {
+      await unlink(temp).catch(() => {});
+      throw this.writeError(err);
+    }
   }
 
   /** Marks a blob as used now (for the cache's least-recently-used pruning). */

@@ -4,8 +4,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { type CertificateAuthority, makeCa, makeCert } from '../harness/certs.js';
 import { CLI, runCli } from '../harness/cli.js';
-import { HELLO_WASM, tempDir } from '../harness/fixtures.js';
+import { HELLO_WASM, tempDir, writeLargeWasm } from '../harness/fixtures.js';
+import { type ForwardProxy, startForwardProxy } from '../harness/proxies.js';
 import { raw, rawGetManifest, rawPushBlob, rawPushManifest, sha256 } from '../harness/raw.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';
 
@@ -468,5 +470,171 @@ describe('inspect describes anything', () => {
     assert.match(res.stdout, /^Platform: +wasip2\/wasm$/m);
     assert.match(res.stdout, /^World: +test:demo\/demo$/m);
     assert.match(res.stdout, /^Wasm: +component/m);
+  });
+});
+
+describe('plain errors with hints that fit', () => {
+  /** Under `ulimit -f` (KiB), with SIGXFSZ ignored so that a write past the limit fails with EFBIG. */
+  const limited = (kib: number, args: string[]) =>
+    promisify(execFile)(
+      'sh',
+      ['-c', `trap '' XFSZ; ulimit -f ${kib}; exec "$0" "$@"`, process.execPath, CLI, ...args],
+      {
+        cwd: work.path,
+        env: { ...process.env, ...env() },
+      },
+    ).then(
+      () => ({ code: 0, stderr: '' }),
+      (err: { code: number; stderr: string }) => ({ code: err.code, stderr: err.stderr }),
+    );
+
+  it('a write past a file size limit: one line, a hint, no temporary name, no bug hint (layout push and pull)', async () => {
+    await writeLargeWasm(join(work.path, 'big.wasm'), 256 * 1024);
+    const push = await limited(64, ['push', 'big.wasm', 'oci:limited:v1']);
+    assert.equal(push.code, 1, push.stderr);
+    assert.deepEqual(plain(push.stderr), [
+      'Error: limited: file too large for the file size limit',
+      'Hint: raise the file size limit (ulimit -f) or write somewhere else',
+    ]);
+    const stored = await cli(['push', 'big.wasm', 'oci:limited:v1']);
+    assert.equal(stored.code, 0, stored.stderr);
+    const pull = await limited(64, ['pull', 'oci:limited:v1', '-o', 'big-copy.wasm', '--no-cache']);
+    assert.equal(pull.code, 1, pull.stderr);
+    const [error] = plain(pull.stderr);
+    assert.equal(error, `Error: ${join(work.path, 'big-copy.wasm')}: file too large for the file size limit`);
+    assert.doesNotMatch(pull.stderr, /\.part|EFBIG/);
+  });
+
+  it('an output under a file that is no directory: said in words', async () => {
+    const res = await cli(['pull', `${registry.host}/tagged/hello:v1`, '-o', 'hello.wasm/inside.wasm']);
+    assert.equal(res.code, 1, res.stderr);
+    const [error] = plain(res.stderr);
+    assert.match(error ?? '', /^Error: .*hello\.wasm\/inside\.wasm: a part of the path is not a directory$/);
+  });
+
+  it('run --dir of a missing directory: one line, no uvwasi text, for a file and for a reference', async () => {
+    const missing = join(work.path, 'missing-dir');
+    for (const subject of ['hello.wasm', `${registry.host}/tagged/hello:v1`]) {
+      const res = await cli(['run', subject, '--dir', missing]);
+      assert.equal(res.code, 1, res.stderr);
+      assert.deepEqual(plain(res.stderr), [`Error: --dir ${missing}: no such file or directory`]);
+    }
+  });
+
+  it('a module from stdin is named "standard input", never by its temporary path', async () => {
+    const res = await cli(['push', '-', `${registry.host}/stdin/x:v1`], {}, '# a README\n');
+    assert.equal(res.code, 1, res.stderr);
+    assert.deepEqual(plain(res.stderr), [
+      'Error: standard input is not a WebAssembly binary: it does not start with \\0asm',
+    ]);
+    const ok = await cli(['push', '-', `${registry.host}/stdin/x:v1`], {}, hello);
+    assert.equal(ok.code, 0, ok.stderr);
+  });
+
+  it('files that are not wasm get their own message; only WebAssembly text gets the .wat hint', async () => {
+    await writeFile(join(work.path, 'README.md'), '# Hello\n\nSome text.\n');
+    await writeFile(join(work.path, 'empty.wasm'), '');
+    await writeFile(join(work.path, 'v2.wasm'), Buffer.from([0, 0x61, 0x73, 0x6d, 2, 0, 0, 0]));
+    await writeFile(join(work.path, 'hello.wat'), '  ;; a comment\n(module (func (export "run")))\n');
+    const ref = `${registry.host}/notwasm/x:v1`;
+    const cases: Array<[string, string[]]> = [
+      ['README.md', ['Error: README.md is not a WebAssembly binary: it does not start with \\0asm']],
+      ['empty.wasm', ['Error: empty.wasm is not a WebAssembly binary: it is empty']],
+      [
+        'v2.wasm',
+        [
+          'Error: v2.wasm is not a WebAssembly binary: it is WebAssembly version 2, layer 0, which is neither a core module (version 1, layer 0) nor a component (layer 1)',
+        ],
+      ],
+      [
+        'hello.wat',
+        [
+          'Error: hello.wat is not a WebAssembly binary: it is WebAssembly text (.wat), not a binary',
+          'Hint: assemble it first, for example with wat2wasm (or wasm-tools parse for a component)',
+        ],
+      ],
+    ];
+    for (const [file, lines] of cases) {
+      const res = await cli(['push', file, ref]);
+      assert.equal(res.code, 1, res.stderr);
+      assert.deepEqual(plain(res.stderr), lines);
+    }
+  });
+
+  it('a bare host, swapped arguments and a directory as a reference get hints that fit', async () => {
+    const bare = await cli(['push', 'hello.wasm', registry.host]);
+    assert.equal(bare.code, 2, bare.stderr);
+    assert.deepEqual(plain(bare.stderr), [
+      `Error: invalid reference "${registry.host}": the repository is missing`,
+      `Hint: name one in the registry: ${registry.host}/<name>:<tag>`,
+    ]);
+    const swapped = await cli(['push', `${registry.host}/x:v1`, 'hello.wasm']);
+    assert.equal(swapped.code, 2, swapped.stderr);
+    assert.deepEqual(plain(swapped.stderr), [
+      `Error: the arguments look swapped: hello.wasm is a file and ${registry.host}/x:v1 is not`,
+      `Hint: push takes the file first, then the reference: push hello.wasm ${registry.host}/x:v1`,
+    ]);
+    await mkdir(join(work.path, 'layoutdir'), { recursive: true });
+    for (const args of [
+      ['push', 'hello.wasm', 'layoutdir'],
+      ['pull', 'layoutdir'],
+    ]) {
+      const res = await cli(args);
+      assert.equal(res.code, 2, res.stderr);
+      const [, hint] = plain(res.stderr);
+      assert.equal(
+        hint,
+        'Hint: layoutdir is a directory: for an OCI image layout, write oci:layoutdir (or pass --oci-layout)',
+      );
+    }
+  });
+});
+
+describe('plain errors over TLS', () => {
+  let ca: CertificateAuthority;
+  let tlsRegistry: RegistryServer;
+  let proxy: ForwardProxy;
+
+  before(async () => {
+    ca = await makeCa(work.path);
+    const server = await makeCert(ca, work.path, 'registry', { sans: ['127.0.0.1', 'registry.test'] });
+    tlsRegistry = await startRegistry({ tls: { certificate: server.certPath, key: server.keyPath } });
+    proxy = await startForwardProxy();
+  });
+  after(async () => {
+    await tlsRegistry?.stop();
+    await proxy?.stop();
+  });
+
+  it('push and pull with --plain-http to a TLS registry both say to drop --plain-http', async () => {
+    const push = await cli(['push', 'hello.wasm', `${tlsRegistry.host}/p/hello:v1`, '--plain-http']);
+    assert.equal(push.code, 1, push.stderr);
+    const pushLines = plain(push.stderr);
+    assert.equal(pushLines.length, 2, push.stderr);
+    assert.match(pushLines[0] ?? '', /: HTTP 400/);
+    assert.equal(pushLines[1], 'Hint: the registry speaks TLS: drop --plain-http');
+    const pull = await cli(['pull', `${tlsRegistry.host}/p/hello:v1`, '--plain-http', '-o', 'p.wasm']);
+    assert.equal(pull.code, 1, pull.stderr);
+    assert.equal(plain(pull.stderr)[1], 'Hint: the registry speaks TLS: drop --plain-http');
+  });
+
+  it('TLS to a registry that speaks plain HTTP: one line, no OpenSSL source text, push and pull', async () => {
+    const port = registry.host.split(':').pop();
+    const extra = { HTTPS_PROXY: proxy.url, NO_PROXY: '' };
+    for (const args of [
+      ['pull', `registry.test:${port}/tagged/hello:v1`, '-o', 'never.wasm', '--ca-file', ca.certPath],
+      ['push', 'hello.wasm', `registry.test:${port}/tls/hello:v1`, '--ca-file', ca.certPath],
+    ]) {
+      const res = await cli(args, extra);
+      assert.equal(res.code, 1, res.stderr);
+      const lines = plain(res.stderr);
+      assert.match(
+        lines[0] ?? '',
+        new RegExp(`^Error: TLS with registry\\.test:${port} failed: wrong version number$`),
+      );
+      assert.match(lines[1] ?? '', /^Hint: .*--plain-http/);
+      assert.equal(lines.length, 2, res.stderr);
+      assert.doesNotMatch(res.stderr, /ssl3_record|openssl|SSL routines/);
+    }
   });
 });
