@@ -521,6 +521,16 @@ describe('plain errors with hints that fit', () => {
     }
   });
 
+  it('run of a pulled module that is malformed: one line, no temporary path', async () => {
+    const broken = Buffer.concat([hello.subarray(0, 8), Buffer.from([2, 0xff, 0xff, 0xff, 0xff, 0x0f])]);
+    await pushImage('run/broken', 'v1', [{ mediaType: 'application/wasm', data: broken }]);
+    const res = await cli(['run', `${registry.host}/run/broken:v1`]);
+    assert.equal(res.code, 1, res.stderr);
+    const [error] = plain(res.stderr);
+    assert.match(error ?? '', /^Error: malformed WebAssembly/);
+    assert.doesNotMatch(res.stderr, /\/tmp\/|wasm-to-oci-run-|module\.wasm/);
+  });
+
   it('a module from stdin is named "standard input", never by its temporary path', async () => {
     const res = await cli(['push', '-', `${registry.host}/stdin/x:v1`], {}, '# a README\n');
     assert.equal(res.code, 1, res.stderr);
@@ -616,6 +626,27 @@ describe('plain errors over TLS', () => {
     const pull = await cli(['pull', `${tlsRegistry.host}/p/hello:v1`, '--plain-http', '-o', 'p.wasm']);
     assert.equal(pull.code, 1, pull.stderr);
     assert.equal(plain(pull.stderr)[1], 'Hint: the registry speaks TLS: drop --plain-http');
+  });
+
+  it('a blob digest over TLS: said to be a blob after one request, and pull of a real tag works', async () => {
+    const flags = ['--ca-file', ca.certPath];
+    const push = await cli(['push', 'hello.wasm', `${tlsRegistry.host}/blobby/hello:v1`, ...flags]);
+    assert.equal(push.code, 0, push.stderr);
+    const res = await cli([
+      'pull',
+      `${tlsRegistry.host}/blobby/hello@${sha256(hello)}`,
+      '-o',
+      'b.wasm',
+      ...flags,
+    ]);
+    assert.equal(res.code, 1, res.stderr);
+    assert.deepEqual(plain(res.stderr), [
+      `Error: ${tlsRegistry.host}/blobby/hello@${sha256(hello)} is a blob (a layer or a config), not a manifest`,
+      `Hint: pull and inspect take a manifest; to download the blob itself use: blob get ${tlsRegistry.host}/blobby/hello@${sha256(hello)} -o <file>`,
+    ]);
+    const ok = await cli(['pull', `${tlsRegistry.host}/blobby/hello:v1`, '-o', 'ok.wasm', ...flags]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.deepEqual(await readFile(join(work.path, 'ok.wasm')), hello);
   });
 
   it('TLS to a registry that speaks plain HTTP: one line, no OpenSSL source text, push and pull', async () => {
