@@ -289,17 +289,30 @@ export class OciLayoutStore implements Target, ReferencePusher, Ingester, ChunkP
       const { annotations: _a, ...desc } = found;
       return desc;
     }
+    let blob = false;
     if (isDigest(reference)) {
       // A manifest that is stored but not listed in index.json (a child of an index, say).
       try {
-        const bytes = await readRegular(this.blobPath(reference));
-        if (bytes.length <= MAX_MANIFEST_BYTES) {
+        const info = await stat(this.blobPath(reference));
+        blob = info.isFile();
+        if (blob && info.size <= MAX_MANIFEST_BYTES) {
+          const bytes = await readRegular(this.blobPath(reference));
           const parsed = parseManifest(bytes);
           return { mediaType: parsed.mediaType, digest: reference, size: bytes.length };
         }
       } catch {
-        // Fall through to not found.
+        // Fall through to not found (or to "a blob", when the file is there but no manifest).
       }
+    }
+    if (blob) {
+      throw new WasmOciError(
+        'NOT_FOUND',
+        `${this.root}@${reference} is a blob (a layer or a config), not a manifest`,
+        {
+          hint: `pull and inspect take a manifest; to copy the blob itself use: blob get oci:${this.root}@${reference} -o <file>`,
+          details: { blob: true },
+        },
+      );
     }
     throw new WasmOciError('NOT_FOUND', `${this.root}: nothing tagged or stored as ${reference}`, {
       hint: isDigest(reference)

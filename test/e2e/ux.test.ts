@@ -188,6 +188,29 @@ async function pushImage(
   return { manifest: digest, layers: digests };
 }
 
+describe('in an OCI layout', () => {
+  it('tag takes a full layout reference too, and a blob digest is said to be a blob', async () => {
+    const push = await cli(['push', 'hello.wasm', 'oci:lay:v1']);
+    assert.equal(push.code, 0, push.stderr);
+    const tag = await cli(['tag', 'oci:lay:v1', 'oci:lay:v2', 'v3']);
+    assert.equal(tag.code, 0, tag.stderr);
+    assert.match(tag.stdout, /^Tagged: oci:lay:v2\nTagged: oci:lay:v3\n/);
+    const tags = await cli(['tags', 'oci:lay']);
+    assert.deepEqual(tags.stdout.trim().split('\n').sort(), ['v1', 'v2', 'v3']);
+    const other = await cli(['tag', 'oci:lay:v1', 'oci:elsewhere:v1']);
+    assert.equal(other.code, 2, other.stderr);
+    const res = await cli(['pull', `oci:lay@${sha256(hello)}`, '-o', 'lb.wasm']);
+    assert.equal(res.code, 1, res.stderr);
+    assert.deepEqual(plain(res.stderr), [
+      `Error: lay@${sha256(hello)} is a blob (a layer or a config), not a manifest`,
+      `Hint: pull and inspect take a manifest; to copy the blob itself use: blob get oci:lay@${sha256(hello)} -o <file>`,
+    ]);
+    const blob = await cli(['blob', 'get', `oci:lay@${sha256(hello)}`, '-o', 'lb.wasm']);
+    assert.equal(blob.code, 0, blob.stderr);
+    assert.deepEqual(await readFile(join(work.path, 'lb.wasm')), hello);
+  });
+});
+
 describe('pull and run write only WebAssembly', () => {
   it('unpacks the plugin.wasm of an Istio compat image (docker tar.gzip), verified as wasm', async () => {
     const layer = await tarOf({ 'plugin.wasm': hello, 'etc/notes.txt': 'not this one' }, true);
