@@ -122,3 +122,54 @@ export function abortError(signal: AbortSignal | undefined): WasmOciError {
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortError(signal);
 }
+
+const ERRNO_REASONS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  EEXIST: 'already exists',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  EBUSY: 'the file is busy',
+  ETXTBSY: 'the file is busy',
+  EIO: 'input/output error',
+  EFBIG: 'file too large for the file size limit',
+  EXDEV: 'cannot rename across file systems',
+  ENOMEM: 'out of memory',
+};
+
+/** True for an operating-system error of Node (`code` `E…` and a `syscall`). */
+export function isErrnoError(err: unknown): err is NodeJS.ErrnoException {
+  const e = err as NodeJS.ErrnoException | null;
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    typeof e.code === 'string' &&
+    /^E[A-Z0-9]+$/.test(e.code) &&
+    typeof e.syscall === 'string'
+  );
+}
+
+/**
+ * An operating-system error as a FILE error: `<what>: <reason in words>` and a hint that fits
+ * (space, permissions), never the raw `ENOSPC: no space left on device, write` text.
+ */
+export function errnoError(err: NodeJS.ErrnoException, what: string, code = err.code ?? ''): WasmOciError {
+  const reason = ERRNO_REASONS[code] ?? (err.message ?? String(err)).split('\n')[0];
+  const hint =
+    code === 'ENOSPC' || code === 'EDQUOT'
+      ? 'free some space (wasm-to-oci cache prune may help) and try again'
+      : code === 'EFBIG'
+        ? 'raise the file size limit (ulimit -f) or write somewhere else'
+        : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+          ? 'write somewhere you may write, or fix the permissions'
+          : undefined;
+  return new WasmOciError('FILE', `${what}: ${reason}`, { cause: err, ...(hint ? { hint } : {}) });
+}

@@ -94,6 +94,21 @@ export function parseReference(input: string): ParsedReference {
 
   const slash = rest.indexOf('/');
   const first = slash === -1 ? rest : rest.slice(0, slash);
+  if (
+    slash === -1 &&
+    DOMAIN_RE.test(rest) &&
+    /(?::[0-9]+$|^localhost$|^\[|^\d+\.\d+\.\d+\.\d+$)/.test(rest)
+  ) {
+    // `127.0.0.1:5000`, `localhost`: a registry alone.
+    throw invalid(input, 'the repository is missing', `name one in the registry: ${rest}/<name>:<tag>`);
+  }
+  if (slash === -1 && /\.(?:wasm|wat|wit|json|tar|tgz|gz)$/i.test(rest)) {
+    throw invalid(
+      input,
+      'it looks like a file name, not a reference',
+      'a reference looks like host[:port]/repository[:tag], for example localhost:5000/hello:v1',
+    );
+  }
   if (slash === -1 || !looksLikeHost(first)) {
     throw invalid(
       input,

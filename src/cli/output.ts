@@ -1,8 +1,8 @@
-import { WasmOciError } from '../errors.js';
+import { errnoError, isErrnoError, WasmOciError } from '../errors.js';
 
 export interface Io {
   stdin?: (AsyncIterable<unknown> & { isTTY?: boolean | undefined }) | undefined;
-  stdout: { write(data: string | Uint8Array): unknown };
+  stdout: { write(data: string | Uint8Array): unknown; isTTY?: boolean | undefined };
   stderr: { write(text: string): unknown; isTTY?: boolean | undefined; columns?: number | undefined };
 }
 
@@ -60,6 +60,17 @@ export function reportError(io: Io, err: unknown, verbose: boolean): number {
     if (verbose && err.cause) io.stderr.write(`Cause: ${String((err.cause as Error).stack ?? err.cause)}\n`);
     if (err.code === 'ABORTED') return EXIT_INTERRUPTED;
     return err.code === 'USAGE' || err.code === 'INVALID_REFERENCE' ? EXIT_USAGE : EXIT_FAILED;
+  }
+  // An operating-system error no layer put in words (a full disk, a missing directory for WASI): a
+  // failure of the machine, not a bug; the path is shown unless it is one of our temporary names.
+  const uvwasi = /^UVWASI_(E[A-Z0-9]+)$/.exec(String((err as NodeJS.ErrnoException)?.code ?? ''));
+  if (isErrnoError(err) || uvwasi) {
+    const e = err as NodeJS.ErrnoException;
+    const code = uvwasi ? uvwasi[1] : e.code;
+    const path =
+      typeof e.path === 'string' && !/\.part$|wasm-to-oci-[a-z]+-/.test(e.path) ? e.path : undefined;
+    const what = path ?? (uvwasi ? 'WASI set-up' : `${e.syscall} failed`);
+    return reportError(io, errnoError(e, what, code), verbose);
   }
   const e = err as Error;
   io.stderr.write(`Error: ${lineSafe(e?.message ?? String(err))}\n`);

@@ -144,7 +144,12 @@ const COMMANDS: Command[] = [
         type: 'string',
         value: '<file>',
         default: 'module.wasm',
-        description: 'where to write the module (- for stdout, once verified)',
+        description: 'where to write the module (- for stdout, once verified; not with --json)',
+      },
+      {
+        name: 'force',
+        type: 'boolean',
+        description: 'with --out -: write the module to standard output even when it is a terminal',
       },
       {
         name: 'layer',
@@ -421,6 +426,7 @@ export async function main(
     }
   } catch (err) {
     const { reportError } = await import('./output.js');
-    return reportError(io, err, verbose);
+    const { refineError } = await import('./hints.js');
+    return reportError(io, await refineError(err), verbose);
   }
 }

@@ -2,11 +2,12 @@ import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { WasmOciError } from '../errors.js';
 import { pull } from '../ops/pull.js';
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
 import { type Context, connectOptions, flag, text, trustOptions } from './common.js';
-import { printResult } from './output.js';
+import { lineSafe, printResult } from './output.js';
 import { progressBar } from './progress.js';
 
 export async function runPull(args: string[], options: OptionValues, ctx: Context): Promise<void> {
@@ -15,6 +16,22 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
   const out = text(options, 'out') ?? 'module.wasm';
   // `--out -`: the module goes to stdout, but only once verified (it is pulled to a private file first).
   const toStdout = out === '-';
+  if (toStdout && json) {
+    // As oras refuses `--output -` with `--descriptor`: stdout carries the module and nothing else.
+    throw new WasmOciError(
+      'USAGE',
+      '--json cannot be used with --out -: standard output carries only the module',
+      {
+        hint: 'write the module to a file (-o <file>) to get the JSON result, or drop --json',
+      },
+    );
+  }
+  if (toStdout && ctx.io.stdout.isTTY && !flag(options, 'force')) {
+    // As curl does: binary output would garble the terminal.
+    throw new WasmOciError('USAGE', 'refusing to write a binary module to a terminal', {
+      hint: 'redirect it (-o - > file.wasm, or | another command), write a file with -o <file>, or pass --force',
+    });
+  }
   const temp = toStdout ? join(await mkdtemp(join(tmpdir(), 'wasm-to-oci-pull-')), 'module.wasm') : undefined;
   const bar = progressBar(ctx.io.stderr, 'Pulling');
   let result: Awaited<ReturnType<typeof pull>>;
@@ -45,11 +62,12 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
     } finally {
       await rm(dirname(temp), { recursive: true, force: true });
     }
-    if (!json) {
-      ctx.io.stderr.write(`Pulled: ${result.reference}\nSize: ${result.size}\nDigest: ${result.digest}\n`);
-      if (result.verified) ctx.io.stderr.write(`Verified: ${verifiedLine(result.verified)}\n`);
-      return;
-    }
+    // --json was refused above: the summary goes to stderr, beside the module on stdout.
+    ctx.io.stderr.write(
+      `Pulled: ${result.reference}\n${unpackedLine(result)}Size: ${result.unpacked?.size ?? result.size}\nDigest: ${result.digest}\n`,
+    );
+    if (result.verified) ctx.io.stderr.write(`Verified: ${verifiedLine(result.verified)}\n`);
+    return;
   }
   if (result.defaultedTag && !json) ctx.io.stderr.write('Using default tag: latest\n');
   printResult(
@@ -57,7 +75,10 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
     json,
     [
       ['Pulled', result.reference],
-      ['Size', result.size],
+      ...(result.unpacked
+        ? [['Unpacked', `${result.unpacked.entry} from the ${result.mediaType} layer`] as [string, string]]
+        : []),
+      ['Size', result.unpacked?.size ?? result.size],
       ['Digest', result.digest],
       ...(result.verified ? [['Verified', verifiedLine(result.verified)] as [string, string]] : []),
     ],
@@ -69,9 +90,16 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
       manifest: result.manifest,
       output: result.output,
       fromCache: result.fromCache,
+      ...(result.unpacked ? { unpacked: result.unpacked } : {}),
       ...(result.verified ? { verified: result.verified } : {}),
     },
   );
+}
+
+function unpackedLine(result: Awaited<ReturnType<typeof pull>>): string {
+  return result.unpacked
+    ? `Unpacked: ${lineSafe(result.unpacked.entry)} from the ${result.mediaType} layer\n`
+    : '';
 }
 
 function verifiedLine(v: { collection: string; target: string; role: string }): string {

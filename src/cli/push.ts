@@ -1,10 +1,11 @@
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileDigestCache } from '../cache/digest-cache.js';
+import { fileError } from '../content/output.js';
 import { WasmOciError } from '../errors.js';
 import { splitTags } from '../ops/copy.js';
 import { push } from '../ops/push.js';
@@ -42,14 +43,29 @@ async function annotations(options: OptionValues): Promise<Record<string, string
 async function stdinToFile(ctx: Context): Promise<{ path: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'wasm-to-oci-stdin-'));
   const path = join(dir, 'module.wasm');
+  const remove = () => rm(dir, { recursive: true, force: true });
   const stdin = ctx.io.stdin;
-  if (!stdin) throw new WasmOciError('USAGE', 'no standard input to read the module from');
-  await pipeline(Readable.from(stdin as AsyncIterable<Buffer>), createWriteStream(path, { mode: 0o600 }));
-  return { path, remove: () => rm(dir, { recursive: true, force: true }) };
+  try {
+    if (!stdin) throw new WasmOciError('USAGE', 'no standard input to read the module from');
+    await pipeline(Readable.from(stdin as AsyncIterable<Buffer>), createWriteStream(path, { mode: 0o600 }));
+  } catch (err) {
+    await remove();
+    if (err instanceof WasmOciError) throw err;
+    // The spool file is ours, not the user's: the message names what it held, not its path.
+    throw fileError(err as NodeJS.ErrnoException, 'a temporary copy of standard input');
+  }
+  return { path, remove };
 }
+
+const isFile = async (path: string) => (await stat(path).catch(() => undefined))?.isFile() === true;
 
 export async function runPush(args: string[], options: OptionValues, ctx: Context): Promise<void> {
   const [file, target] = args as [string, string];
+  if (file !== '-' && !(await isFile(file)) && (await isFile(target))) {
+    throw new WasmOciError('USAGE', `the arguments look swapped: ${target} is a file and ${file} is not`, {
+      hint: `push takes the file first, then the reference: push ${target} ${file}`,
+    });
+  }
   const json = flag(options, 'json');
   const dir = flag(options, 'no-cache') ? undefined : cacheDir(ctx.env);
   const { reference, tags } = splitTags(target);
@@ -66,6 +82,7 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
     result = await push({
       ...(await connectOptions(options, ctx, reference)),
       file: fromStdin?.path ?? file,
+      name: fromStdin ? 'standard input' : undefined,
       title: fromStdin ? (text(options, 'title') ?? '') : text(options, 'title'),
       reference,
       tags: [...tags, ...list(options, 'tag')],

@@ -33,17 +33,53 @@ function wasmLines(w: WasmReport): string[] {
   return lines;
 }
 
+const platformOf = (d: Descriptor) => {
+  const p = d.platform;
+  if (!p) return '(no platform)';
+  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
+};
+
+/** The config's well-known fields (OCI image config and the CNCF wasm config share os/architecture). */
+function configLines(json: unknown): string[] {
+  if (typeof json !== 'object' || json === null) return [];
+  const c = json as Record<string, unknown>;
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  const lines: string[] = [];
+  const os = text(c.os);
+  const arch = text(c.architecture);
+  if (os || arch)
+    lines.push(`Platform:    ${os ?? '?'}/${arch ?? '?'}${text(c.variant) ? `/${text(c.variant)}` : ''}`);
+  if (text(c.created)) lines.push(`Created:     ${text(c.created)}`);
+  if (text(c.author)) lines.push(`Author:      ${text(c.author)}`);
+  const component = c.component as Record<string, unknown> | undefined;
+  const world = typeof component === 'object' && component !== null ? text(component.target) : undefined;
+  if (world) lines.push(`World:       ${world}`);
+  return lines;
+}
+
 function artifactLines(r: ArtifactReport): string[] {
   const lines = [`Reference:   ${r.reference}`, `Format:      ${r.format}`];
-  if (r.index)
+  if (r.index) {
     lines.push(`Index:       ${describeDesc(r.index.descriptor)}, ${r.index.manifests.length} entries`);
-  lines.push(`Manifest:    ${describeDesc(r.manifest)}`);
+    for (const m of r.index.manifests) {
+      lines.push(
+        `  ${platformOf(m)}  ${m.digest} (${m.mediaType}, ${m.size} bytes${m.artifactType ? `, ${m.artifactType}` : ''})`,
+      );
+    }
+  }
+  if (r.format !== 'index') lines.push(`Manifest:    ${describeDesc(r.manifest)}`);
   if (r.artifactType) lines.push(`Artifact:    ${r.artifactType}`);
-  lines.push(`Config:      ${describeDesc(r.config)}`, `Layer:       ${describeDesc(r.layer)}`);
-  if (r.layers.length > 1) lines.push(`Layers:      ${r.layers.length}`);
+  if (r.config) lines.push(`Config:      ${describeDesc(r.config)}`, ...configLines(r.configJson));
+  if (r.format !== 'index') {
+    lines.push(`Layers:      ${r.layers.length}`, ...r.layers.map((l) => `  ${describeDesc(l)}`));
+  }
+  if (r.layer) lines.push(`Layer:       ${describeDesc(r.layer)}`);
+  if (r.unpacked)
+    lines.push(`Unpacked:    ${r.unpacked.entry} (${r.unpacked.size} bytes, ${r.unpacked.digest})`);
   const annotations = Object.entries(r.annotations);
   if (annotations.length) lines.push('Annotations:', ...annotations.map(([k, v]) => `  ${k}: ${v}`));
-  return [...lines, ...wasmLines(r.wasm)];
+  if (r.wasm) return [...lines, ...wasmLines(r.wasm)];
+  return [...lines, `Wasm:        none (${r.noWasm ?? 'no layer holds a wasm module'})`];
 }
 
 export async function runInspect(args: string[], options: OptionValues, ctx: Context): Promise<void> {

@@ -81,8 +81,21 @@ export class OciLayoutStore
     this.fileMode = options.private ? 0o600 : 0o666;
   }
 
+  /**
+   * A failed write of the layout (a full disk, a read-only file system) as a plain FILE error naming
+   * the layout, not the temporary name that was being written; other errors pass unchanged.
+   */
+  private writeError(err: unknown): unknown {
+    const e = err as NodeJS.ErrnoException;
+    if (err instanceof WasmOciError || typeof e?.code !== 'string' || typeof e.syscall !== 'string')
+      return err;
+    return fileError(e, this.root);
+  }
+
   private mkdirs(path: string): Promise<string | undefined> {
-    return mkdir(path, { recursive: true, mode: this.dirMode });
+    return mkdir(path, { recursive: true, mode: this.dirMode }).catch((err: unknown) => {
+      throw this.writeError(err);
+    });
   }
 
   /** Creates the layout on first write (an existing one is left as it is). */
@@ -201,7 +214,7 @@ export class OciLayoutStore
       await rename(temp, path);
     } catch (err) {
       await unlink(temp).catch(() => {});
-      throw err;
+      throw this.writeError(err);
     }
   }
 
@@ -246,7 +259,7 @@ export class OciLayoutStore
       return desc;
     } catch (err) {
       await unlink(temp).catch(() => {});
-      throw err;
+      throw this.writeError(err);
     }
   }
 
@@ -293,17 +306,30 @@ export class OciLayoutStore
       const { annotations: _a, ...desc } = found;
       return desc;
     }
+    let blob = false;
     if (isDigest(reference)) {
       // A manifest that is stored but not listed in index.json (a child of an index, say).
       try {
-        const bytes = await readRegular(this.blobPath(reference));
-        if (bytes.length <= MAX_MANIFEST_BYTES) {
+        const info = await stat(this.blobPath(reference));
+        blob = info.isFile();
+        if (blob && info.size <= MAX_MANIFEST_BYTES) {
+          const bytes = await readRegular(this.blobPath(reference));
           const parsed = parseManifest(bytes);
           return { mediaType: parsed.mediaType, digest: reference, size: bytes.length };
         }
       } catch {
-        // Fall through to not found.
+        // Fall through to not found (or to "a blob", when the file is there but no manifest).
       }
+    }
+    if (blob) {
+      throw new WasmOciError(
+        'NOT_FOUND',
+        `${this.root}@${reference} is a blob (a layer or a config), not a manifest`,
+        {
+          hint: `pull and inspect take a manifest; to copy the blob itself use: blob get oci:${this.root}@${reference} -o <file>`,
+          details: { blob: true },
+        },
+      );
     }
     throw new WasmOciError('NOT_FOUND', `${this.root}: nothing tagged or stored as ${reference}`, {
       hint: isDigest(reference)
@@ -382,8 +408,13 @@ export class OciLayoutStore
   /** Replaces index.json atomically (callers hold the lock). */
   private async writeIndex(index: ImageIndex): Promise<void> {
     const temp = join(this.root, `.index-${randomBytes(6).toString('hex')}.json`);
-    await writeFile(temp, serializeIndex(index), { mode: this.fileMode });
-    await rename(temp, join(this.root, 'index.json'));
+    try {
+      await writeFile(temp, serializeIndex(index), { mode: this.fileMode });
+      await rename(temp, join(this.root, 'index.json'));
+    } catch (err) {
+      await unlink(temp).catch(() => {});
+      throw this.writeError(err);
+    }
   }
 
   /**

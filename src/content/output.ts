@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { WasmOciError } from '../errors.js';
+import { errnoError, WasmOciError } from '../errors.js';
 import type { ChunkSink, ChunkWriter, OutputWitness } from './types.js';
 
 /**
@@ -36,30 +36,7 @@ const STALE_PART_MS = 60 * 60 * 1000;
 
 /** Our error for a failed file-system call, with the path and a readable reason. */
 export function fileError(err: NodeJS.ErrnoException, path: string): WasmOciError {
-  const reasons: Record<string, string> = {
-    ENOENT: 'no such file or directory',
-    EACCES: 'permission denied',
-    EPERM: 'permission denied',
-    EISDIR: 'is a directory',
-    ENOTDIR: 'a part of the path is not a directory',
-    ENOSPC: 'no space left on device',
-    EDQUOT: 'disk quota exceeded',
-    EROFS: 'read-only file system',
-    EEXIST: 'already exists',
-    ELOOP: 'too many symbolic links',
-    ENAMETOOLONG: 'the name is too long',
-    EMFILE: 'too many open files',
-    EBUSY: 'the file is busy',
-    EIO: 'input/output error',
-  };
-  const reason = reasons[err.code ?? ''] ?? (err.message ?? String(err)).split('\n')[0];
-  const hint =
-    err.code === 'ENOSPC' || err.code === 'EDQUOT'
-      ? 'free some space (wasm-to-oci cache prune may help) and try again'
-      : err.code === 'EACCES' || err.code === 'EPERM' || err.code === 'EROFS'
-        ? 'write somewhere you may write, or fix the permissions'
-        : undefined;
-  return new WasmOciError('FILE', `${path}: ${reason}`, { cause: err, ...(hint ? { hint } : {}) });
+  return errnoError(err, path);
 }
 
 /** A temporary path beside `target` (same file system, so the final rename is atomic). */

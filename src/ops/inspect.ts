@@ -2,14 +2,17 @@ import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobCache } from '../cache/cache.js';
 import { privateTempDir } from '../content/output.js';
+import type { ReadOnlyTarget } from '../content/types.js';
 import { readVerified } from '../content/verify.js';
 import { fetchManifest } from '../copy.js';
+import { hasCode, WasmOciError } from '../errors.js';
 import type { Annotations, Descriptor } from '../oci/descriptor.js';
 import { type ImageManifest, MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
 import { MediaType } from '../oci/mediatypes.js';
 import { importsByModule, inspectWasmFile, type WasmInfo } from '../wasm/inspect.js';
 import { WasmMediaType } from '../wasm/mediatypes.js';
-import { pull } from './pull.js';
+import { selectIndexEntry, selectWasmLayer } from '../wasm/select.js';
+import { peekBlob, pull } from './pull.js';
 import { type ConnectOptions, formatTarget, openTarget, parseTarget, targetReference } from './target.js';
 
 /**
@@ -25,7 +28,9 @@ export type ArtifactFormat =
   | 'istio'
   | 'oras'
   | 'docker'
-  | 'unknown';
+  | 'unknown'
+  /** An image index none of whose entries was chosen (no wasm platform, no `platform` asked for). */
+  | 'index';
 
 export interface WasmReport extends WasmInfo {
   /** Core modules: imports grouped by module name. */
@@ -35,17 +40,25 @@ export interface WasmReport extends WasmInfo {
 export interface ArtifactReport {
   reference: string;
   format: ArtifactFormat;
+  /** The manifest described; for an index with no entry chosen, the index itself. */
   manifest: Descriptor;
-  /** Set when the reference named an index: the index, and the entry that was chosen. */
-  index?: { descriptor: Descriptor; manifests: Descriptor[] };
+  /** Set when the reference named an index: the index, and every entry (with platform and artifactType). */
+  index?: { descriptor: Descriptor; manifests: Descriptor[]; annotations?: Annotations };
   artifactType?: string;
-  config: Descriptor;
+  /** The config descriptor (absent for an index with no entry chosen). */
+  config?: Descriptor;
   /** The config blob when it is JSON (capped at 4 MiB). */
   configJson?: unknown;
   annotations: Annotations;
   layers: Descriptor[];
-  layer: Descriptor;
-  wasm: WasmReport;
+  /** The layer that holds the module, when one does. */
+  layer?: Descriptor;
+  /** The module, when there is one. */
+  wasm?: WasmReport;
+  /** For a tar layer: the file inside it that holds the module. */
+  unpacked?: { entry: string; size: number; digest: string };
+  /** When there is no module: why (one line). */
+  noWasm?: string;
 }
 
 export interface FileReport {
@@ -75,13 +88,13 @@ function report(info: WasmInfo): WasmReport {
 }
 
 /** Inspects a local file by positioned reads (only the preamble and import/export sections are read for structure). */
-export async function inspectFile(path: string): Promise<FileReport> {
+export async function inspectFile(path: string, name = path): Promise<FileReport> {
   const { fileError } = await import('../content/output.js');
   let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(path, 'r');
   } catch (err) {
-    throw fileError(err as NodeJS.ErrnoException, path);
+    throw fileError(err as NodeJS.ErrnoException, name);
   }
   try {
     const { size } = await handle.stat();
@@ -92,7 +105,7 @@ export async function inspectFile(path: string): Promise<FileReport> {
         return buffer.subarray(0, bytesRead);
       },
       size,
-      path,
+      name,
     );
     const { createHash } = await import('node:crypto');
     const hash = createHash('sha256');
@@ -127,52 +140,106 @@ export interface InspectOptions extends ConnectOptions {
   signal?: AbortSignal | undefined;
 }
 
-/** Inspects an artifact: format, descriptors, annotations, config, and the module's imports and exports. */
+/** The config blob as JSON, when it is small enough, JSON, and not absurdly nested. */
+async function readConfigJson(
+  target: ReadOnlyTarget,
+  config: Descriptor,
+  signal: AbortSignal | undefined,
+): Promise<unknown> {
+  if (config.size > MAX_MANIFEST_BYTES) return undefined;
+  const bytes = await readVerified(await target.fetch(config, { signal }), config, MAX_MANIFEST_BYTES);
+  try {
+    const json: unknown = JSON.parse(bytes.toString('utf8'));
+    return nestsWithin(json, MAX_CONFIG_DEPTH) ? json : undefined;
+  } catch {
+    return undefined; // Not JSON: reported by descriptor only.
+  }
+}
+
+/**
+ * Inspects an artifact: any manifest (wasm artifacts, container images, unknown artifacts) or index.
+ * An index's entry is described too when one is chosen (`platform`, or the one wasm platform); the
+ * module's imports and exports are read when a layer holds one (pulled verified, through the cache).
+ */
 export async function inspectArtifact(options: InspectOptions): Promise<ArtifactReport> {
   const spec = parseTarget(options.reference, { layout: options.ociLayout });
+  const { signal } = options;
   const { target, close } = openTarget(spec, 'pull', options);
   const dir = await privateTempDir('wasm-to-oci-inspect-');
   const temp = join(dir, 'module.wasm');
   try {
-    const root = await target.resolve(targetReference(spec), { signal: options.signal });
-    const rootParsed = parseManifest(await fetchManifest(target, root, options.signal), root.mediaType);
-    const pulled = await pull({ ...options, output: temp, outputMode: 0o600 });
-    const parsed = parseManifest(
-      await fetchManifest(target, pulled.manifest, options.signal),
-      pulled.manifest.mediaType,
-    );
-    if (parsed.kind !== 'manifest') throw new Error('unreachable: pull returned an index');
-    const { manifest } = parsed;
-    let configJson: unknown;
-    if (manifest.config.size <= MAX_MANIFEST_BYTES) {
-      const bytes = await readVerified(
-        await target.fetch(manifest.config, { signal: options.signal }),
-        manifest.config,
-        MAX_MANIFEST_BYTES,
-      );
+    const root = await target.resolve(targetReference(spec), { signal });
+    let manifestDesc = root;
+    let parsed = parseManifest(await fetchManifest(target, root, signal), root.mediaType);
+    let index: ArtifactReport['index'];
+    if (parsed.kind === 'index') {
+      const { manifests, annotations } = parsed.index;
+      index = { descriptor: root, manifests, ...(annotations ? { annotations } : {}) };
+      let entry: Descriptor | undefined;
       try {
-        const json: unknown = JSON.parse(bytes.toString('utf8'));
-        if (nestsWithin(json, MAX_CONFIG_DEPTH)) configJson = json;
-      } catch {
-        // Not JSON: reported by descriptor only.
+        entry = selectIndexEntry(parsed.index, options.platform);
+      } catch (err) {
+        if (options.platform !== undefined || !hasCode(err, 'NO_WASM_LAYER')) throw err;
       }
+      if (entry === undefined) {
+        return {
+          reference: formatTarget(spec),
+          format: 'index',
+          manifest: root,
+          index,
+          ...(parsed.index.artifactType ? { artifactType: parsed.index.artifactType } : {}),
+          annotations: annotations ?? {},
+          layers: [],
+          noWasm: `the index has ${manifests.length} entries and none for a wasm platform`,
+        };
+      }
+      manifestDesc = entry;
+      parsed = parseManifest(await fetchManifest(target, entry, signal), entry.mediaType);
+      if (parsed.kind === 'index')
+        throw new WasmOciError('UNSUPPORTED', 'nested image indexes are not supported');
     }
-    const file = await inspectFile(temp);
-    return {
+    const { manifest } = parsed;
+    const configJson = await readConfigJson(target, manifest.config, signal);
+    const report: ArtifactReport = {
       reference: formatTarget(spec),
       format: detectFormat(manifest, parsed.mediaType),
-      manifest: pulled.manifest,
-      ...(rootParsed.kind === 'index'
-        ? { index: { descriptor: root, manifests: rootParsed.index.manifests } }
-        : {}),
+      manifest: manifestDesc,
+      ...(index ? { index } : {}),
       ...(manifest.artifactType ? { artifactType: manifest.artifactType } : {}),
       config: manifest.config,
       ...(configJson !== undefined ? { configJson } : {}),
       annotations: manifest.annotations ?? {},
       layers: manifest.layers,
-      layer: pulled.layer,
-      wasm: file.wasm,
     };
+    let layer: Descriptor;
+    try {
+      layer = await selectWasmLayer(manifest, {
+        layer: options.layer,
+        peek: (desc) => peekBlob(target, desc, signal),
+      });
+    } catch (err) {
+      if (options.layer !== undefined || !hasCode(err, 'NO_WASM_LAYER')) throw err;
+      return { ...report, noWasm: err.message.split(';')[0] as string };
+    }
+    let pulled: Awaited<ReturnType<typeof pull>>;
+    try {
+      // The entry and the layer chosen here, by digest: pull cannot choose differently.
+      pulled = await pull({
+        ...options,
+        reference: formatTarget({ ...spec, digest: manifestDesc.digest }),
+        layer: layer.digest,
+        output: temp,
+        outputMode: 0o600,
+      });
+    } catch (err) {
+      if (!hasCode(err, 'NOT_WASM')) throw err;
+      return { ...report, layer, noWasm: err.message };
+    }
+    const file = await inspectFile(
+      temp,
+      pulled.unpacked ? `${pulled.unpacked.entry} in layer ${layer.digest}` : `layer ${layer.digest}`,
+    );
+    return { ...report, layer, wasm: file.wasm, ...(pulled.unpacked ? { unpacked: pulled.unpacked } : {}) };
   } finally {
     close();
     await rm(dir, { recursive: true, force: true });

@@ -1,15 +1,18 @@
-import { stat } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
 import type { BlobCache } from '../cache/cache.js';
 import { FileOutputStore } from '../content/file.js';
+import { outputWriter, privateTempDir } from '../content/output.js';
 import type { OutputWitness, ReadOnlyTarget } from '../content/types.js';
 import { copyGraph, fetchManifest, type ProgressEvent } from '../copy.js';
-import { hasCode, WasmOciError } from '../errors.js';
+import { hasCode, throwIfAborted, WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
+import { Digester } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import type { PullVerifier, TrustOptions } from '../sign/index.js';
-import { PREAMBLE_LENGTH } from '../wasm/detect.js';
-import { selectIndexEntry, selectWasmLayer } from '../wasm/select.js';
+import { DIAGNOSIS_LENGTH, PREAMBLE_LENGTH, requireWasm } from '../wasm/detect.js';
+import { isArchiveLayer, selectIndexEntry, selectWasmLayer } from '../wasm/select.js';
 import {
   type ConnectOptions,
   formatTarget,
@@ -62,6 +65,11 @@ export interface PullResult {
   layer: Descriptor;
   /** Absolute path of the written file. */
   output: string;
+  /**
+   * Set when the layer was a tar archive (an Istio "compat" image): the file inside it that was
+   * written, with its own size and digest (`digest` and `size` above stay the layer's).
+   */
+  unpacked?: { entry: string; size: number; digest: string } | undefined;
   /** True when the module came from the local cache (no blob bytes were downloaded). */
   fromCache: boolean;
   /** With `verify`: the signed target that vouched for the module. */
@@ -73,8 +81,49 @@ async function isRegularFile(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isFile() === true;
 }
 
+/** Both witnesses see every byte; either may refuse. */
+function bothWitnesses(a: OutputWitness, b: OutputWitness | undefined): OutputWitness {
+  if (!b) return a;
+  return {
+    update: (chunk) => {
+      a.update(chunk);
+      b.update(chunk);
+    },
+    finish: () => {
+      a.finish();
+      b.finish();
+    },
+  };
+}
+
+/**
+ * Refuses output that is not WebAssembly as soon as its first bytes are known (so a wrong layer is not
+ * downloaded to the end), and refuses output shorter than a preamble at the end. Nothing is written.
+ */
+export function wasmWitness(what: string, hint: string): OutputWitness {
+  const head = Buffer.alloc(DIAGNOSIS_LENGTH);
+  let seen = 0;
+  let checked = false;
+  const check = () => {
+    checked = true;
+    requireWasm(head.subarray(0, seen), what, hint);
+  };
+  return {
+    update(chunk) {
+      if (checked) return;
+      const n = Math.min(chunk.length, DIAGNOSIS_LENGTH - seen);
+      head.set(chunk.subarray(0, n), seen);
+      seen += n;
+      if (seen === DIAGNOSIS_LENGTH) check();
+    },
+    finish() {
+      if (!checked) check();
+    },
+  };
+}
+
 /** The first bytes of a blob (the wasm preamble), read and the rest of the stream dropped. */
-async function peek(
+export async function peekBlob(
   target: ReadOnlyTarget,
   desc: Descriptor,
   signal: AbortSignal | undefined,
@@ -118,6 +167,67 @@ async function pullFromCache(
   return true;
 }
 
+/** Writes one layer to `output` (from the cache when it is there, else from `repo`); true when cached. */
+async function fetchLayer(
+  repo: ReadOnlyTarget,
+  manifestDesc: Descriptor,
+  layer: Descriptor,
+  output: string,
+  witness: (() => OutputWitness) | undefined,
+  mode: number | undefined,
+  options: PullOptions,
+): Promise<boolean> {
+  const { cache, signal } = options;
+  const modeOptions = { signal, onProgress: options.onProgress, outputMode: mode };
+  if (cache && (await pullFromCache(cache, layer, output, modeOptions, witness))) return true;
+  const sink = new FileOutputStore();
+  sink.expect(layer, output, witness?.(), mode);
+  await copyGraph(repo, sink, manifestDesc, {
+    signal,
+    onProgress: options.onProgress,
+    concurrency: options.concurrency,
+    findSuccessors: () => [layer],
+  });
+  if (cache && (await isRegularFile(output))) {
+    // The cache only speeds things up: a cache that cannot be written is not a failed pull.
+    await cache.add(layer, output).catch(() => {});
+    await cache.prune().catch(() => {});
+  }
+  return false;
+}
+
+/** The one `.wasm` file of a tar layer (already verified on disk at `archive`), written to `output`. */
+async function unpackWasm(
+  archive: string,
+  layer: Descriptor,
+  output: string,
+  what: string,
+  hint: string,
+  options: PullOptions,
+): Promise<NonNullable<PullResult['unpacked']>> {
+  const { findWasmEntry, extractEntry } = await import('../wasm/archive.js');
+  const open = () => createReadStream(archive);
+  const entry = await findWasmEntry(open, layer, hint);
+  const writer = await outputWriter(
+    output,
+    wasmWitness(`${entry.name} in ${what}`, hint),
+    options.outputMode,
+  );
+  const digester = new Digester();
+  try {
+    await extractEntry(open, entry, (chunk) => {
+      throwIfAborted(options.signal);
+      digester.update(chunk);
+      return writer.write(chunk);
+    });
+    await writer.commit();
+  } catch (err) {
+    await writer.abort();
+    throw err;
+  }
+  return { entry: entry.name, size: entry.size, digest: digester.digest() };
+}
+
 /**
  * Pulls the wasm module a reference names into a file. Reads the classic and the CNCF layouts (and
  * any manifest with a single wasm layer); every byte is verified against its descriptor before the file
@@ -141,26 +251,29 @@ export async function pull(options: PullOptions): Promise<PullResult> {
     }
     const layer = await selectWasmLayer(parsed.manifest, {
       layer: options.layer,
-      peek: (desc) => peek(repo, desc, signal),
+      peek: (desc) => peekBlob(repo, desc, signal),
     });
     const output = resolvePath(options.output);
-    const witness = trust ? trust.witness(layer) : undefined;
-    const { cache } = options;
-    const fromCache = cache ? await pullFromCache(cache, layer, output, options, witness) : false;
-    if (!fromCache) {
-      const sink = new FileOutputStore();
-      sink.expect(layer, output, witness?.(), options.outputMode);
-      await copyGraph(repo, sink, manifestDesc, {
-        signal,
-        onProgress: options.onProgress,
-        concurrency: options.concurrency,
-        findSuccessors: () => [layer],
-      });
-      if (cache && (await isRegularFile(output))) {
-        // The cache only speeds things up: a cache that cannot be written is not a failed pull.
-        await cache.add(layer, output).catch(() => {});
-        await cache.prune().catch(() => {});
+    const trustWitness = trust ? trust.witness(layer) : undefined;
+    const what = `layer ${layer.digest} (${layer.mediaType})`;
+    const where = formatTarget({ ...spec, tag: undefined, digest: undefined });
+    const hint = `pull and run write only WebAssembly; to download the blob as it is, use: blob get ${where}@${layer.digest} -o <file>`;
+    let fromCache: boolean;
+    let unpacked: PullResult['unpacked'];
+    if (isArchiveLayer(layer)) {
+      // The archive goes to a private file first (verified, and cached like any layer); the wasm in it
+      // is then unpacked into the output, checked as WebAssembly on the way.
+      const dir = await privateTempDir('wasm-to-oci-layer-');
+      try {
+        const archive = join(dir, 'layer');
+        fromCache = await fetchLayer(repo, manifestDesc, layer, archive, trustWitness, 0o600, options);
+        unpacked = await unpackWasm(archive, layer, output, what, hint, options);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
       }
+    } else {
+      const witness = () => bothWitnesses(wasmWitness(what, hint), trustWitness?.());
+      fromCache = await fetchLayer(repo, manifestDesc, layer, output, witness, options.outputMode, options);
     }
     return {
       reference: formatTarget(spec),
@@ -172,6 +285,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       layer,
       output,
       fromCache,
+      ...(unpacked ? { unpacked } : {}),
       ...(trust ? { verified: trust.verified } : {}),
     };
   } finally {

@@ -3,6 +3,7 @@ import { copy, type ProgressEvent } from '../copy.js';
 import { hasCode, WasmOciError } from '../errors.js';
 import type { Annotations, Descriptor } from '../oci/descriptor.js';
 import { isManifestMediaType } from '../oci/mediatypes.js';
+import { isValidTag } from '../reference.js';
 import type { PushSigner, SignResult, TrustOptions } from '../sign/index.js';
 import type { WasmKind } from '../wasm/detect.js';
 import { checkFormat, checkModuleFile, type PackFormat, packModule } from '../wasm/pack.js';
@@ -20,6 +21,8 @@ export type { PackFormat, SignResult };
 export interface PushOptions extends ConnectOptions {
   /** The module's path, as the user typed it: it becomes the layer's title annotation. */
   file: string;
+  /** How messages name the module (default: `file`); e.g. `standard input` for a spooled copy. */
+  name?: string | undefined;
   /** Where to push: `host[:port]/repository[:tag]`, or a layout `oci:<dir>[:tag]`. */
   reference: string;
   /** Treat `reference` as an OCI image-layout directory (`<dir>[:tag]`) even without `oci:`. */
@@ -83,6 +86,14 @@ export async function push(options: PushOptions): Promise<PushResult> {
   const format = checkFormat(options.format);
   const tag = targetReference(spec);
   const tags = [tag, ...(options.tags ?? [])];
+  // Every tag is checked before anything is read or sent: a bad one must not leave the others moved.
+  for (const extra of tags.slice(1)) {
+    if (!isValidTag(extra)) {
+      throw new WasmOciError('USAGE', `"${extra}" is not a valid tag`, {
+        hint: 'a tag has up to 128 letters, digits, "_", "." and "-", and does not start with "." or "-"',
+      });
+    }
+  }
   const { signal } = options;
   let uploadedBytes = 0;
   const onProgress = (event: ProgressEvent) => {
@@ -90,7 +101,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
     options.onProgress?.(event);
   };
   // A file that is no module fails before signing asks for passphrases or creates keys.
-  if (options.sign) await checkModuleFile(options.file);
+  if (options.sign) await checkModuleFile(options.file, options.name);
   const signer = options.sign ? await openSigner(spec, options, options.sign) : undefined;
   const { target, close } = openTarget(spec, 'push', options);
   try {

@@ -4,7 +4,15 @@ import { copyGraph, fetchManifest, type ProgressEvent } from '../copy.js';
 import { WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { isDigest } from '../oci/digest.js';
-import { type ConnectOptions, formatTarget, openTarget, parseTarget, targetReference } from './target.js';
+import { isValidTag } from '../reference.js';
+import {
+  type ConnectOptions,
+  formatTarget,
+  openTarget,
+  parseTarget,
+  type TargetSpec,
+  targetReference,
+} from './target.js';
 
 /**
  * Registry housekeeping on any target (registry repository or layout): tags, resolve, tag, manifest
@@ -70,15 +78,52 @@ export function resolveReference(options: TargetOptions): Promise<Descriptor & {
   }));
 }
 
-/** Points more tags at what a reference names, without re-uploading anything. */
+/**
+ * The tag a `tag` argument names: a bare tag, or a full reference in the same repository or layout
+ * (`host/repo:v9` beside `host/repo:v1`, as crane and regctl accept). Anything else is a usage error,
+ * raised before any tag is written.
+ */
+export function tagInSameTarget(spec: TargetSpec, argument: string, ociLayout?: boolean): string {
+  if (isValidTag(argument)) return argument;
+  const where = formatTarget({ ...spec, tag: undefined, digest: undefined });
+  let other: TargetSpec;
+  try {
+    other = parseTarget(argument, { layout: ociLayout || spec.kind === 'layout' });
+  } catch {
+    throw new WasmOciError('USAGE', `"${argument}" is neither a tag nor a reference`, {
+      hint: `give a tag (letters, digits, "_", "." and "-", up to 128) or ${where}:<tag>`,
+    });
+  }
+  const same =
+    other.kind === spec.kind &&
+    (other.kind === 'registry' && spec.kind === 'registry'
+      ? other.ref.registry === spec.ref.registry && other.ref.repository === spec.ref.repository
+      : other.kind === 'layout' && spec.kind === 'layout' && other.path === spec.path);
+  if (!same) {
+    throw new WasmOciError('USAGE', `${argument} is not in ${where}: tag names tags within one repository`, {
+      hint: `to put the artifact in another repository, copy it there: copy ${formatTarget(spec)} ${argument}`,
+    });
+  }
+  if (other.digest !== undefined || other.defaultedTag || other.tag === undefined) {
+    throw new WasmOciError('USAGE', `${argument} names no tag`, { hint: `write it as ${where}:<tag>` });
+  }
+  return other.tag;
+}
+
+/**
+ * Points more tags at what a reference names, without re-uploading anything. Each tag is a bare tag or
+ * a reference in the same repository; all are checked before the first is written.
+ */
 export function tagReference(
   options: TargetOptions & { tags: readonly string[] },
 ): Promise<{ desc: Descriptor; references: string[] }> {
+  const spec = parseTarget(options.reference, { layout: options.ociLayout });
+  const tags = options.tags.map((t) => tagInSameTarget(spec, t, options.ociLayout));
   return withTarget(options, 'push', async (t, spec) => {
     const desc = await t.resolve(targetReference(spec), { signal: options.signal });
-    for (const tag of options.tags) await t.tag(desc, tag, { signal: options.signal });
+    for (const tag of tags) await t.tag(desc, tag, { signal: options.signal });
     const untagged = { ...spec, digest: undefined };
-    return { desc, references: options.tags.map((tag) => formatTarget(untagged, tag)) };
+    return { desc, references: tags.map((tag) => formatTarget(untagged, tag)) };
   });
 }
 

@@ -2,7 +2,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileError } from '../content/output.js';
-import { WasmOciError } from '../errors.js';
+import { errnoError, WasmOciError } from '../errors.js';
 import { inspectWasm } from '../wasm/inspect.js';
 
 /**
@@ -95,7 +95,8 @@ export async function checkPreopen(host: string): Promise<void> {
 export async function runWasm(options: RunOptions): Promise<number> {
   for (const host of Object.values(options.preopens ?? {})) await checkPreopen(host);
   const bytes = await readFile(options.file);
-  const info = inspectWasm(bytes, options.file);
+  // A pulled module lives in a temporary file: messages name what was pulled instead.
+  const info = inspectWasm(bytes, options.name ?? options.file);
   if (info.kind === 'component') {
     throw new WasmOciError(
       'UNSUPPORTED',
@@ -108,13 +109,21 @@ export async function runWasm(options: RunOptions): Promise<number> {
   const modules = new Set(info.imports.map((i) => i.module));
   const version = modules.has('wasi_unstable') ? 'unstable' : 'preview1';
   const { WASI } = await import('node:wasi');
-  const wasi = new WASI({
-    version,
-    args: [options.name ?? options.file, ...(options.args ?? [])],
-    env: { ...(options.env ?? {}) },
-    preopens: { ...(options.preopens ?? {}) },
-    returnOnExit: true,
-  });
+  let wasi: InstanceType<typeof WASI>;
+  try {
+    wasi = new WASI({
+      version,
+      args: [options.name ?? options.file, ...(options.args ?? [])],
+      env: { ...(options.env ?? {}) },
+      preopens: { ...(options.preopens ?? {}) },
+      returnOnExit: true,
+    });
+  } catch (err) {
+    // uvwasi reports a preopen that vanished since it was checked as `UVWASI_ENOENT, uvwasi_init`.
+    const code = /^UVWASI_(E[A-Z0-9]+)$/.exec(String((err as NodeJS.ErrnoException).code ?? ''))?.[1];
+    if (code === undefined) throw err;
+    throw errnoError(err as NodeJS.ErrnoException, 'preopening the directories', code);
+  }
   let instance: WasmInstance;
   try {
     const module = await WebAssembly.compile(bytes);

@@ -418,6 +418,13 @@ export class RegistryClient {
    */
   async responseError(res: HttpResponse, what: string): Promise<WasmOciError> {
     const err = await responseError(res, what);
+    if (res.status === 400 && !err.hint && this.base.protocol === 'http:' && (await this.speaksTls())) {
+      // A HEAD's 400 has no body to say why: a GET of /v2/ asks once more, for its text.
+      return new WasmOciError(err.code, err.message, {
+        status: err.status,
+        hint: 'the registry speaks TLS: drop --plain-http',
+      });
+    }
     if (res.status !== 401 && res.status !== 403) return err;
     const why = await this.authorizer.explain(this.registry);
     if (!why) return err;
@@ -426,6 +433,17 @@ export class RegistryClient {
       hint: why,
       ...(err.details ? { details: err.details } : {}),
     });
+  }
+
+  /** True when a plain-HTTP `GET /v2/` is answered "Client sent an HTTP request to an HTTPS server". */
+  private async speaksTls(): Promise<boolean> {
+    try {
+      const res = await this.sendOnce({ method: 'GET', url: '/v2/', scopes: [], retry: false });
+      const text = await readText(res.body, 16 * 1024).catch(() => '');
+      return res.status === 400 && /HTTP request to an HTTPS server/i.test(text);
+    } catch {
+      return false;
+    }
   }
 
   /** `GET /v2/`: checks that the host is a registry and that we may talk to it. */

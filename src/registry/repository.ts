@@ -19,13 +19,14 @@ import type {
   TagListOptions,
   Target,
 } from '../content/types.js';
-import { WasmOciError } from '../errors.js';
+import { hasCode, WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { digestOf, isDigest, parseDigest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { baseMediaType, isManifestMediaType, MANIFEST_ACCEPT, MediaType } from '../oci/mediatypes.js';
 import { isValidTag } from '../reference.js';
 import { discard } from '../transport/body.js';
+import { isTransient } from '../transport/errors.js';
 import { type HttpResponse, header, isFileRange } from '../transport/types.js';
 import { api } from './api.js';
 import type { RegistryClient } from './client.js';
@@ -51,6 +52,11 @@ export interface RepositoryOptions {
 }
 
 /** Bounds of a tag listing: a registry whose pages never end must not exhaust memory. */
+/** How a reference follows the repository in messages: `@` before a digest, `:` before a tag. */
+function at(reference: string): string {
+  return `${isDigest(reference) ? '@' : ':'}${reference}`;
+}
+
 /** How many recently resolved manifests are kept, so resolve-then-fetch costs one GET. */
 const MANIFEST_MEMO_SIZE = 16;
 const TAG_PAGE_BYTES = 4 * 1024 * 1024;
@@ -139,31 +145,77 @@ export class RemoteRepository
    * checked against the digest asked for, or against the registry's Docker-Content-Digest.
    */
   async resolve(reference: string, options: OperationOptions = {}): Promise<Descriptor> {
-    const separator = isDigest(reference) ? '@' : ':';
-    const { res, bytes } = await this.client.read(
-      {
-        method: 'GET',
-        url: api.manifest(this.name, reference),
-        headers: { accept: MANIFEST_ACCEPT.join(', ') },
-        scopes: this.scopes,
-        signal: options.signal,
-      },
-      { cap: MAX_MANIFEST_BYTES, what: 'manifest', ok: [200] },
-    );
+    const byDigest = isDigest(reference);
+    const request = (retry: boolean) =>
+      this.client.read(
+        {
+          method: 'GET',
+          url: api.manifest(this.name, reference),
+          headers: { accept: MANIFEST_ACCEPT.join(', ') },
+          scopes: this.scopes,
+          signal: options.signal,
+          retry,
+        },
+        { cap: MAX_MANIFEST_BYTES, what: 'manifest', ok: [200] },
+      );
+    // A digest is tried once first: registries answer a blob's digest with 404 or 500 (Distribution
+    // reads the blob as a manifest and fails), and a blob is settled by one HEAD, not by retries.
+    // Transient failures of that first try (a reset, a timeout) go on to the retried request.
+    let { res, bytes } = await request(!byDigest).catch((err: unknown) => {
+      if (!byDigest || !isTransient(err)) throw err;
+      return request(true);
+    });
+    if (byDigest && res.status !== 200) {
+      if (await this.isBlob(reference, options.signal)) {
+        await discard(res.body);
+        throw new WasmOciError(
+          'NOT_FOUND',
+          `${this.where()}@${reference} is a blob (a layer or a config), not a manifest`,
+          {
+            status: res.status,
+            hint: `pull and inspect take a manifest; to download the blob itself use: blob get ${this.where()}@${reference} -o <file>`,
+            details: { blob: true },
+          },
+        );
+      }
+      if (res.status !== 404) {
+        await discard(res.body);
+        ({ res, bytes } = await request(true));
+      }
+    }
     if (res.status === 404) {
       await discard(res.body);
-      throw new WasmOciError('NOT_FOUND', `${this.where()}${separator}${reference}: manifest not found`, {
+      throw new WasmOciError('NOT_FOUND', `${this.where()}${at(reference)}: manifest not found`, {
         status: 404,
-        hint: isDigest(reference)
-          ? `no manifest has that digest in ${this.where()}; if it is a layer's digest, use: blob get ${this.where()}@${reference} -o <file>`
+        hint: byDigest
+          ? `no manifest or blob has that digest in ${this.where()}`
           : `check the repository name and the tag; nothing is tagged ${reference} in ${this.where()}`,
       });
     }
     if (res.status !== 200)
-      throw await this.client.responseError(res, `get manifest ${this.where()}${separator}${reference}`);
+      throw await this.client.responseError(res, `get manifest ${this.where()}${at(reference)}`);
     const desc = this.manifestDescriptor(res, bytes, reference);
     this.remember(desc.digest, bytes);
     return desc;
+  }
+
+  /** True when the repository holds a blob with this digest (a `HEAD`; any failure counts as no). */
+  private async isBlob(digest: string, signal: AbortSignal | undefined): Promise<boolean> {
+    try {
+      const res = await this.client.send({
+        method: 'HEAD',
+        url: api.blob(this.name, digest),
+        scopes: this.scopes,
+        signal,
+        followRedirects: true,
+        retry: false,
+      });
+      await discard(res.body);
+      return res.status === 200;
+    } catch (err) {
+      if (hasCode(err, 'ABORTED')) throw err;
+      return false;
+    }
   }
 
   private manifestDescriptor(res: HttpResponse, bytes: Buffer, reference: string): Descriptor {
@@ -174,7 +226,7 @@ export class RemoteRepository
     if (expected && digest !== expected) {
       throw new WasmOciError(
         'DIGEST_MISMATCH',
-        `manifest ${this.where()}:${reference} hashes to ${digest}, not ${expected}`,
+        `manifest ${this.where()}${at(reference)} hashes to ${digest}, not ${expected}`,
         { hint: 'the registry served corrupt or substituted content; nothing was used' },
       );
     }
@@ -185,7 +237,7 @@ export class RemoteRepository
       try {
         json = JSON.parse(bytes.toString('utf8'));
       } catch {
-        throw new WasmOciError('INVALID_MANIFEST', `manifest ${this.where()}:${reference} is not JSON`);
+        throw new WasmOciError('INVALID_MANIFEST', `manifest ${this.where()}${at(reference)} is not JSON`);
       }
       const body = (typeof json === 'object' && json !== null ? json : {}) as {
         mediaType?: unknown;
@@ -418,7 +470,7 @@ export class RemoteRepository
       signal,
     });
     if (res.status !== 201 && res.status !== 200) {
-      const err = await this.client.responseError(res, `push manifest to ${this.where()}:${reference}`);
+      const err = await this.client.responseError(res, `push manifest to ${this.where()}${at(reference)}`);
       const codes = registryCodes(err);
       if (codes.includes('MANIFEST_BLOB_UNKNOWN') || codes.includes('BLOB_UNKNOWN')) {
         // Content the manifest names is not (or no longer) there: copy() checks and sends it again.

@@ -20,18 +20,45 @@ export function detectWasm(preamble: Uint8Array): WasmKind | undefined {
   return undefined;
 }
 
-/** Like detectWasm, but throws NOT_WASM with a message naming the input. */
-export function requireWasm(preamble: Uint8Array, name: string): WasmKind {
-  const kind = detectWasm(preamble);
+/** Bytes `diagnose` looks at: enough to tell WebAssembly text from other text. */
+export const DIAGNOSIS_LENGTH = 64;
+
+/**
+ * Why the first bytes of something are not a wasm binary, as a clause for a message, and a hint
+ * that fits that case (none when there is nothing useful to say).
+ */
+export function diagnose(head: Uint8Array): { why: string; hint?: string | undefined } {
+  if (head.length === 0) return { why: 'it is empty' };
+  const magic = head.length >= 4 && MAGIC.every((b, i) => head[i] === b);
+  if (magic && head.length < PREAMBLE_LENGTH) return { why: 'it ends inside the WebAssembly preamble' };
+  if (magic) {
+    const version = (head[4] as number) | ((head[5] as number) << 8);
+    const layer = (head[6] as number) | ((head[7] as number) << 8);
+    return {
+      why: `it is WebAssembly version ${version}, layer ${layer}, which is neither a core module (version 1, layer 0) nor a component (layer 1)`,
+    };
+  }
+  if (head[0] === 0x1f && head[1] === 0x8b) return { why: 'it is gzip-compressed data' };
+  const text = Buffer.from(head).toString('latin1').trimStart();
+  if (/^(?:\((?:module|component)\b|;;|\(;)/.test(text)) {
+    return {
+      why: 'it is WebAssembly text (.wat), not a binary',
+      hint: 'assemble it first, for example with wat2wasm (or wasm-tools parse for a component)',
+    };
+  }
+  return { why: 'it does not start with \\0asm' };
+}
+
+/**
+ * Like detectWasm, but throws NOT_WASM with a message naming the input and saying what it is instead
+ * (`head` may hold more than the preamble: up to DIAGNOSIS_LENGTH bytes are looked at).
+ */
+export function requireWasm(head: Uint8Array, name: string, hint?: string): WasmKind {
+  const kind = detectWasm(head.subarray(0, PREAMBLE_LENGTH));
   if (kind) return kind;
-  const magic = preamble.length >= 4 && MAGIC.every((b, i) => preamble[i] === b);
-  throw new WasmOciError(
-    'NOT_WASM',
-    magic
-      ? `${name} has an unsupported WebAssembly version or layer`
-      : `${name} is not a WebAssembly binary (it does not start with \\0asm)`,
-    {
-      hint: 'push takes a compiled .wasm file; a .wat text file must be assembled first (for example with wat2wasm)',
-    },
-  );
+  const found = diagnose(head.subarray(0, DIAGNOSIS_LENGTH));
+  const shown = found.hint ?? hint;
+  throw new WasmOciError('NOT_WASM', `${name} is not a WebAssembly binary: ${found.why}`, {
+    ...(shown ? { hint: shown } : {}),
+  });
 }

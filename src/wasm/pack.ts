@@ -9,7 +9,7 @@ import { throwIfAborted, WasmOciError } from '../errors.js';
 import type { Annotations, Descriptor } from '../oci/descriptor.js';
 import { classicConfig, classicTitle, type PackedManifest, packClassic } from './classic.js';
 import { creationTime, packCncf } from './cncf.js';
-import { PREAMBLE_LENGTH, requireWasm, type WasmKind } from './detect.js';
+import { DIAGNOSIS_LENGTH, requireWasm, type WasmKind } from './detect.js';
 import { inspectWasm, inspectWasmFile, type WasmInfo } from './inspect.js';
 import { WasmMediaType } from './mediatypes.js';
 
@@ -42,6 +42,8 @@ export const IN_MEMORY_LIMIT = 16 * 1024 * 1024;
 export interface PackOptions {
   /** The module's path, as the user typed it: it becomes the layer's title annotation. */
   file: string;
+  /** How messages name the module (default: `file`); e.g. `standard input` for a spooled copy. */
+  name?: string | undefined;
   format?: PackFormat | undefined;
   /** Override the title annotation ('' for none). */
   title?: string | undefined;
@@ -77,30 +79,33 @@ export function checkFormat(format: PackFormat | undefined): PackFormat {
   return format ?? { kind: 'classic' };
 }
 
-async function openModule(path: string): Promise<{ handle: FileHandle; stats: Stats; kind: WasmKind }> {
+async function openModule(
+  path: string,
+  name = path,
+): Promise<{ handle: FileHandle; stats: Stats; kind: WasmKind }> {
   let handle: FileHandle;
   try {
     handle = await open(path, 'r');
   } catch (err) {
-    throw fileError(err as NodeJS.ErrnoException, path);
+    throw fileError(err as NodeJS.ErrnoException, name);
   }
   try {
     const stats = await handle.stat();
-    if (stats.isDirectory()) throw new WasmOciError('FILE', `${path}: is a directory`);
-    const preamble = Buffer.alloc(PREAMBLE_LENGTH);
-    const { bytesRead } = await handle.read(preamble, 0, PREAMBLE_LENGTH, 0);
-    const kind = requireWasm(preamble.subarray(0, bytesRead), path);
+    if (stats.isDirectory()) throw new WasmOciError('FILE', `${name}: is a directory`);
+    const preamble = Buffer.alloc(DIAGNOSIS_LENGTH);
+    const { bytesRead } = await handle.read(preamble, 0, DIAGNOSIS_LENGTH, 0);
+    const kind = requireWasm(preamble.subarray(0, bytesRead), name);
     return { handle, stats, kind };
   } catch (err) {
     await handle.close();
     if (err instanceof WasmOciError) throw err;
-    throw fileError(err as NodeJS.ErrnoException, path);
+    throw fileError(err as NodeJS.ErrnoException, name);
   }
 }
 
 /** Checks that `path` is a readable WebAssembly binary (before work that should not start otherwise). */
-export async function checkModuleFile(path: string): Promise<WasmKind> {
-  const { handle, kind } = await openModule(path);
+export async function checkModuleFile(path: string, name = path): Promise<WasmKind> {
+  const { handle, kind } = await openModule(path, name);
   await handle.close().catch(() => {});
   return kind;
 }
@@ -108,7 +113,7 @@ export async function checkModuleFile(path: string): Promise<WasmKind> {
 /** Packs the module `options.file` in `options.format`. */
 export async function packModule(options: PackOptions): Promise<Packed> {
   const format = checkFormat(options.format);
-  const { handle, stats, kind } = await openModule(options.file);
+  const { handle, stats, kind } = await openModule(options.file, options.name);
   const store = new FileBackedStore();
   try {
     const { layer, info } = await addLayer(options, format, handle, stats, store);
@@ -137,7 +142,8 @@ async function addLayer(
   stats: Stats,
   store: FileBackedStore,
 ): Promise<{ layer: Descriptor; info: WasmInfo | undefined }> {
-  const { file, signal } = options;
+  const { signal } = options;
+  const file = options.name ?? options.file;
   const mediaType = format.kind === 'cncf' ? WasmMediaType.cncfLayer : WasmMediaType.classicLayer;
   if (stats.size <= IN_MEMORY_LIMIT) {
     const bytes = await handle.readFile();

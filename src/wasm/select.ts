@@ -14,6 +14,23 @@ export interface SelectOptions {
   peek?: ((desc: Descriptor) => Promise<Uint8Array>) | undefined;
 }
 
+/**
+ * Layers that are tar archives (container image layers). Istio's "compat" images carry their module as
+ * a file in the one layer of a container image: pull unpacks it rather than writing the archive.
+ */
+const ARCHIVE_LAYER_TYPES = new Set([
+  'application/vnd.oci.image.layer.v1.tar',
+  'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  'application/vnd.docker.image.rootfs.diff.tar',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip',
+]);
+
+export function isArchiveLayer(desc: Descriptor): boolean {
+  return ARCHIVE_LAYER_TYPES.has(desc.mediaType);
+}
+
 /** Generic pushes are sniffed only when they have few layers (each sniff is a request). */
 const MAX_SNIFFED_LAYERS = 16;
 
@@ -55,6 +72,10 @@ export async function selectWasmLayer(
   }
   if (candidates.length === 1) return candidates[0] as Descriptor;
   if (candidates.length === 0 && layers.length === 1 && manifest.artifactType?.includes('wasm')) {
+    return layers[0] as Descriptor;
+  }
+  // An Istio compat image: one tar layer, the module a file in it.
+  if (candidates.length === 0 && layers.length === 1 && isArchiveLayer(layers[0] as Descriptor)) {
     return layers[0] as Descriptor;
   }
   const why =

@@ -19,9 +19,20 @@ describe('detectWasm', () => {
     assert.equal(detectWasm(Buffer.from('(module)')), undefined);
     assert.throws(() => requireWasm(Buffer.from('(module)'), 'x.wat'), {
       code: 'NOT_WASM',
-      message: /x\.wat is not a WebAssembly binary/,
+      message: /^x\.wat is not a WebAssembly binary: it is WebAssembly text \(\.wat\), not a binary$/,
+      hint: /wat2wasm/,
     });
-    assert.throws(() => requireWasm(bytes(0, 0x61, 0x73, 0x6d, 9, 0, 0, 0), 'y'), { message: /unsupported/ });
+    assert.throws(() => requireWasm(bytes(0, 0x61, 0x73, 0x6d, 9, 0, 0, 0), 'y'), {
+      message: /^y is not a WebAssembly binary: it is WebAssembly version 9, layer 0, which is neither/,
+      hint: undefined,
+    });
+    assert.throws(() => requireWasm(bytes(), 'e'), {
+      message: /^e is not a WebAssembly binary: it is empty$/,
+    });
+    assert.throws(() => requireWasm(Buffer.from('# Title\n\nText'), 'README.md'), {
+      message: /^README\.md is not a WebAssembly binary: it does not start with \\0asm$/,
+      hint: undefined,
+    });
   });
 });
 

@@ -218,13 +218,29 @@ describe('pull reads every layout in the wild', () => {
     await pullTo(`f/ghcr:sha256-${published.digest.slice(7)}`);
   });
 
-  it('no wasm layer at all: the layers are listed', async () => {
-    await publish('f/none', { mediaType: 'application/vnd.oci.image.config.v1+json', data: other }, [
+  it('one tar layer that is no tar archive: said so, nothing written', async () => {
+    await publish('f/badtar', { mediaType: 'application/vnd.oci.image.config.v1+json', data: other }, [
       { mediaType: 'application/vnd.oci.image.layer.v1.tar', data: other, title: 'rootfs.tar' },
     ]);
     await assert.rejects(
+      pull({ reference: `${registry.host}/f/badtar:v1`, output: join(dir.path, 'never.wasm') }),
+      {
+        code: 'INVALID_WASM',
+        message:
+          /^layer sha256:[0-9a-f]{64} \(application\/vnd\.oci\.image\.layer\.v1\.tar\) is not a readable tar archive: /,
+      },
+    );
+    await assert.rejects(readFile(join(dir.path, 'never.wasm')), { code: 'ENOENT' });
+  });
+
+  it('no wasm layer at all: the layers are listed', async () => {
+    await publish('f/none', { mediaType: 'application/vnd.oci.image.config.v1+json', data: other }, [
+      { mediaType: 'application/vnd.oci.image.layer.v1.tar', data: other, title: 'rootfs.tar' },
+      { mediaType: 'text/plain', data: other, title: 'notes.txt' },
+    ]);
+    await assert.rejects(
       pull({ reference: `${registry.host}/f/none:v1`, output: join(dir.path, 'never.wasm') }),
-      /no layer holds a wasm module; the layers are: application\/vnd\.oci\.image\.layer\.v1\.tar 14 bytes rootfs\.tar$/,
+      /no layer holds a wasm module; the layers are: application\/vnd\.oci\.image\.layer\.v1\.tar 14 bytes rootfs\.tar; text\/plain 14 bytes notes\.txt$/,
     );
   });
 });
