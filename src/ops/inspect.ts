@@ -12,7 +12,7 @@ import { MediaType } from '../oci/mediatypes.js';
 import { importsByModule, inspectWasmFile, type WasmInfo } from '../wasm/inspect.js';
 import { WasmMediaType } from '../wasm/mediatypes.js';
 import { selectIndexEntry, selectWasmLayer } from '../wasm/select.js';
-import { peekBlob, pull } from './pull.js';
+import { peekBlob, writeLayer } from './pull.js';
 import { type ConnectOptions, formatTarget, openTarget, parseTarget, targetReference } from './target.js';
 
 /**
@@ -221,25 +221,20 @@ export async function inspectArtifact(options: InspectOptions): Promise<Artifact
       if (options.layer !== undefined || !hasCode(err, 'NO_WASM_LAYER')) throw err;
       return { ...report, noWasm: err.message.split(';')[0] as string };
     }
-    let pulled: Awaited<ReturnType<typeof pull>>;
+    let written: Awaited<ReturnType<typeof writeLayer>>;
     try {
-      // The entry and the layer chosen here, by digest: pull cannot choose differently.
-      pulled = await pull({
-        ...options,
-        reference: formatTarget({ ...spec, digest: manifestDesc.digest }),
-        layer: layer.digest,
-        output: temp,
-        outputMode: 0o600,
-      });
+      // On this target, with the entry and the layer chosen here: one manifest GET, one client.
+      written = await writeLayer(target, spec, manifestDesc, layer, temp, { ...options, outputMode: 0o600 });
     } catch (err) {
       if (!hasCode(err, 'NOT_WASM')) throw err;
       return { ...report, layer, noWasm: err.message };
     }
+    const { unpacked } = written;
     const file = await inspectFile(
       temp,
-      pulled.unpacked ? `${pulled.unpacked.entry} in layer ${layer.digest}` : `layer ${layer.digest}`,
+      unpacked ? `${unpacked.entry} in layer ${layer.digest}` : `layer ${layer.digest}`,
     );
-    return { ...report, layer, wasm: file.wasm, ...(pulled.unpacked ? { unpacked: pulled.unpacked } : {}) };
+    return { ...report, layer, wasm: file.wasm, ...(unpacked ? { unpacked } : {}) };
   } finally {
     close();
     await rm(dir, { recursive: true, force: true });

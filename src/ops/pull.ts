@@ -175,7 +175,7 @@ async function fetchLayer(
   output: string,
   witness: (() => OutputWitness) | undefined,
   mode: number | undefined,
-  options: PullOptions,
+  options: LayerOptions,
 ): Promise<boolean> {
   const { cache, signal } = options;
   const modeOptions = { signal, onProgress: options.onProgress, outputMode: mode };
@@ -203,7 +203,7 @@ async function unpackWasm(
   output: string,
   what: string,
   hint: string,
-  options: PullOptions,
+  options: LayerOptions,
 ): Promise<NonNullable<PullResult['unpacked']>> {
   const { findWasmEntry, extractEntry } = await import('../wasm/archive.js');
   const open = () => createReadStream(archive);
@@ -226,6 +226,48 @@ async function unpackWasm(
     throw err;
   }
   return { entry: entry.name, size: entry.size, digest: digester.digest() };
+}
+
+/** What options the core of a pull takes: where the module goes and how the bytes are fetched. */
+export type LayerOptions = Pick<
+  PullOptions,
+  'cache' | 'concurrency' | 'onProgress' | 'outputMode' | 'signal'
+>;
+
+/**
+ * The core of a pull, on a target already open and a layer already chosen: writes the module the layer
+ * holds (or, for a tar layer, the wasm inside it) to `output`, verified and checked as WebAssembly,
+ * through the cache when there is one. Inspect uses it on its own open target (one manifest GET).
+ */
+export async function writeLayer(
+  repo: ReadOnlyTarget,
+  spec: TargetSpec,
+  manifestDesc: Descriptor,
+  layer: Descriptor,
+  output: string,
+  options: LayerOptions,
+  trust?: PullVerifier,
+): Promise<{ fromCache: boolean; unpacked?: PullResult['unpacked'] }> {
+  const trustWitness = trust ? trust.witness(layer) : undefined;
+  const what = `layer ${layer.digest} (${layer.mediaType})`;
+  const where = formatTarget({ ...spec, tag: undefined, digest: undefined });
+  const hint = `pull and run write only WebAssembly; to download the blob as it is, use: blob get ${where}@${layer.digest} -o <file>`;
+  if (!isArchiveLayer(layer)) {
+    const witness = () => bothWitnesses(wasmWitness(what, hint), trustWitness?.());
+    return {
+      fromCache: await fetchLayer(repo, manifestDesc, layer, output, witness, options.outputMode, options),
+    };
+  }
+  // The archive goes to a private file first (verified, and cached like any layer); the wasm in it is
+  // then unpacked into the output, checked as WebAssembly on the way.
+  const dir = await privateTempDir('wasm-to-oci-layer-');
+  try {
+    const archive = join(dir, 'layer');
+    const fromCache = await fetchLayer(repo, manifestDesc, layer, archive, trustWitness, 0o600, options);
+    return { fromCache, unpacked: await unpackWasm(archive, layer, output, what, hint, options) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -254,27 +296,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       peek: (desc) => peekBlob(repo, desc, signal),
     });
     const output = resolvePath(options.output);
-    const trustWitness = trust ? trust.witness(layer) : undefined;
-    const what = `layer ${layer.digest} (${layer.mediaType})`;
-    const where = formatTarget({ ...spec, tag: undefined, digest: undefined });
-    const hint = `pull and run write only WebAssembly; to download the blob as it is, use: blob get ${where}@${layer.digest} -o <file>`;
-    let fromCache: boolean;
-    let unpacked: PullResult['unpacked'];
-    if (isArchiveLayer(layer)) {
-      // The archive goes to a private file first (verified, and cached like any layer); the wasm in it
-      // is then unpacked into the output, checked as WebAssembly on the way.
-      const dir = await privateTempDir('wasm-to-oci-layer-');
-      try {
-        const archive = join(dir, 'layer');
-        fromCache = await fetchLayer(repo, manifestDesc, layer, archive, trustWitness, 0o600, options);
-        unpacked = await unpackWasm(archive, layer, output, what, hint, options);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
-    } else {
-      const witness = () => bothWitnesses(wasmWitness(what, hint), trustWitness?.());
-      fromCache = await fetchLayer(repo, manifestDesc, layer, output, witness, options.outputMode, options);
-    }
+    const { fromCache, unpacked } = await writeLayer(repo, spec, manifestDesc, layer, output, options, trust);
     return {
       reference: formatTarget(spec),
       defaultedTag: spec.defaultedTag,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FileDigestCache } from '../../src/cache/digest-cache.js';
 import { hasCode } from '../../src/errors.js';
+import { inspectArtifact } from '../../src/ops/inspect.js';
 import { pull } from '../../src/ops/pull.js';
 import { push } from '../../src/ops/push.js';
 import { IN_MEMORY_LIMIT } from '../../src/wasm/pack.js';
@@ -163,5 +164,24 @@ describe('push and pull against the real Distribution registry', () => {
     );
     const res = await raw('GET', `http://${registry.host}/v2/nodigest/tags/list`);
     assert.equal(res.status, 404);
+  });
+
+  it('inspect reads the manifest once, on one client, and each blob once', async () => {
+    await push({ file: HELLO_WASM, reference: `${registry.host}/inspect-once:v1` });
+    const engine = new CountingEngine();
+    try {
+      const report = await inspectArtifact({ reference: `${registry.host}/inspect-once:v1`, engine });
+      assert.equal(report.format, 'classic');
+      assert.equal(report.wasm?.kind, 'module');
+      const manifestGets = engine.requests.filter((r) => r.path.includes('/manifests/'));
+      assert.deepEqual(
+        manifestGets.map((r) => `${r.method} ${r.status}`),
+        ['GET 200'],
+      );
+      // The config and the layer, each once.
+      assert.equal(engine.requests.filter((r) => r.path.includes('/blobs/')).length, 2);
+    } finally {
+      engine.close();
+    }
   });
 });
