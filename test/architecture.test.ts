@@ -143,6 +143,14 @@ describe('architecture', () => {
     }
   });
 
+  it("the library's messages and hints name options, not CLI flags (the CLI adds those)", () => {
+    for (const f of files.filter((x) => !x.rel.startsWith('cli/'))) {
+      const code = f.text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+      const flag = /(?<![\w-])--[a-z][a-z-]+/.exec(code);
+      assert.equal(flag, null, `${f.rel} names the flag ${flag?.[0]}`);
+    }
+  });
+
   it('nothing outside cli/ imports cli/', () => {
     for (const f of files.filter((x) => !x.rel.startsWith('cli/'))) {
       for (const l of f.local) assert.ok(!l.startsWith('cli/'), `${f.rel} imports ${l}`);

@@ -1,4 +1,5 @@
 import { errnoError, isErrnoError, WasmOciError } from '../errors.js';
+import { withFlags } from './flags.js';
 
 export interface Io {
   stdin?: (AsyncIterable<unknown> & { isTTY?: boolean | undefined }) | undefined;
@@ -55,8 +56,8 @@ export function printResult(
 /** Renders an error as one line (plus a hint) and picks the exit code; stack traces only in verbose mode. */
 export function reportError(io: Io, err: unknown, verbose: boolean): number {
   if (err instanceof WasmOciError) {
-    io.stderr.write(`Error: ${lineSafe(err.message)}\n`);
-    if (err.hint) io.stderr.write(`Hint: ${lineSafe(err.hint)}\n`);
+    io.stderr.write(`Error: ${lineSafe(withFlags(err.message))}\n`);
+    if (err.hint) io.stderr.write(`Hint: ${lineSafe(withFlags(err.hint))}\n`);
     if (verbose && err.cause) io.stderr.write(`Cause: ${String((err.cause as Error).stack ?? err.cause)}\n`);
     if (err.code === 'ABORTED') return EXIT_INTERRUPTED;
     return err.code === 'USAGE' || err.code === 'INVALID_REFERENCE' ? EXIT_USAGE : EXIT_FAILED;

@@ -75,7 +75,7 @@ export async function readConfig(path: string): Promise<DockerConfig | undefined
   } catch (cause) {
     throw new WasmOciError('FILE', `${path} is not a valid Docker config file: it is not JSON`, {
       cause,
-      hint: 'fix or remove the file, or point --registry-config at another one',
+      hint: 'fix or remove the file, or point the `configFile` option at another one',
     });
   }
   return checkConfig(json, path);
@@ -97,7 +97,7 @@ const ENTRY_FIELDS = ['auth', 'username', 'password', 'identitytoken', 'registry
 export function checkConfig(json: unknown, path: string): DockerConfig {
   const bad = (what: string) =>
     new WasmOciError('FILE', `${path} is not a valid Docker config file: ${what}`, {
-      hint: 'fix or remove the file, or point --registry-config at another one',
+      hint: 'fix or remove the file, or point the `configFile` option at another one',
     });
   if (!isObject(json)) throw bad('it is not a JSON object');
   const { auths, credsStore, credHelpers } = json;

@@ -329,7 +329,7 @@ async function signedTarget(
       'USAGE',
       `signature checks need a tag (the signed target's name): ${options.reference}`,
       {
-        hint: 'Notary signs tags; pull by tag with --sign',
+        hint: 'Notary signs tags; pull by tag with the `verify` option',
       },
     );
   }

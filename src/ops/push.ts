@@ -143,9 +143,13 @@ export async function push(options: PushOptions): Promise<PushResult> {
 /** Signing needs a registry (signatures live on a trust server, keyed by registry and repository). */
 async function openSigner(spec: TargetSpec, options: PushOptions, trust: TrustOptions): Promise<PushSigner> {
   if (spec.kind !== 'registry') {
-    throw new WasmOciError('USAGE', '--sign needs a registry reference, not an OCI layout', {
-      hint: 'signatures live on a trust server, keyed by registry and repository',
-    });
+    throw new WasmOciError(
+      'USAGE',
+      'signing (the `sign` option) needs a registry reference, not an OCI layout',
+      {
+        hint: 'signatures live on a trust server, keyed by registry and repository',
+      },
+    );
   }
   const { openPushSigner } = await import('../sign/index.js');
   return openPushSigner(spec.ref, trust, options);

@@ -48,10 +48,11 @@ export async function checkPreopen(host: string): Promise<void> {
   let root: string;
   try {
     root = await realpath(host);
-    if (!(await stat(root)).isDirectory()) throw new WasmOciError('FILE', `--dir ${host}: not a directory`);
+    if (!(await stat(root)).isDirectory())
+      throw new WasmOciError('FILE', `the \`preopens\` option ${host}: not a directory`);
   } catch (err) {
     if (err instanceof WasmOciError) throw err;
-    throw fileError(err as NodeJS.ErrnoException, `--dir ${host}`);
+    throw fileError(err as NodeJS.ErrnoException, `the \`preopens\` option ${host}`);
   }
   const pending = [root];
   let seen = 0;
@@ -67,7 +68,7 @@ export async function checkPreopen(host: string): Promise<void> {
       if (++seen > MAX_PREOPEN_ENTRIES) {
         throw new WasmOciError(
           'FILE',
-          `--dir ${host} holds more than ${MAX_PREOPEN_ENTRIES} entries to check for links`,
+          `the \`preopens\` option ${host} holds more than ${MAX_PREOPEN_ENTRIES} entries to check for links`,
           {
             hint: 'preopen a smaller directory',
           },
@@ -80,7 +81,7 @@ export async function checkPreopen(host: string): Promise<void> {
         if (!inside(root, target)) {
           throw new WasmOciError(
             'FILE',
-            `--dir ${host}: ${relative(root, path)} leads outside it (to ${target})`,
+            `the \`preopens\` option ${host}: ${relative(root, path)} leads outside it (to ${target})`,
             {
               hint: 'node:wasi would follow the link out of the directory: remove it, or preopen what it points to',
             },

@@ -422,7 +422,7 @@ export class RegistryClient {
       // A HEAD's 400 has no body to say why: a GET of /v2/ asks once more, for its text.
       return new WasmOciError(err.code, err.message, {
         status: err.status,
-        hint: 'the registry speaks TLS: drop --plain-http',
+        hint: 'the registry speaks TLS: drop the `plainHttp` option',
       });
     }
     if (res.status !== 401 && res.status !== 403) return err;

@@ -49,7 +49,7 @@ export async function responseError(res: HttpResponse, what: string): Promise<Wa
   const registrySays = entries.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ');
   const code = codeForStatus(res.status);
   const hint = /HTTP request to an HTTPS server/i.test(text)
-    ? 'the registry speaks TLS: drop --plain-http'
+    ? 'the registry speaks TLS: drop the `plainHttp` option'
     : code === 'UNAUTHORIZED'
       ? 'the registry wants credentials: log in (docker login / wasm-to-oci login) or check the ones you have'
       : code === 'DENIED'

@@ -88,14 +88,14 @@ export async function trustedTarget(ctx: TrustContext, name: string): Promise<Tr
   if (!collection) {
     throw trustError(
       `no trust data for ${ctx.gun} on ${ctx.server.url.host}: nothing was signed there`,
-      'push with --sign first, or check --server',
+      'push with the `sign` option first, or check the `server` option',
     );
   }
   const target = await findTarget(ctx, collection, name);
   if (!target) {
     throw trustError(
       `${ctx.gun} has no signed target "${name}" on ${ctx.server.url.host}`,
-      'the tag was pushed without --sign',
+      'the tag was pushed without the `sign` option',
     );
   }
   return target;
@@ -117,7 +117,7 @@ export function targetWitness(target: TrustedTarget, layer: Descriptor, gun: str
   if (layer.size !== meta.length) {
     throw trustError(
       `the module in the registry has ${layer.size} bytes, ${where} has ${meta.length}`,
-      'the tag points to a module that was not signed (replaced after signing, or pushed without --sign)',
+      'the tag points to a module that was not signed (replaced after signing, or pushed without the `sign` option)',
     );
   }
   const [algorithm, digestHex] = layer.digest.split(':') as [string, string];
@@ -125,7 +125,7 @@ export function targetWitness(target: TrustedTarget, layer: Descriptor, gun: str
   if (algorithm === 'sha256' && signed256 && hex(signed256) !== digestHex) {
     throw trustError(
       `the module in the registry (${layer.digest}) is not ${where} (sha256:${hex(signed256)})`,
-      'the tag points to a module that was not signed (replaced after signing, or pushed without --sign)',
+      'the tag points to a module that was not signed (replaced after signing, or pushed without the `sign` option)',
     );
   }
   const hashes = WITNESS_HASHES.filter(
@@ -228,7 +228,7 @@ export async function openPushSigner(
           err instanceof WasmOciError ? err : new WasmOciError('REGISTRY', String(err), { cause: err });
         throw new WasmOciError(e.code, `pushed ${references.join(', ')} but signing failed: ${e.message}`, {
           cause: err,
-          hint: `the tag now points to an unsigned module (pull --sign refuses it); push --sign again${e.hint ? `; ${e.hint}` : ''}`,
+          hint: `the tag now points to an unsigned module (a pull with the \`verify\` option refuses it); push with the \`sign\` option again${e.hint ? `; ${e.hint}` : ''}`,
         });
       }
       return { collection: gun, server: ctx.server.url.href, targets: tags, created: prepared.creating };

@@ -62,8 +62,8 @@ export function networkError(err: NodeJS.ErrnoException, url: URL): WasmOciError
       details: { plainHttpPeer: false, tlsCode: code },
       hint:
         code === 'ERR_TLS_CERT_ALTNAME_INVALID'
-          ? 'connect by the name in its certificate, or skip verification with --insecure'
-          : "trust the registry's CA with --ca-file <pem> (or SSL_CERT_FILE), or skip verification with --insecure",
+          ? 'connect by the name in its certificate, or skip verification with the `insecure` option'
+          : "trust the registry's CA with the `ca` option (or SSL_CERT_FILE), or skip verification with the `insecure` option",
     });
   }
   const reason = opensslReason(message);
@@ -77,10 +77,10 @@ export function networkError(err: NodeJS.ErrnoException, url: URL): WasmOciError
       cause: err,
       details: { plainHttpPeer },
       hint: plainHttpPeer
-        ? 'the registry seems to speak plain HTTP: use --plain-http'
+        ? 'the registry seems to speak plain HTTP: use the `plainHttp` option'
         : clientCert
-          ? 'the registry wants a client certificate: use --cert <pem> and --key <pem>'
-          : "trust the registry's CA with --ca-file <pem> (or SSL_CERT_FILE), or skip verification with --insecure",
+          ? 'the registry wants a client certificate: use the `cert` option and the `key` option'
+          : "trust the registry's CA with the `ca` option (or SSL_CERT_FILE), or skip verification with the `insecure` option",
     });
   }
   if (code === 'ECONNREFUSED') {
@@ -101,7 +101,7 @@ export function networkError(err: NodeJS.ErrnoException, url: URL): WasmOciError
   if (code.startsWith('HPE_')) {
     return new WasmOciError('NETWORK', `${where} did not answer with valid HTTP`, {
       cause: err,
-      hint: 'the registry may speak TLS: drop --plain-http',
+      hint: 'the registry may speak TLS: drop the `plainHttp` option',
     });
   }
   const error = new WasmOciError(
@@ -146,7 +146,7 @@ export function timeoutError(phase: TimeoutPhase, url: URL, ms: number, detail?:
     hint:
       phase === 'connect' || phase === 'handshake'
         ? 'check that the registry is reachable (proxy, firewall, port)'
-        : 'the registry or the network is slow: raise the limit with --timeout <seconds> (or WASM_TO_OCI_TIMEOUT)',
+        : 'the registry or the network is slow: raise the limit with the `timeouts` option',
     details: { phase, transient: true },
   });
 }

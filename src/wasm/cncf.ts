@@ -51,7 +51,7 @@ export function creationTime(
     if (Number.isNaN(date.getTime()) || !/^\d{4}-\d{2}-\d{2}T/.test(created)) {
       throw new WasmOciError(
         'USAGE',
-        `--created wants an RFC 3339 time such as 2024-05-01T12:00:00Z, not "${created}"`,
+        `the \`created\` option wants an RFC 3339 time such as 2024-05-01T12:00:00Z, not "${created}"`,
       );
     }
   } else if (sourceDateEpoch !== undefined && sourceDateEpoch !== '') {

@@ -83,7 +83,7 @@ export async function selectWasmLayer(
       ? 'no layer holds a wasm module'
       : `${candidates.length} layers hold wasm modules`;
   throw new WasmOciError('NO_WASM_LAYER', `${why}; the layers are: ${layerList(layers)}`, {
-    hint: 'pick one with --layer <digest|title>',
+    hint: 'pick one with the `layer` option (a digest or a title)',
     details: { layers },
   });
 }

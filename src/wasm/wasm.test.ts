@@ -70,7 +70,7 @@ describe('selectWasmLayer', () => {
         assert.match(err.message, /2 layers hold wasm modules/);
         assert.match(err.message, /one\.wasm/);
         assert.match(err.message, /two\.wasm/);
-        assert.match(err.hint ?? '', /--layer/);
+        assert.match(err.hint ?? '', /the `layer` option/);
         return true;
       },
     );

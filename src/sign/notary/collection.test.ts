@@ -396,7 +396,7 @@ describe('first use', () => {
           new RegExp(
             `^the trust server notary\\.test:4443 has no trust data for ${G}, which was signed before$`,
           ),
-        )(err) && /--server/.test((err as { hint?: string }).hint ?? ''),
+        )(err) && /the `server` option/.test((err as { hint?: string }).hint ?? ''),
     );
   });
 

@@ -223,7 +223,7 @@ export async function updateCollection(ctx: TrustContext): Promise<TrustedCollec
     if (await dir.readMetadata(gun, 'root')) {
       throw trustError(
         `the trust server ${server.url.host} has no trust data for ${gun}, which was signed before`,
-        'the collection was deleted or the server is not the one used before (see --server)',
+        'the collection was deleted or the server is not the one used before (see the `server` option)',
       );
     }
     return undefined;

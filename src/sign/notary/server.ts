@@ -64,15 +64,15 @@ export class TrustServer {
       if (hasCode(err, 'TLS') && !err.details?.plainHttpPeer) {
         throw new WasmOciError('TLS', `trust server ${err.message}`, {
           cause: err,
-          hint: "trust the trust server's CA with --tlscacert <pem>",
+          hint: "trust the trust server's CA with the `tlsCaCert` option",
         });
       }
       if (hasCode(err, 'TLS') || hasCode(err, 'NETWORK')) {
         throw new WasmOciError(err.code, `trust server: ${err.message}`, {
           cause: err,
           hint: err.details?.plainHttpPeer
-            ? `the trust server speaks plain HTTP: give --server http://${this.url.host}`
-            : `is the trust server ${this.url.href} running and reachable? (--server <url>)`,
+            ? `the trust server speaks plain HTTP: set the \`server\` option to http://${this.url.host}`
+            : `is the trust server ${this.url.href} running and reachable? (the \`server\` option)`,
         });
       }
       throw err;
