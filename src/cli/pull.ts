@@ -39,6 +39,7 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
   } finally {
     bar.finish();
   }
+  if (result.defaultedTag && !json) ctx.io.stderr.write('Using default tag: latest\n');
   if (temp) {
     try {
       for await (const chunk of createReadStream(temp)) ctx.io.stdout.write(chunk as Buffer);
@@ -51,7 +52,6 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
       return;
     }
   }
-  if (result.defaultedTag && !json) ctx.io.stderr.write('Using default tag: latest\n');
   printResult(
     ctx.io,
     json,
