@@ -14,10 +14,19 @@ export interface BlobCache {
   store: OciLayoutStore;
   /** Prune down to this many bytes after adding to the cache. */
   maxBytes: number;
+  /**
+   * Told when the cache cannot be filled (an unwritable directory): the operation goes on without it,
+   * and the caller may say so once.
+   */
+  onError?: ((err: unknown) => void) | undefined;
 }
 
-export function openCache(dir: string, maxBytes = DEFAULT_CACHE_BYTES): BlobCache {
-  return { store: new OciLayoutStore(dir, { private: true }), maxBytes };
+export function openCache(
+  dir: string,
+  maxBytes = DEFAULT_CACHE_BYTES,
+  onError?: (err: unknown) => void,
+): BlobCache {
+  return { store: new OciLayoutStore(dir, { private: true }), maxBytes, onError };
 }
 
 export interface CacheEntry {

@@ -158,8 +158,8 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       });
       if (cache && (await isRegularFile(output))) {
         // The cache only speeds things up: a cache that cannot be written is not a failed pull.
-        await cache.store.importFile(layer, output).catch(() => {});
-        await pruneCache(cache).catch(() => {});
+        const failed = (err: unknown) => cache.onError?.(err);
+        await cache.store.importFile(layer, output).then(() => pruneCache(cache).catch(failed), failed);
       }
     }
     return {

@@ -118,6 +118,8 @@ export interface Context {
   load: CommandLoader;
   /** What this run learns about registries, shared by its clients and kept for the next run. */
   memory?: RegistryMemory | undefined;
+  /** Warnings already given in this run (each is given once). */
+  warned?: Set<string> | undefined;
 }
 
 export function flag(options: OptionValues, name: string): boolean {
@@ -178,6 +180,13 @@ export async function explicitCredentials(
     password = await readStdin(ctx);
   }
   if (username === undefined && password === undefined) return undefined;
+  if (username !== undefined && password === undefined && ctx.io.stdin?.isTTY === true) {
+    // As docker does: a user name without a password, on a terminal, is asked for the password.
+    const { ask } = await import('./prompt.js');
+    const side = prefix === 'from-' ? ' (source)' : prefix === 'to-' ? ' (destination)' : '';
+    password = await ask(ctx.io, `Password for ${username}${side}: `, true, ctx.signal);
+    if (password === '') throw new WasmOciError('USAGE', `no password given for ${username}`);
+  }
   if (username === undefined || password === undefined) {
     throw new WasmOciError(
       'USAGE',

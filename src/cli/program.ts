@@ -306,10 +306,18 @@ const COMMANDS: Command[] = [
     options: [
       { name: 'pretty', type: 'boolean', description: 'get: indent the JSON' },
       { name: 'descriptor', type: 'boolean', description: 'get: print the manifest’s descriptor instead' },
+      {
+        name: 'force',
+        short: 'f',
+        type: 'boolean',
+        description: 'delete: do not ask for confirmation (needed when stdin is not a terminal)',
+      },
       LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
     ],
-    details: 'delete removes by digest; a tag is resolved first and the manifest goes with all its tags.',
+    details:
+      'delete removes by digest; a tag is resolved first and the manifest goes with all its tags. It asks\n' +
+      'for confirmation on a terminal (answer y); elsewhere it needs --force. Declined, it exits 1.',
     run: async (args, options, ctx) => (await ctx.load('manage')).runManifest(args, options, ctx),
   },
   {
@@ -431,18 +439,13 @@ export async function main(
     // --debug is --verbose under the name other tools give it.
     if (parsed.options.debug === true) parsed.options.verbose = true;
     verbose = parsed.options.verbose === true;
-    const { loadRegistryMemory } = await import('./registry-memory.js');
-    const registries = loadRegistryMemory(env);
+    const { cacheWarning, loadRegistryMemory } = await import('./registry-memory.js');
+    const ctx: Context = { io, env, signal, load, warned: new Set() };
+    // Told once, with the digest and blob caches' warning (the same directory).
+    const registries = loadRegistryMemory(env, cacheWarning(ctx));
+    ctx.memory = registries.memory;
     try {
-      return (
-        (await command.run(parsed.args, parsed.options, {
-          io,
-          env,
-          signal,
-          load,
-          memory: registries.memory,
-        })) ?? EXIT_OK
-      );
+      return (await command.run(parsed.args, parsed.options, ctx)) ?? EXIT_OK;
     } finally {
       registries.save();
     }
