@@ -46,7 +46,9 @@ for (const entry of entries) {
   const source = program.getSourceFile(entry.file);
   const moduleSymbol = checker.getSymbolAtLocation(source);
   const lines = [];
-  for (const symbol of checker.getExportsOfModule(moduleSymbol).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const symbol of checker
+    .getExportsOfModule(moduleSymbol)
+    .sort((a, b) => a.name.localeCompare(b.name))) {
     const target = symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
     const texts = (target.declarations ?? []).map(print);
     lines.push(`// ${symbol.name}`, ...(texts.length ? texts : [`${symbol.name}: unknown`]), '');

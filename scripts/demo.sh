@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# The main job end to end. Works on a machine with no registry at all: it installs the npm packages,
+# The main job end to end (npm run demo). Works on a machine with no registry at all: it installs the npm packages,
 # builds, pushes testdata/hello.wasm into an OCI image layout (the embedded default), inspects it, pulls
 # it back and runs it. When the Distribution registry is installed (Debian package docker-registry), it also starts a
 # throwaway one on a free loopback port, copies the module there, pulls it, compares, and stops it; when
 # notary-server is installed too (Debian package notary), it signs a push and verifies a pull.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+# WASM_TO_OCI_DEMO_BUILT=1: dist/ is built already (test/e2e/readme.test.ts runs the demo on the
+# build under test, which must not be rebuilt while other tests use it).
+if [ -z "${WASM_TO_OCI_DEMO_BUILT:-}" ]; then
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund
+  fi
+  npm run build --silent
 fi
-npm run build --silent
 
 work=$(mktemp -d)
 cleanup() {

@@ -16,6 +16,11 @@ export interface Credential {
   password?: string | undefined;
   /** An OAuth2 refresh token (Docker config `identitytoken`, as ACR leaves it). */
   identityToken?: string | undefined;
+  /**
+   * A bearer token for the registry itself (Docker config `registrytoken`): sent as it is to a
+   * bearer challenge, with no token server asked, as Docker does.
+   */
+  registryToken?: string | undefined;
 }
 
 /** Looks up the credential for a registry host (`host[:port]` as the user typed it). */
@@ -150,6 +155,8 @@ export class Authorizer {
     const wanted = normalizeScopes([...scopes, ...(challenge.params.scope ? [challenge.params.scope] : [])]);
     const key = scopeKey(wanted);
     const stale = hadAuthorization && previous?.scheme === 'bearer';
+    // A refused registry token cannot be renewed: there is nothing more to try.
+    if (stale && (await this.credential(registry))?.registryToken) return false;
     if (stale) state.tokens.delete(key);
     await this.token(registry, state, challenge, wanted, stale, signal);
     if (key !== scopeKey(scopes)) {
@@ -195,9 +202,12 @@ export class Authorizer {
     scopes: string[],
     signal?: AbortSignal,
   ): Promise<CachedToken> {
+    const cred = await this.credential(registry);
+    if (cred?.registryToken) {
+      return { token: cred.registryToken, expiresAt: this.now() + MAX_TOKEN_LIFETIME_S * 1000 };
+    }
     const realm = this.realm(registry, challenge);
     const service = challenge.params.service;
-    const cred = await this.credential(registry);
     const secret = cred?.identityToken !== undefined || (cred?.username && cred.password !== undefined);
     if (secret) this.checkRealmForSecrets(registry, realm);
     const headers: Record<string, string> = { accept: 'application/json' };

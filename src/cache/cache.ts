@@ -34,6 +34,11 @@ export class BlobCache {
     readonly root: string,
     /** Pruned down to this many bytes after each addition. */
     readonly maxBytes = DEFAULT_CACHE_BYTES,
+    /**
+     * Told when the cache cannot be filled (an unwritable directory): the operation goes on without it,
+     * and the caller may say so once.
+     */
+    readonly onError?: ((err: unknown) => void) | undefined,
   ) {
     this.store = new OciLayoutStore(root, { private: true });
   }
@@ -113,6 +118,10 @@ export class BlobCache {
 }
 
 /** Opens the cache in `dir`. */
-export function openCache(dir: string, maxBytes = DEFAULT_CACHE_BYTES): BlobCache {
-  return new BlobCache(dir, maxBytes);
+export function openCache(
+  dir: string,
+  maxBytes = DEFAULT_CACHE_BYTES,
+  onError?: (err: unknown) => void,
+): BlobCache {
+  return new BlobCache(dir, maxBytes, onError);
 }

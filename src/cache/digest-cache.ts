@@ -44,7 +44,11 @@ function matches(entry: Entry, stats: Stats): boolean {
 export class FileDigestCache implements DigestCache {
   private entries: Map<string, Entry> | undefined;
 
-  constructor(private readonly path: string) {}
+  /** `onError` is told when the file cannot be written (the push goes on; only speed is lost). */
+  constructor(
+    private readonly path: string,
+    private readonly onError?: (err: unknown) => void,
+  ) {}
 
   private async load(): Promise<Map<string, Entry>> {
     if (this.entries) return this.entries;
@@ -69,9 +73,10 @@ export class FileDigestCache implements DigestCache {
       await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
       await writeFile(temp, JSON.stringify(Object.fromEntries(entries)), { mode: 0o600, flag: 'wx' });
       await rename(temp, this.path);
-    } catch {
+    } catch (err) {
       // A cache that cannot be written only costs speed.
       await unlink(temp).catch(() => {});
+      this.onError?.(err);
     }
   }
 

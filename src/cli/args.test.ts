@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type CommandSpec, commandHelp, parseCommand, programHelp, suggest } from './args.js';
+import { type CommandSpec, parseCommand, suggest } from './args.js';
+import { commandHelp, programHelp } from './help.js';
 
 const spec: CommandSpec = {
   name: 'pull',

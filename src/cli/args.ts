@@ -19,6 +19,8 @@ export interface OptionSpec {
   description: string;
   /** Parsed but not listed in help (accepted only to be refused with a better message). */
   hidden?: boolean;
+  /** The values it takes, when they are a fixed set (shell completion offers them). */
+  choices?: readonly string[];
 }
 
 export interface ArgumentSpec {
@@ -27,6 +29,8 @@ export interface ArgumentSpec {
   optional?: boolean;
   /** Takes all remaining positionals. */
   variadic?: boolean;
+  /** The words it takes, when they are a fixed set (an action: get, delete); completion offers them. */
+  choices?: readonly string[];
 }
 
 export interface CommandSpec {
@@ -130,65 +134,4 @@ export function parseCommand(spec: CommandSpec, argv: string[]): ParsedCommand {
     throw usage(`too many arguments: '${positionals.slice(spec.arguments.length).join(' ')}'`, spec.name);
   }
   return { args: positionals, options: values };
-}
-
-function optionLabel(o: OptionSpec): string {
-  const long = `--${o.name}${o.type === 'string' ? ` ${o.value ?? '<value>'}` : ''}`;
-  return o.short ? `-${o.short}, ${long}` : `    ${long}`;
-}
-
-function table(rows: Array<[string, string]>): string {
-  const width = Math.min(34, Math.max(...rows.map(([l]) => l.length)));
-  return rows
-    .map(([left, right]) =>
-      left.length > width
-        ? `  ${left}\n  ${' '.repeat(width)}  ${right}`
-        : `  ${left.padEnd(width)}  ${right}`,
-    )
-    .join('\n');
-}
-
-export function commandHelp(spec: CommandSpec): string {
-  const args = spec.arguments
-    .map((a) =>
-      a.optional ? `[${a.name}${a.variadic ? '...' : ''}]` : `<${a.name}${a.variadic ? '...' : ''}>`,
-    )
-    .join(' ');
-  const parts = [`Usage: wasm-to-oci ${spec.name} [options]${args ? ` ${args}` : ''}`, '', spec.summary];
-  if (spec.arguments.length) {
-    parts.push('', 'Arguments:', table(spec.arguments.map((a) => [a.name, a.description])));
-  }
-  const options = [...spec.options, HELP_OPTION].filter((o) => !o.hidden);
-  parts.push(
-    '',
-    'Options:',
-    table(
-      options.map((o) => [
-        optionLabel(o),
-        `${o.description}${o.default !== undefined ? ` (default: ${o.default})` : ''}`,
-      ]),
-    ),
-  );
-  if (spec.details) parts.push('', spec.details);
-  return `${parts.join('\n')}\n`;
-}
-
-export function programHelp(commands: readonly CommandSpec[], version: string): string {
-  return [
-    `wasm-to-oci ${version}: store WebAssembly modules in OCI registries and get them back`,
-    '',
-    'Usage: wasm-to-oci <command> [options]',
-    '',
-    'Commands:',
-    table(commands.map((c) => [c.name, c.summary])),
-    '',
-    'Options:',
-    table([
-      ['-V, --version', 'print the version'],
-      ['-h, --help', 'show help'],
-    ]),
-    '',
-    'Run "wasm-to-oci <command> --help" for the options of a command.',
-    '',
-  ].join('\n');
 }

@@ -11,6 +11,13 @@ export const LAYOUT_OPTION: OptionSpec = {
   description: 'the reference is an OCI image-layout directory <dir>[:tag] (same as the prefix oci:)',
 };
 
+/** `--json`: every command takes it. */
+export const JSON_OPTION: OptionSpec = {
+  name: 'json',
+  type: 'boolean',
+  description: 'print the result as one JSON object (errors too, on stderr)',
+};
+
 /** Options every command that talks to a registry shares. */
 export const NETWORK_OPTIONS: OptionSpec[] = [
   { name: 'username', short: 'u', type: 'string', value: '<name>', description: 'registry user name' },
@@ -53,13 +60,23 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
   },
   { name: 'cert', type: 'string', value: '<pem>', description: 'client certificate for mutual TLS' },
   { name: 'key', type: 'string', value: '<pem>', description: 'private key of the client certificate' },
-  { name: 'json', type: 'boolean', description: 'print the result as one JSON object' },
+  {
+    name: 'header',
+    short: 'H',
+    type: 'string',
+    multiple: true,
+    value: '<name:value>',
+    description:
+      'send this header to the registry (repeatable; not Authorization, Host or the framing headers)',
+  },
+  JSON_OPTION,
   {
     name: 'verbose',
     short: 'v',
     type: 'boolean',
     description: 'log HTTP requests to stderr (secrets redacted)',
   },
+  { name: 'debug', type: 'boolean', description: 'alias of --verbose' },
 ];
 
 const CREDENTIAL_NAMES = new Set(['username', 'password', 'password-stdin', 'registry-config']);
@@ -87,6 +104,8 @@ export interface CommandModules {
   login: typeof import('./login.js');
   wasm: typeof import('./wasm.js');
   manage: typeof import('./manage.js');
+  help: typeof import('./help.js');
+  completion: typeof import('./completion.js');
 }
 
 export type CommandLoader = <K extends keyof CommandModules>(name: K) => Promise<CommandModules[K]>;
@@ -99,6 +118,8 @@ export interface Context {
   load: CommandLoader;
   /** What this run learns about registries, shared by its clients and kept for the next run. */
   memory?: RegistryMemory | undefined;
+  /** Warnings already given in this run (each is given once). */
+  warned?: Set<string> | undefined;
 }
 
 export function flag(options: OptionValues, name: string): boolean {
@@ -159,6 +180,13 @@ export async function explicitCredentials(
     password = await readStdin(ctx);
   }
   if (username === undefined && password === undefined) return undefined;
+  if (username !== undefined && password === undefined && ctx.io.stdin?.isTTY === true) {
+    // As docker does: a user name without a password, on a terminal, is asked for the password.
+    const { ask } = await import('./prompt.js');
+    const side = prefix === 'from-' ? ' (source)' : prefix === 'to-' ? ' (destination)' : '';
+    password = await ask(ctx.io, `Password for ${username}${side}: `, true, ctx.signal);
+    if (password === '') throw new WasmOciError('USAGE', `no password given for ${username}`);
+  }
   if (username === undefined || password === undefined) {
     throw new WasmOciError(
       'USAGE',
@@ -182,6 +210,35 @@ export async function timeoutMs(options: OptionValues, env: NodeJS.ProcessEnv): 
     );
   }
   return Math.round(seconds * 1000);
+}
+
+/**
+ * `-H name:value` (repeatable, as oras takes it): extra headers for the registry's own requests. The
+ * library refuses the ones it must set itself (credentials, host, framing); here the flag is named.
+ */
+export async function extraHeaders(options: OptionValues): Promise<Record<string, string> | undefined> {
+  const given = list(options, 'header');
+  if (given.length === 0) return undefined;
+  const { WasmOciError } = await import('../errors.js');
+  const { checkExtraHeaders } = await import('../ops/target.js');
+  const headers: Record<string, string> = {};
+  for (const pair of given) {
+    const colon = pair.indexOf(':');
+    const name = colon > 0 ? pair.slice(0, colon).trim() : '';
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      throw new WasmOciError('USAGE', `-H wants name:value, not ${JSON.stringify(pair)}`, {
+        hint: "for example: -H 'X-Request-Id: 42'",
+      });
+    }
+    headers[name.toLowerCase()] = pair.slice(colon + 1).trim();
+  }
+  try {
+    checkExtraHeaders(headers);
+  } catch (err) {
+    if (err instanceof WasmOciError) err.message = `-H: ${err.message}`;
+    throw err;
+  }
+  return headers;
 }
 
 /** The registry host a reference names (undefined for a layout or an unparsable reference). */
@@ -223,6 +280,7 @@ export async function transportOptions(
     env,
     timeouts: timeout !== undefined ? { headersMs: timeout, idleMs: timeout } : undefined,
     memory: ctx.memory,
+    headers: await extraHeaders(options),
     onWarning: (registry, message) =>
       ctx.io.stderr.write(`Warning: ${terminalSafe(registry)}: ${terminalSafe(message)}\n`),
     log: flag(options, 'verbose')

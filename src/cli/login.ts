@@ -20,8 +20,8 @@ async function credentialsFor(
       hint: 'pipe it in: echo "$TOKEN" | wasm-to-oci login <registry> -u <name> --password-stdin',
     });
   }
-  const username = text(options, 'username') ?? (await ask(ctx.io, 'Username: '));
-  const password = await ask(ctx.io, 'Password: ', true);
+  const username = text(options, 'username') ?? (await ask(ctx.io, 'Username: ', false, ctx.signal));
+  const password = await ask(ctx.io, 'Password: ', true, ctx.signal);
   if (!username || !password) throw new WasmOciError('USAGE', 'a username and a password are needed');
   return { username, password };
 }

@@ -12,7 +12,7 @@ import {
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
 import { type Context, connectOptions, copyConnectOptions, flag, text } from './common.js';
-import { jsonSafe, lineSafe, printResult } from './output.js';
+import { EXIT_FAILED, jsonSafe, lineSafe, printResult } from './output.js';
 import { progressBar } from './progress.js';
 
 /** Nesting deeper than this is not indented (JSON.stringify recurses; a hostile manifest can nest deep). */
@@ -130,7 +130,11 @@ export async function runTag(args: string[], options: OptionValues, ctx: Context
   );
 }
 
-export async function runManifest(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+export async function runManifest(
+  args: string[],
+  options: OptionValues,
+  ctx: Context,
+): Promise<number | undefined> {
   const [action, reference] = args as [string, string | undefined];
   if (reference === undefined) throw new WasmOciError('USAGE', "missing required argument 'reference'");
   const target = await targetOptions(reference, options, ctx);
@@ -142,6 +146,27 @@ export async function runManifest(args: string[], options: OptionValues, ctx: Co
     return;
   }
   if (action === 'delete') {
+    if (!flag(options, 'force')) {
+      if (ctx.io.stdin?.isTTY !== true) {
+        throw new WasmOciError(
+          'USAGE',
+          'manifest delete asks for confirmation, and stdin is not a terminal',
+          {
+            hint: `add --force to delete without being asked: wasm-to-oci manifest delete ${reference} --force`,
+          },
+        );
+      }
+      const { confirm } = await import('./prompt.js');
+      const yes = await confirm(
+        ctx.io,
+        `Delete the manifest ${lineSafe(reference)}, with every tag that points at it?`,
+        ctx.signal,
+      );
+      if (!yes) {
+        ctx.io.stderr.write('Not deleted.\n');
+        return EXIT_FAILED;
+      }
+    }
     const result = await deleteManifest(target);
     if (result.resolvedFromTag !== undefined && !flag(options, 'json')) {
       ctx.io.stderr.write(

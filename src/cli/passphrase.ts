@@ -29,15 +29,20 @@ export function passphraseSource(ctx: Context): PassphraseSource {
     }
     if (!request.create) {
       if (request.attempt > 1) ctx.io.stderr.write('Wrong passphrase, try again.\n');
-      return ask(ctx.io, `Passphrase for ${what} (${request.keyId.slice(0, 7)}): `, true);
+      return ask(ctx.io, `Passphrase for ${what} (${request.keyId.slice(0, 7)}): `, true, ctx.signal);
     }
     for (let tries = 0; tries < 3; tries++) {
-      const first = await ask(ctx.io, `Enter a passphrase for the new ${what.replace(/^the /, '')}: `, true);
+      const first = await ask(
+        ctx.io,
+        `Enter a passphrase for the new ${what.replace(/^the /, '')}: `,
+        true,
+        ctx.signal,
+      );
       if (first.length < MIN_LENGTH) {
         ctx.io.stderr.write(`The passphrase must have at least ${MIN_LENGTH} characters.\n`);
         continue;
       }
-      const again = await ask(ctx.io, 'Repeat the passphrase: ', true);
+      const again = await ask(ctx.io, 'Repeat the passphrase: ', true, ctx.signal);
       if (again === first) return first;
       ctx.io.stderr.write('The passphrases differ.\n');
     }

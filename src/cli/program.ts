@@ -1,17 +1,10 @@
 import { VERSION } from '../version.js';
-import {
-  type CommandSpec,
-  commandHelp,
-  type OptionSpec,
-  type OptionValues,
-  parseCommand,
-  programHelp,
-  suggest,
-} from './args.js';
+import { type CommandSpec, type OptionSpec, type OptionValues, parseCommand, suggest } from './args.js';
 import {
   COPY_NETWORK_OPTIONS,
   type CommandLoader,
   type Context,
+  JSON_OPTION,
   LAYOUT_OPTION,
   NETWORK_OPTIONS,
   TRUST_OPTIONS,
@@ -61,6 +54,7 @@ const COMMANDS: Command[] = [
         name: 'format',
         type: 'string',
         value: '<classic|cncf>',
+        choices: ['classic', 'cncf'],
         description: 'artifact format (default: $WASM_TO_OCI_FORMAT, else classic)',
       },
       {
@@ -311,23 +305,31 @@ const COMMANDS: Command[] = [
     name: 'manifest',
     summary: 'get (raw bytes, --pretty, --descriptor) or delete a manifest',
     arguments: [
-      { name: 'action', description: 'get or delete' },
+      { name: 'action', description: 'get or delete', choices: ['get', 'delete'] },
       { name: 'reference', description: 'host/repo[:tag][@digest] or oci:<dir>[:tag][@digest]' },
     ],
     options: [
       { name: 'pretty', type: 'boolean', description: 'get: indent the JSON' },
       { name: 'descriptor', type: 'boolean', description: 'get: print the manifest’s descriptor instead' },
+      {
+        name: 'force',
+        short: 'f',
+        type: 'boolean',
+        description: 'delete: do not ask for confirmation (needed when stdin is not a terminal)',
+      },
       LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
     ],
-    details: 'delete removes by digest; a tag is resolved first and the manifest goes with all its tags.',
+    details:
+      'delete removes by digest; a tag is resolved first and the manifest goes with all its tags. It asks\n' +
+      'for confirmation on a terminal (answer y); elsewhere it needs --force. Declined, it exits 1.',
     run: async (args, options, ctx) => (await ctx.load('manage')).runManifest(args, options, ctx),
   },
   {
     name: 'blob',
     summary: 'download one blob by digest into a file, verified',
     arguments: [
-      { name: 'action', description: 'get' },
+      { name: 'action', description: 'get', choices: ['get'] },
       { name: 'reference', description: 'host/repo@sha256:<digest> or oci:<dir>@sha256:<digest>' },
     ],
     options: [
@@ -340,16 +342,39 @@ const COMMANDS: Command[] = [
   {
     name: 'cache',
     summary: 'list (ls) or prune the local blob cache',
-    arguments: [{ name: 'action', description: 'ls or prune' }],
+    arguments: [{ name: 'action', description: 'ls or prune', choices: ['ls', 'prune'] }],
     options: [
       { name: 'max-size', type: 'string', value: '<MiB>', description: 'prune: down to this size' },
       { name: 'all', type: 'boolean', description: 'prune: remove everything' },
-      { name: 'json', type: 'boolean', description: 'print the result as one JSON object' },
+      JSON_OPTION,
     ],
     details:
       'The cache is an OCI layout in $XDG_CACHE_HOME/wasm-to-oci/oci (else ~/.cache/...), bounded by\n' +
       'WASM_TO_OCI_CACHE_MAX_MB (default 2048) with least-recently-used pruning.',
     run: async (args, options, ctx) => (await ctx.load('manage')).runCache(args, options, ctx),
+  },
+  {
+    name: 'version',
+    summary: 'print the version (of wasm-to-oci and of Node.js)',
+    arguments: [],
+    options: [JSON_OPTION],
+    details: '--json prints {"version", "node"}; `wasm-to-oci --version` prints the version alone.',
+    run: async (_args, options, ctx) => {
+      const node = process.versions.node;
+      ctx.io.stdout.write(
+        options.json
+          ? `${JSON.stringify({ version: VERSION, node })}\n`
+          : `wasm-to-oci ${VERSION}\nnode ${node}\n`,
+      );
+    },
+  },
+  {
+    name: 'completion',
+    summary: 'print a shell completion script (bash, zsh or fish)',
+    arguments: [{ name: 'shell', description: 'bash, zsh or fish', choices: ['bash', 'zsh', 'fish'] }],
+    options: [],
+    details: 'The script completes commands, options, actions and option values, from this command table.',
+    run: async (args, _options, ctx) => (await ctx.load('completion')).runCompletion(args, ctx, COMMANDS),
   },
 ];
 
@@ -361,6 +386,8 @@ const importCommand: CommandLoader = async (name) => {
     login: () => import('./login.js'),
     wasm: () => import('./wasm.js'),
     manage: () => import('./manage.js'),
+    help: () => import('./help.js'),
+    completion: () => import('./completion.js'),
   };
   return (await modules[name]()) as never;
 };
@@ -376,6 +403,7 @@ export async function main(
   let verbose = false;
   try {
     if (first === undefined) {
+      const { programHelp } = await load('help');
       io.stderr.write(programHelp(COMMANDS, VERSION));
       return EXIT_USAGE;
     }
@@ -383,44 +411,46 @@ export async function main(
       io.stdout.write(`${VERSION}\n`);
       return EXIT_OK;
     }
-    if (first === '-h' || first === '--help') {
+    if (first === '-h' || first === '--help' || (first === 'help' && rest.length === 0)) {
+      const { programHelp } = await load('help');
       io.stdout.write(programHelp(COMMANDS, VERSION));
       return EXIT_OK;
     }
-    const name = first === 'help' ? rest[0] : first;
+    const name = first === 'help' ? (rest[0] as string) : first;
     const command = COMMANDS.find((c) => c.name === name);
-    if (first === 'help') {
-      io.stdout.write(command ? commandHelp(command) : programHelp(COMMANDS, VERSION));
-      return EXIT_OK;
-    }
     if (!command) {
       const near = suggest(
-        first,
+        name,
         COMMANDS.map((c) => c.name),
       );
       const { WasmOciError } = await import('../errors.js');
-      throw new WasmOciError('USAGE', `unknown command '${first}'${near ? ` (did you mean ${near}?)` : ''}`, {
-        hint: 'see: wasm-to-oci --help',
+      throw new WasmOciError('USAGE', `unknown command '${name}'`, {
+        hint: near
+          ? `did you mean ${near}? (see: wasm-to-oci ${near} --help)`
+          : 'see: wasm-to-oci --help for the commands',
       });
     }
-    const parsed = parseCommand(command, rest);
-    if (parsed.options.help) {
+    if (first === 'help') {
+      const { commandHelp } = await load('help');
       io.stdout.write(commandHelp(command));
       return EXIT_OK;
     }
+    const parsed = parseCommand(command, rest);
+    if (parsed.options.help) {
+      const { commandHelp } = await load('help');
+      io.stdout.write(commandHelp(command));
+      return EXIT_OK;
+    }
+    // --debug is --verbose under the name other tools give it.
+    if (parsed.options.debug === true) parsed.options.verbose = true;
     verbose = parsed.options.verbose === true;
-    const { loadRegistryMemory } = await import('./registry-memory.js');
-    const registries = loadRegistryMemory(env);
+    const { cacheWarning, loadRegistryMemory } = await import('./registry-memory.js');
+    const ctx: Context = { io, env, signal, load, warned: new Set() };
+    // Told once, with the digest and blob caches' warning (the same directory).
+    const registries = loadRegistryMemory(env, cacheWarning(ctx));
+    ctx.memory = registries.memory;
     try {
-      return (
-        (await command.run(parsed.args, parsed.options, {
-          io,
-          env,
-          signal,
-          load,
-          memory: registries.memory,
-        })) ?? EXIT_OK
-      );
+      return (await command.run(parsed.args, parsed.options, ctx)) ?? EXIT_OK;
     } finally {
       registries.save();
     }

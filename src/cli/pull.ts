@@ -56,6 +56,7 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
   } finally {
     bar.finish();
   }
+  if (result.defaultedTag && !json) ctx.io.stderr.write('Using default tag: latest\n');
   if (temp) {
     try {
       for await (const chunk of createReadStream(temp)) ctx.io.stdout.write(chunk as Buffer);
@@ -69,7 +70,6 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
     if (result.verified) ctx.io.stderr.write(`Verified: ${verifiedLine(result.verified)}\n`);
     return;
   }
-  if (result.defaultedTag && !json) ctx.io.stderr.write('Using default tag: latest\n');
   printResult(
     ctx.io,
     json,

@@ -10,7 +10,7 @@ import { WasmOciError } from '../errors.js';
 import { splitTags } from '../ops/copy.js';
 import { push } from '../ops/push.js';
 import type { OptionValues } from './args.js';
-import { cacheDir } from './cache-dir.js';
+import { cacheDir, cacheWarning } from './cache-dir.js';
 import { type Context, connectOptions, flag, list, text, trustOptions } from './common.js';
 import { printResult } from './output.js';
 import { progressBar } from './progress.js';
@@ -69,11 +69,17 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
   const json = flag(options, 'json');
   const dir = flag(options, 'no-cache') ? undefined : cacheDir(ctx.env);
   const { reference, tags } = splitTags(target);
-  const format = text(options, 'format') ?? ctx.env.WASM_TO_OCI_FORMAT ?? 'classic';
+  const fromFlag = text(options, 'format');
+  const fromEnv = ctx.env.WASM_TO_OCI_FORMAT || undefined;
+  const format = fromFlag ?? fromEnv ?? 'classic';
   if (format !== 'classic' && format !== 'cncf') {
-    throw new WasmOciError('USAGE', `unknown format "${format}"`, {
-      hint: 'use --format classic or --format cncf',
-    });
+    throw fromFlag !== undefined
+      ? new WasmOciError('USAGE', `unknown format "${format}"`, {
+          hint: 'use --format classic or --format cncf',
+        })
+      : new WasmOciError('USAGE', `WASM_TO_OCI_FORMAT is "${format}", not a format`, {
+          hint: 'set it to classic or cncf, unset it, or override it with --format classic|cncf',
+        });
   }
   const fromStdin = file === '-' ? await stdinToFile(ctx) : undefined;
   const bar = progressBar(ctx.io.stderr, 'Pushing');
@@ -99,7 +105,8 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
       annotations: await annotations(options),
       artifactType: text(options, 'artifact-type'),
       ociLayout: flag(options, 'oci-layout'),
-      digestCache: dir && !fromStdin ? new FileDigestCache(join(dir, 'digests.json')) : undefined,
+      digestCache:
+        dir && !fromStdin ? new FileDigestCache(join(dir, 'digests.json'), cacheWarning(ctx)) : undefined,
       sign: await trustOptions(options, ctx, flag(options, 'sign')),
       signal: ctx.signal,
       onProgress: json ? undefined : bar.onProgress,

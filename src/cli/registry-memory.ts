@@ -1,6 +1,9 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { WasmOciError } from '../errors.js';
 import type { RegistryMemory } from '../ops/target.js';
+import type { Context } from './common.js';
+import { lineSafe } from './output.js';
 
 /**
  * Which loopback registries speak TLS and how registries take uploads, kept between runs in the cache directory so a run does not
@@ -8,9 +11,45 @@ import type { RegistryMemory } from '../ops/target.js';
  * command table for every network command: it imports nothing heavy.
  */
 
-function memoryFile(env: NodeJS.ProcessEnv): string | undefined {
+/** The cache directory, as cache-dir.ts finds it (that module loads the blob cache: not here). */
+function cacheRoot(env: NodeJS.ProcessEnv): string | undefined {
   const root = env.XDG_CACHE_HOME || (env.HOME ? join(env.HOME, '.cache') : '');
-  return root ? join(root, 'wasm-to-oci', 'registries.json') : undefined;
+  return root ? join(root, 'wasm-to-oci') : undefined;
+}
+
+function memoryFile(env: NodeJS.ProcessEnv): string | undefined {
+  const root = cacheRoot(env);
+  return root ? join(root, 'registries.json') : undefined;
+}
+
+const REASONS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  ENOTDIR: 'a part of the path is not a directory',
+  EEXIST: 'a file is in the way',
+};
+
+/**
+ * The one warning of a run whose cache directory cannot be written (the digest cache, the blob cache,
+ * registries.json): the command goes on, but what the cache saves is lost, so the user is told once.
+ */
+export function cacheWarning(ctx: Context): (err: unknown) => void {
+  return (err) => {
+    const warned = ctx.warned;
+    if (warned?.has('cache')) return;
+    warned?.add('cache');
+    const code = (err as NodeJS.ErrnoException)?.code;
+    const cause = err instanceof WasmOciError ? (err.cause as NodeJS.ErrnoException | undefined) : undefined;
+    const why = REASONS[code ?? cause?.code ?? ''] ?? code ?? (err as Error)?.message ?? String(err);
+    ctx.io.stderr.write(
+      `Warning: cannot write the cache in ${lineSafe(cacheRoot(ctx.env) ?? '?')} (${lineSafe(why)}): ` +
+        'nothing is cached this time, so large modules are uploaded again on every push; ' +
+        'point XDG_CACHE_HOME at a writable directory, or pass --no-cache\n',
+    );
+  };
 }
 
 type Saved = { schemes?: unknown; uploads?: unknown; noSinglePost?: unknown };
@@ -30,7 +69,10 @@ function snapshot(memory: RegistryMemory): string {
 }
 
 /** The registry memory of this run, with what earlier runs learnt (a missing or corrupt file: none). */
-export function loadRegistryMemory(env: NodeJS.ProcessEnv): { memory: RegistryMemory; save(): void } {
+export function loadRegistryMemory(
+  env: NodeJS.ProcessEnv,
+  onError?: (err: unknown) => void,
+): { memory: RegistryMemory; save(): void } {
   const memory: RegistryMemory = {
     schemes: new Map(),
     uploads: new Map(),
@@ -65,8 +107,9 @@ export function loadRegistryMemory(env: NodeJS.ProcessEnv): { memory: RegistryMe
         const temp = `${file}.${Math.random().toString(16).slice(2)}.part`;
         writeFileSync(temp, now, { mode: 0o600 });
         renameSync(temp, file);
-      } catch {
+      } catch (err) {
         // Only speed is lost.
+        onError?.(err);
       }
     },
   };

@@ -196,6 +196,8 @@ export function helperFor(config: DockerConfig | undefined, registry: string): s
 
 /** Decodes an `auths` entry; an entry without secrets (as `docker login` leaves with a store) is none. */
 export function decodeEntry(entry: AuthEntry, where: string): Credential | undefined {
+  // A registry token is the bearer token itself; Docker prefers it to everything else in the entry.
+  if (entry.registrytoken) return { registryToken: entry.registrytoken };
   if (entry.identitytoken) {
     return {
       username: entry.username || decodeAuth(entry.auth, where)?.username,

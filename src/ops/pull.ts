@@ -190,8 +190,8 @@ async function fetchLayer(
   });
   if (cache && (await isRegularFile(output))) {
     // The cache only speeds things up: a cache that cannot be written is not a failed pull.
-    await cache.add(layer, output).catch(() => {});
-    await cache.prune().catch(() => {});
+    const failed = (err: unknown) => cache.onError?.(err);
+    await cache.add(layer, output).then(() => cache.prune().catch(failed), failed);
   }
   return false;
 }

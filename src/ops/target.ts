@@ -5,7 +5,7 @@ import { WasmOciError } from '../errors.js';
 import { DEFAULT_TAG, isValidTag, parseReference, type Reference } from '../reference.js';
 import { RegistryClient, type RegistryOptions } from '../registry/client.js';
 
-export { type RegistryMemory, registryMemory } from '../registry/client.js';
+export { checkExtraHeaders, type RegistryMemory, registryMemory } from '../registry/client.js';
 
 import { RemoteRepository } from '../registry/repository.js';
 

@@ -48,6 +48,43 @@ export interface RegistryOptions extends Omit<NodeHttpOptions, 'log'> {
   memory?: RegistryMemory | undefined;
   /** Called once per distinct `Warning` header text a registry sends (RFC 7234 warn-text). */
   onWarning?: ((registry: string, text: string) => void) | undefined;
+  /**
+   * Extra headers for the registry's own origin (never for redirects, upload locations on other hosts
+   * or token servers), lower-case names. The request's own headers (`accept`, `content-type`, `range`)
+   * win over them; the ones listed in `checkExtraHeaders` are refused.
+   */
+  headers?: Record<string, string> | undefined;
+}
+
+/** Headers the client sets itself: credentials, the origin and the message framing. */
+const RESERVED_HEADERS = new Set([
+  'authorization',
+  'proxy-authorization',
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'upgrade',
+  'te',
+  'trailer',
+  'expect',
+]);
+
+/** Refuses extra headers that would replace credentials, the host or the framing (USAGE). */
+export function checkExtraHeaders(headers: Record<string, string>): void {
+  for (const [name, value] of Object.entries(headers)) {
+    if (RESERVED_HEADERS.has(name.toLowerCase())) {
+      throw new WasmOciError('USAGE', `the header ${name} cannot be set`, {
+        hint:
+          name.toLowerCase() === 'authorization'
+            ? 'credentials come from login, the credential options or the Docker config, never from a raw header'
+            : 'it is set by the HTTP client itself',
+      });
+    }
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) || /[\r\n\0]/.test(value)) {
+      throw new WasmOciError('USAGE', `the header ${JSON.stringify(name)} is not a valid HTTP header`);
+    }
+  }
 }
 
 /** How a registry takes blob uploads, learnt by trying (see uploads.ts). */
@@ -144,6 +181,7 @@ export class RegistryClient {
   private readonly ownsEngine: boolean;
   private readonly userAgent: string;
   private readonly onWarning: RegistryOptions['onWarning'];
+  private readonly extraHeaders: Record<string, string>;
 
   constructor(registry: string, options: RegistryOptions = {}) {
     this.registry = registry;
@@ -163,6 +201,10 @@ export class RegistryClient {
     this.retryPolicy = { ...DEFAULT_RETRY, ...options.retry };
     this.clock = options.clock ?? SYSTEM_CLOCK;
     this.onWarning = options.onWarning;
+    if (options.headers) checkExtraHeaders(options.headers);
+    this.extraHeaders = Object.fromEntries(
+      Object.entries(options.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+    );
     this.authorizer = new Authorizer({
       engine: this.engine,
       credentials: options.credentials,
@@ -234,7 +276,11 @@ export class RegistryClient {
     let retriedAuth = false;
     for (let redirects = 0; ; ) {
       const sameOrigin = url.origin === this.base.origin;
-      const headers: Record<string, string> = { 'user-agent': this.userAgent, ...(req.headers ?? {}) };
+      const headers: Record<string, string> = {
+        'user-agent': this.userAgent,
+        ...(sameOrigin ? this.extraHeaders : {}),
+        ...(req.headers ?? {}),
+      };
       let authorization: string | undefined;
       if (sameOrigin) {
         authorization = await this.authorizer.authorization(this.registry, req.scopes, req.signal);
@@ -385,7 +431,7 @@ export class RegistryClient {
           const res = await this.engine.request({
             method: 'GET',
             url: new URL('/v2/', this.base),
-            headers: { 'user-agent': this.userAgent },
+            headers: { 'user-agent': this.userAgent, ...this.extraHeaders },
             signal,
           });
           await discard(res.body);

@@ -1462,7 +1462,7 @@ function registryPlan(
       3,
       () => ({
         kind: 'manifest delete',
-        args: ['manifest', 'delete', ref, ...net, ...json],
+        args: ['manifest', 'delete', ref, '--force', ...net, ...json],
         textStdout: true,
       }),
     ],

@@ -75,7 +75,14 @@ describe('layouts and housekeeping from the command line', () => {
     const noDigest = await cli(['blob', 'get', `${ref}:v1`, '-o', 'x']);
     assert.equal(noDigest.code, 2);
 
-    const del = await cli(['manifest', 'delete', `${ref}:extra`]);
+    const unasked = await cli(['manifest', 'delete', `${ref}:extra`]);
+    assert.equal(unasked.code, 2, 'stdin is no terminal: --force is needed');
+    assert.match(
+      unasked.stderr,
+      /^Error: manifest delete asks for confirmation, and stdin is not a terminal\nHint: add --force/,
+    );
+    assert.equal((await cli(['resolve', `${ref}:extra`])).code, 0, 'nothing was deleted');
+    const del = await cli(['manifest', 'delete', `${ref}:extra`, '--force']);
     assert.equal(del.code, 0, del.stderr);
     assert.equal(del.stdout, `Deleted: ${resolved.digest}\n`);
     assert.match(

@@ -110,6 +110,31 @@ describe('Distribution with token auth (JWTs the real registry verifies)', () =>
     assertNoSecrets(res.stdout, res.stderr);
   });
 
+  it('a registry token from the Docker config is the bearer token itself: no token server is asked', async () => {
+    const registryToken = tokens.mint({
+      subject: 'alice',
+      access: [{ type: 'repository', name: 'private/regtoken', actions: ['pull', 'push'] }],
+    });
+    const e = await env({ auths: { [registry.host]: { registrytoken: registryToken } } });
+    tokens.requests.length = 0;
+    const push = await cli(['push', HELLO_WASM, `${registry.host}/private/regtoken:v1`, '-v'], e);
+    assert.equal(push.code, 0, push.stderr);
+    const pull = await cli(
+      ['pull', `${registry.host}/private/regtoken:v1`, '-o', join(work.path, 'rt.wasm')],
+      e,
+    );
+    assert.equal(pull.code, 0, pull.stderr);
+    assert.deepEqual(await readFile(join(work.path, 'rt.wasm')), await readFile(HELLO_WASM));
+    assert.deepEqual(tokens.requests, [], 'the token server was never asked');
+    assertNoSecrets(push.stdout, push.stderr, pull.stdout, pull.stderr);
+    assert.ok(!push.stderr.includes(registryToken), 'the registry token is redacted in the log');
+    // A token for another repository is refused by the registry once, and not retried endlessly.
+    const other = await cli(['push', HELLO_WASM, `${registry.host}/private/elsewhere:v1`], e);
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /HTTP 401|denied|unauthorized/i);
+    assert.deepEqual(tokens.requests, [], 'still no token request');
+  });
+
   it('login checks the password with the token server, then push needs no flags', async () => {
     const e = await env();
     const wrong = await cli(['login', registry.host, '-u', 'alice', '--password-stdin'], e, 'wrong');
