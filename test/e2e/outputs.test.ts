@@ -172,7 +172,9 @@ describe('pull -o', () => {
       pulling.stderr.on('data', (d) => {
         stderr += d;
       });
-      await new Promise((r) => setTimeout(r, 400));
+      // Once the pull has connected it is past its set-up (signal handlers in place): a fixed sleep
+      // was too short on a loaded machine, where node had not even started.
+      while (sockets.length === 0) await new Promise((r) => setTimeout(r, 20));
       pulling.kill('SIGTERM');
       const code = await new Promise<number | null>((r) => pulling.on('close', r));
       assert.equal(code, 143, stderr);

@@ -150,7 +150,7 @@ describe('pull reads every layout in the wild', () => {
         assert.match(err.message, /2 layers hold wasm modules/);
         assert.match(err.message, /api\.wasm/);
         assert.match(err.message, /ui\.wasm/);
-        assert.match(err.hint ?? '', /--layer/);
+        assert.match(err.hint ?? '', /the `layer` option/);
         return true;
       },
     );
