@@ -26,6 +26,7 @@ export {
 export { type ErrorCode, hasCode, WasmOciError, type WasmOciErrorOptions } from './errors.js';
 export type { Annotations, Descriptor, Platform } from './oci/descriptor.js';
 export { type CopyArtifactOptions, type CopyArtifactResult, copyArtifact, splitTags } from './ops/copy.js';
+export { type DiscoverOptions, type DiscoverResult, discover, type ReferrerNode } from './ops/discover.js';
 export {
   type ArtifactFormat,
   type ArtifactReport,

@@ -48,6 +48,11 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'wasm-to-oci copy localhost:5000/hello:v1 oci:./backup:v1',
   ],
   tags: ['wasm-to-oci tags localhost:5000/hello', 'wasm-to-oci tags oci:./layout --json'],
+  discover: [
+    'wasm-to-oci discover localhost:5000/hello:v1',
+    '# only the signatures, one level, as JSON',
+    'wasm-to-oci discover localhost:5000/hello:v1 --artifact-type application/vnd.dev.sigstore.bundle.v0.3+json --depth 1 --json',
+  ],
   resolve: [
     'wasm-to-oci resolve localhost:5000/hello:v1',
     'wasm-to-oci resolve localhost:5000/hello:v1 --json',

@@ -1,5 +1,6 @@
 import { WasmOciError } from '../errors.js';
 import { copyArtifact } from '../ops/copy.js';
+import type { ReferrerNode } from '../ops/discover.js';
 import {
   deleteManifest,
   getBlob,
@@ -108,6 +109,39 @@ export async function runTags(args: string[], options: OptionValues, ctx: Contex
   // Printed page by page, as they arrive.
   for await (const page of tagPages(target))
     ctx.io.stdout.write(page.map((t) => `${lineSafe(t)}\n`).join(''));
+}
+
+export async function runDiscover(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const depthText = text(options, 'depth');
+  const depth = depthText === undefined ? undefined : Number(depthText);
+  if (depth !== undefined && !(Number.isSafeInteger(depth) && depth >= 0)) {
+    throw new WasmOciError('USAGE', `--depth wants a whole number, not "${depthText}"`);
+  }
+  const { discover } = await import('../ops/discover.js');
+  const result = await discover({
+    ...(await targetOptions(args[0] as string, options, ctx)),
+    artifactType: text(options, 'artifact-type'),
+    depth,
+  });
+  if (flag(options, 'json')) {
+    ctx.io.stdout.write(`${jsonSafe(result)}\n`);
+    return;
+  }
+  const lines = [lineSafe(result.reference)];
+  const draw = (nodes: ReferrerNode[], indent: string) => {
+    nodes.forEach((node, i) => {
+      const last = i === nodes.length - 1;
+      const { descriptor } = node;
+      const type = node.artifactType ?? descriptor.mediaType;
+      lines.push(
+        `${indent}${last ? '└── ' : '├── '}${lineSafe(descriptor.digest)} ${lineSafe(type)} (${descriptor.size} bytes)`,
+      );
+      draw(node.referrers, `${indent}${last ? '    ' : '│   '}`);
+    });
+  };
+  draw(result.referrers, '');
+  if (result.referrers.length === 0) lines.push('(no referrers)');
+  ctx.io.stdout.write(`${lines.join('\n')}\n`);
 }
 
 export async function runResolve(args: string[], options: OptionValues, ctx: Context): Promise<void> {

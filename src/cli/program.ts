@@ -285,6 +285,23 @@ const COMMANDS: Command[] = [
     run: async (args, options, ctx) => (await ctx.load('manage')).runTags(args, options, ctx),
   },
   {
+    name: 'discover',
+    summary: 'show the artifacts that refer to a manifest (signatures, SBOMs...) as a tree',
+    arguments: [{ name: 'reference', description: 'host/repo[:tag][@digest] or oci:<dir>[:tag]' }],
+    options: [
+      {
+        name: 'artifact-type',
+        type: 'string',
+        value: '<type>',
+        description: 'only referrers of this artifact type (first level)',
+      },
+      { name: 'depth', type: 'string', value: '<n>', description: 'levels to follow (default: all)' },
+      LAYOUT_OPTION,
+      ...NETWORK_OPTIONS,
+    ],
+    run: async (args, options, ctx) => (await ctx.load('manage')).runDiscover(args, options, ctx),
+  },
+  {
     name: 'resolve',
     summary: 'print the digest a reference names',
     arguments: [{ name: 'reference', description: 'host/repo[:tag] or oci:<dir>[:tag]' }],

@@ -21,6 +21,7 @@ export {
   isDigest,
   type ParsedDigest,
   parseDigest,
+  referrersTag,
 } from '../oci/digest.js';
 export {
   type ImageIndex,
@@ -37,6 +38,7 @@ export { FileBackedStore, FileOutputStore } from './file.js';
 export { type LayoutOptions, OciLayoutStore } from './layout.js';
 export { MemoryStore } from './memory.js';
 export { type FileRange, isFileRange } from './range.js';
+export { listReferrers, referrersFromTagSchema } from './referrers.js';
 export {
   type BlobPushOptions,
   type BlobStat,
@@ -49,6 +51,7 @@ export {
   canDeleteManifest,
   canFetchInto,
   canForget,
+  canListReferrers,
   canListTags,
   canMount,
   canOpenWriter,
@@ -69,6 +72,8 @@ export {
   type Pusher,
   type ReadOnlyTarget,
   type ReferencePusher,
+  type ReferrerLister,
+  type ReferrersQuery,
   type RepositoryLocation,
   type Resolver,
   type Storage,

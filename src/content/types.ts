@@ -183,6 +183,26 @@ export interface ManifestDeleter {
   deleteManifest(digest: string, options?: OperationOptions): Promise<void>;
 }
 
+/** What a referrers listing asks for. */
+export interface ReferrersQuery {
+  /** Only referrers of this artifact type. */
+  artifactType?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Optional capability: list a subject's referrers through an API of the target's own (a registry's
+ * OCI 1.1 referrers API); `undefined` when the target turns out to have none (then the tag schema is
+ * read).
+ */
+export interface ReferrerLister {
+  referrers(subject: Descriptor, query?: ReferrersQuery): Promise<Descriptor[] | undefined>;
+}
+
+export function canListReferrers(target: object): target is ReferrerLister {
+  return typeof (target as Partial<ReferrerLister>).referrers === 'function';
+}
+
 export function isLocated(target: object): target is Located {
   const location = (target as Partial<Located>).location;
   return typeof location?.registry === 'string' && typeof location.repository === 'string';

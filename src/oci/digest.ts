@@ -28,6 +28,15 @@ export function parseDigest(digest: string): ParsedDigest {
   return { algorithm, hex };
 }
 
+/**
+ * The referrers tag schema of the distribution spec: the index listing a subject's referrers lives
+ * under the tag `<alg>-<hex>` (`sha256-<hex>`) where a registry has no referrers API.
+ */
+export function referrersTag(digest: string): string {
+  const { algorithm, hex } = parseDigest(digest);
+  return `${algorithm}-${hex}`;
+}
+
 export function isDigest(value: string): boolean {
   try {
     parseDigest(value);

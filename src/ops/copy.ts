@@ -2,7 +2,7 @@ import type { ReadOnlyTarget, Target } from '../content/types.js';
 import { copy, fetchManifest, type ProgressEvent } from '../copy.js';
 import { hasCode, WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { parseDigest } from '../oci/digest.js';
+import { referrersTag } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import { isManifestMediaType } from '../oci/mediatypes.js';
 import { registryMemory } from '../registry/client.js';
@@ -57,12 +57,6 @@ export function splitTags(input: string): { reference: string; tags: string[] } 
   if (!match) return { reference: input, tags: [] };
   const [first, ...rest] = (match[2] ?? '').split(',');
   return { reference: `${match[1]}:${first}`, tags: rest };
-}
-
-/** The referrers tag schema of the distribution spec: `sha256-<hex>`. */
-function referrersTag(digest: string): string {
-  const { algorithm, hex } = parseDigest(digest);
-  return `${algorithm}-${hex}`;
 }
 
 /**

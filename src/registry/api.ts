@@ -1,5 +1,3 @@
-import { parseDigest } from '../oci/digest.js';
-
 /**
  * The distribution API's URL paths, in one place (distribution-spec "Endpoints"). Repository names
  * and references are validated before they get here: names by the reference grammar, references as
@@ -13,9 +11,3 @@ export const api = {
   tags: (name: string) => `/v2/${name}/tags/list`,
   referrers: (name: string, digest: string) => `/v2/${name}/referrers/${digest}`,
 };
-
-/** The referrers tag schema of the distribution spec: `sha256-<hex>`. */
-export function referrersTag(digest: string): string {
-  const { algorithm, hex } = parseDigest(digest);
-  return `${algorithm}-${hex}`;
-}

@@ -14,6 +14,8 @@ import type {
   Mounter,
   OperationOptions,
   ReferencePusher,
+  ReferrerLister,
+  ReferrersQuery,
   RepositoryLocation,
   TagLister,
   TagListOptions,
@@ -98,7 +100,16 @@ export function parseTagPage(bytes: Buffer, where: string): string[] {
  * (upload.ts).
  */
 export class RemoteRepository
-  implements Target, ReferencePusher, Ingester, ChunkFetcher, Mounter, TagLister, BlobStat, ManifestDeleter
+  implements
+    Target,
+    ReferencePusher,
+    Ingester,
+    ChunkFetcher,
+    Mounter,
+    TagLister,
+    BlobStat,
+    ManifestDeleter,
+    ReferrerLister
 {
   readonly client: RegistryClient;
   readonly name: string;
@@ -406,6 +417,12 @@ export class RemoteRepository
     const tags: string[] = [];
     for await (const page of this.tagPages(options)) tags.push(...page);
     return tags;
+  }
+
+  /** The referrers of `subject` through the registry's referrers API (`undefined`: it has none). */
+  async referrers(subject: Descriptor, query: ReferrersQuery = {}): Promise<Descriptor[] | undefined> {
+    const { referrersFromApi } = await import('./referrers.js');
+    return referrersFromApi(this.client, this.name, subject, query);
   }
 
   /** The descriptor of a blob from `HEAD` (size from Content-Length). */
