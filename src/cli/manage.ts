@@ -1,4 +1,5 @@
 import { cacheEntries, pruneCache } from '../cache/cache.js';
+import { DEFAULT_CONCURRENCY } from '../content/defaults.js';
 import { WasmOciError } from '../errors.js';
 import { copyArtifact } from '../ops/copy.js';
 import {
@@ -60,7 +61,7 @@ export async function runCopy(args: string[], options: OptionValues, ctx: Contex
   const [source, destination] = args as [string, string];
   const json = flag(options, 'json');
   const bar = progressBar(ctx.io.stderr, 'Copying');
-  const concurrency = Number(text(options, 'concurrency') ?? 3);
+  const concurrency = Number(text(options, 'concurrency') ?? DEFAULT_CONCURRENCY);
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new WasmOciError(
       'USAGE',
