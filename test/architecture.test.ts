@@ -90,12 +90,18 @@ describe('architecture', () => {
     );
   });
 
-  it('sign/notary/ (Notary v1) uses only the transport, the registry client and auth scopes', () => {
+  it('sign/notary/ (Notary v1) uses only the transport, the registry client, auth scopes and atomic writes', () => {
     for (const f of files.filter((x) => x.rel.startsWith('sign/notary/'))) {
       for (const l of f.local) {
         assert.ok(
           ['sign', 'transport'].includes(room(l)) ||
-            ['errors.ts', 'registry/client.ts', 'registry/errors.ts', 'auth/scope.ts'].includes(l),
+            [
+              'errors.ts',
+              'registry/client.ts',
+              'registry/errors.ts',
+              'auth/scope.ts',
+              'content/atomic.ts',
+            ].includes(l),
           `${f.rel} imports ${l}`,
         );
       }
@@ -158,6 +164,7 @@ describe('architecture', () => {
       [
         'sign/index.ts',
         'content/output.ts',
+        'content/atomic.ts',
         'content/defaults.ts',
         'credentials/source.ts',
         'oci/descriptor.ts',

@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeAtomicSync } from '../content/atomic.js';
 import type { RegistryMemory } from '../ops/target.js';
 
 /**
@@ -62,9 +63,7 @@ export function loadRegistryMemory(env: NodeJS.ProcessEnv): { memory: RegistryMe
       if (!file || now === before) return;
       try {
         mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
-        const temp = `${file}.${Math.random().toString(16).slice(2)}.part`;
-        writeFileSync(temp, now, { mode: 0o600 });
-        renameSync(temp, file);
+        writeAtomicSync(file, now, { mode: 0o600 });
       } catch {
         // Only speed is lost.
       }

@@ -1,6 +1,7 @@
 import { createCipheriv, createPrivateKey, type KeyObject, pbkdf2Sync, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { writeAtomic } from '../../content/atomic.js';
 import { hasCode, WasmOciError } from '../../errors.js';
 import { integer, objectIdentifier, octetString, readTlv, sequence } from './der.js';
 import { bareKeyId } from './keys.js';
@@ -124,15 +125,11 @@ export class TrustDirectory {
 
   /** Writes a file atomically with mode 0600 (its directory, and the trust dir, 0700). */
   private async writePrivateFile(path: string, data: string | Buffer): Promise<void> {
-    const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
     try {
       await this.ensureDir(this.path);
       await this.ensureDir(dirname(path));
-      await writeFile(temp, data, { mode: 0o600, flag: 'wx' });
-      await chmod(temp, 0o600);
-      await rename(temp, path);
+      await writeAtomic(path, data, { mode: 0o600, exact: true });
     } catch (err) {
-      await unlink(temp).catch(() => {});
       throw new WasmOciError('FILE', `cannot write ${path}: ${(err as Error).message}`, { cause: err });
     }
   }
