@@ -157,6 +157,15 @@ describe('architecture', () => {
     }
   });
 
+  it('registry/api.ts spells every distribution API path', () => {
+    // Code lines only (comments may name paths); the trust server's `v2/<GUN>/_trust/tuf/` paths are
+    // Notary's API, built in sign/notary/server.ts.
+    for (const f of files.filter((x) => !['registry/api.ts', 'sign/notary/server.ts'].includes(x.rel))) {
+      const code = f.text.split('\n').filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line));
+      for (const line of code) assert.ok(!/['"`]\/?v2\//.test(line), `${f.rel} spells ${line.trim()}`);
+    }
+  });
+
   it('the CLI uses the library through the operations and the public building blocks only', () => {
     const allowed = (l: string) =>
       ['cli', 'ops', 'cache'].includes(room(l)) ||

@@ -20,6 +20,7 @@ import {
   header,
 } from '../transport/types.js';
 import { USER_AGENT } from '../version.js';
+import { api } from './api.js';
 import { rateLimitError, responseError } from './errors.js';
 
 export interface RegistryOptions extends Omit<NodeHttpOptions, 'log'> {
@@ -384,7 +385,7 @@ export class RegistryClient {
         try {
           const res = await this.engine.request({
             method: 'GET',
-            url: new URL('/v2/', this.base),
+            url: new URL(api.ping(), this.base),
             headers: { 'user-agent': this.userAgent },
             signal,
           });
@@ -431,7 +432,7 @@ export class RegistryClient {
   /** `GET /v2/`: checks that the host is a registry and that we may talk to it. */
   async ping(signal?: AbortSignal): Promise<void> {
     const res = await this.expect(
-      { method: 'GET', url: '/v2/', scopes: [], signal },
+      { method: 'GET', url: api.ping(), scopes: [], signal },
       [200],
       `ping ${this.registry}`,
     );
