@@ -1,4 +1,5 @@
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { DEFAULT_CONCURRENCY } from './content/defaults.js';
 import { isFileRange } from './content/range.js';
 import type {
   ChunkFetcher,
@@ -48,7 +49,10 @@ export type ProgressEvent =
   | { type: 'done'; desc: Descriptor };
 
 export interface CopyGraphOptions {
-  /** Requests running at once against either target (default 3): checks, fetches, mounts, transfers. */
+  /**
+   * Requests running at once against either target (default `DEFAULT_CONCURRENCY`): checks, fetches,
+   * mounts, transfers.
+   */
   concurrency?: number;
   signal?: AbortSignal | undefined;
   onProgress?: ((event: ProgressEvent) => void) | undefined;
@@ -63,8 +67,6 @@ export interface CopyOptions extends CopyGraphOptions {
   /** Extra tags to point at the root after the first one. */
   tags?: readonly string[];
 }
-
-const DEFAULT_CONCURRENCY = 3;
 
 /** Limits how many async jobs run at once. */
 class Semaphore {

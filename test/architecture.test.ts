@@ -90,12 +90,18 @@ describe('architecture', () => {
     );
   });
 
-  it('sign/notary/ (Notary v1) uses only the transport, the registry client and auth scopes', () => {
+  it('sign/notary/ (Notary v1) uses only the transport, the registry client, auth scopes and atomic writes', () => {
     for (const f of files.filter((x) => x.rel.startsWith('sign/notary/'))) {
       for (const l of f.local) {
         assert.ok(
           ['sign', 'transport'].includes(room(l)) ||
-            ['errors.ts', 'registry/client.ts', 'registry/errors.ts', 'auth/scope.ts'].includes(l),
+            [
+              'errors.ts',
+              'registry/client.ts',
+              'registry/errors.ts',
+              'auth/scope.ts',
+              'content/atomic.ts',
+            ].includes(l),
           `${f.rel} imports ${l}`,
         );
       }
@@ -166,11 +172,27 @@ describe('architecture', () => {
     }
   });
 
+  it('registry/api.ts spells every distribution API path', () => {
+    // Code lines only (comments may name paths); the trust server's `v2/<GUN>/_trust/tuf/` paths are
+    // Notary's API, built in sign/notary/server.ts.
+    for (const f of files.filter((x) => !['registry/api.ts', 'sign/notary/server.ts'].includes(x.rel))) {
+      const code = f.text.split('\n').filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line));
+      for (const line of code) assert.ok(!/['"`]\/?v2\//.test(line), `${f.rel} spells ${line.trim()}`);
+    }
+  });
+
   it('the CLI uses the library through the operations and the public building blocks only', () => {
     const allowed = (l: string) =>
       ['cli', 'ops', 'cache'].includes(room(l)) ||
       ROOT_MODULES.includes(l) ||
-      ['sign/index.ts', 'content/output.ts', 'credentials/source.ts', 'oci/descriptor.ts'].includes(l);
+      [
+        'sign/index.ts',
+        'content/output.ts',
+        'content/atomic.ts',
+        'content/defaults.ts',
+        'credentials/source.ts',
+        'oci/descriptor.ts',
+      ].includes(l);
     for (const f of files.filter((x) => x.rel.startsWith('cli/'))) {
       for (const l of f.local) assert.ok(allowed(l), `${f.rel} imports ${l}`);
     }

@@ -34,6 +34,14 @@ export interface CachedToken {
   expiresAt: number;
 }
 
+/** What a token request asks for: the realm, the service it names, the scopes wanted. */
+interface TokenAsk {
+  realm: URL;
+  service: string | undefined;
+  scopes: string[];
+  signal: AbortSignal | undefined;
+}
+
 interface HostState {
   /** The challenge the host answered with last; lets later requests authorize up front. */
   challenge?: Challenge;
@@ -196,6 +204,12 @@ export class Authorizer {
     return token;
   }
 
+  /**
+   * A token from the challenge's realm (Distribution token spec), by the one grant the credential
+   * allows: the refresh-token grant for an identity token; for a user name and password a `GET` with
+   * Basic credentials, falling back to the OAuth2 password grant on a realm that answers 404 or 405;
+   * without credentials an anonymous `GET`.
+   */
   private async fetchToken(
     registry: string,
     challenge: Challenge,
@@ -207,56 +221,83 @@ export class Authorizer {
       return { token: cred.registryToken, expiresAt: this.now() + MAX_TOKEN_LIFETIME_S * 1000 };
     }
     const realm = this.realm(registry, challenge);
-    const service = challenge.params.service;
     const secret = cred?.identityToken !== undefined || (cred?.username && cred.password !== undefined);
     if (secret) this.checkRealmForSecrets(registry, realm);
+    const ask: TokenAsk = { realm, service: challenge.params.service, scopes, signal };
+    let res: HttpResponse;
+    if (cred?.identityToken) res = await this.refreshTokenGrant(ask, cred.identityToken);
+    else if (cred?.username && cred.password !== undefined)
+      res = await this.basicGet(ask, cred.username, cred.password);
+    else res = await this.anonymousGet(ask);
+    return this.tokenOf(res, realm.host, Boolean(cred));
+  }
+
+  private tokenHeaders(): Record<string, string> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.userAgent) headers['user-agent'] = this.userAgent;
-    /** An OAuth2 form POST (Distribution token spec): the refresh-token and password grants. */
-    const post = (grant: Record<string, string>) => {
-      const form = new URLSearchParams(grant);
-      if (service) form.set('service', service);
-      form.set('client_id', 'wasm-to-oci');
-      if (scopes.length) form.set('scope', scopes.join(' '));
-      return this.engine.request({
-        method: 'POST',
-        url: new URL(realm),
-        headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
-        body: Buffer.from(form.toString()),
-        signal,
-      });
-    };
-    let res: HttpResponse;
-    if (cred?.identityToken) {
-      res = await post({ grant_type: 'refresh_token', refresh_token: cred.identityToken });
-    } else {
-      const url = new URL(realm);
-      if (service) url.searchParams.set('service', service);
-      for (const scope of scopes) url.searchParams.append('scope', scope);
-      const basic = cred?.username && cred.password !== undefined;
-      if (basic) url.searchParams.set('account', cred.username as string);
-      res = await this.engine.request({
-        method: 'GET',
-        url,
-        headers: basic
-          ? {
-              ...headers,
-              authorization: basicAuthorization(cred.username as string, cred.password as string),
-            }
-          : headers,
-        signal,
-      });
-      if ((res.status === 404 || res.status === 405) && basic) {
-        // This realm only speaks OAuth2 POST: use the password grant.
-        await discard(res.body);
-        res = await post({
-          grant_type: 'password',
-          username: cred.username as string,
-          password: cred.password as string,
-        });
-      }
-    }
-    const host = realm.host;
+    return headers;
+  }
+
+  /** The realm's URL with the `GET` parameters: `service`, each `scope`, and `account` when named. */
+  private tokenUrl(ask: TokenAsk, account?: string): URL {
+    const url = new URL(ask.realm);
+    if (ask.service) url.searchParams.set('service', ask.service);
+    for (const scope of ask.scopes) url.searchParams.append('scope', scope);
+    if (account !== undefined) url.searchParams.set('account', account);
+    return url;
+  }
+
+  /** The OAuth2 form of a grant: its own fields, then `service`, `client_id` and the scopes. */
+  private tokenForm(ask: TokenAsk, grant: Record<string, string>): Buffer {
+    const form = new URLSearchParams(grant);
+    if (ask.service) form.set('service', ask.service);
+    form.set('client_id', 'wasm-to-oci');
+    if (ask.scopes.length) form.set('scope', ask.scopes.join(' '));
+    return Buffer.from(form.toString());
+  }
+
+  private postForm(ask: TokenAsk, grant: Record<string, string>): Promise<HttpResponse> {
+    return this.engine.request({
+      method: 'POST',
+      url: new URL(ask.realm),
+      headers: { ...this.tokenHeaders(), 'content-type': 'application/x-www-form-urlencoded' },
+      body: this.tokenForm(ask, grant),
+      signal: ask.signal,
+    });
+  }
+
+  private refreshTokenGrant(ask: TokenAsk, refreshToken: string): Promise<HttpResponse> {
+    return this.postForm(ask, { grant_type: 'refresh_token', refresh_token: refreshToken });
+  }
+
+  private passwordGrant(ask: TokenAsk, username: string, password: string): Promise<HttpResponse> {
+    return this.postForm(ask, { grant_type: 'password', username, password });
+  }
+
+  private anonymousGet(ask: TokenAsk): Promise<HttpResponse> {
+    return this.engine.request({
+      method: 'GET',
+      url: this.tokenUrl(ask),
+      headers: this.tokenHeaders(),
+      signal: ask.signal,
+    });
+  }
+
+  private async basicGet(ask: TokenAsk, username: string, password: string): Promise<HttpResponse> {
+    const res = await this.engine.request({
+      method: 'GET',
+      url: this.tokenUrl(ask, username),
+      headers: { ...this.tokenHeaders(), authorization: basicAuthorization(username, password) },
+      signal: ask.signal,
+    });
+    if (res.status !== 404 && res.status !== 405) return res;
+    // This realm only speaks OAuth2 POST: use the password grant.
+    await discard(res.body);
+    return this.passwordGrant(ask, username, password);
+  }
+
+  /** The token of a token server's answer, or the error its status calls for. */
+  private async tokenOf(res: HttpResponse, host: string, hadCredentials: boolean): Promise<CachedToken> {
     const text = (
       await readCapped(res.body, MAX_TOKEN_RESPONSE, { what: `the answer of token server ${host}` })
     ).toString('utf8');
@@ -266,7 +307,7 @@ export class Authorizer {
         `token request to ${host} failed with HTTP ${res.status}`,
         {
           status: res.status,
-          hint: cred
+          hint: hadCredentials
             ? 'check the credentials for this registry'
             : 'this registry may need credentials: log in first',
         },

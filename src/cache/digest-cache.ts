@@ -1,7 +1,7 @@
 import type { Stats } from 'node:fs';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { temporaryPath } from '../content/output.js';
+import { writeAtomic } from '../content/atomic.js';
 import { isDigest } from '../oci/digest.js';
 
 /**
@@ -68,14 +68,11 @@ export class FileDigestCache implements DigestCache {
     const entries = [...(await this.load()).entries()]
       .sort((a, b) => b[1].used - a[1].used)
       .slice(0, MAX_ENTRIES);
-    const temp = temporaryPath(this.path);
     try {
       await mkdir(dirname(this.path), { recursive: true, mode: 0o700 });
-      await writeFile(temp, JSON.stringify(Object.fromEntries(entries)), { mode: 0o600, flag: 'wx' });
-      await rename(temp, this.path);
+      await writeAtomic(this.path, JSON.stringify(Object.fromEntries(entries)), { mode: 0o600 });
     } catch (err) {
       // A cache that cannot be written only costs speed.
-      await unlink(temp).catch(() => {});
       this.onError?.(err);
     }
   }

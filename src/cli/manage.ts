@@ -1,3 +1,5 @@
+import { DEFAULT_CONCURRENCY } from '../content/defaults.js';
+
 import { WasmOciError } from '../errors.js';
 import { copyArtifact } from '../ops/copy.js';
 import type { ReferrerNode } from '../ops/discover.js';
@@ -60,7 +62,7 @@ export async function runCopy(args: string[], options: OptionValues, ctx: Contex
   const [source, destination] = args as [string, string];
   const json = flag(options, 'json');
   const bar = progressBar(ctx.io.stderr, 'Copying');
-  const concurrency = Number(text(options, 'concurrency') ?? 3);
+  const concurrency = Number(text(options, 'concurrency') ?? DEFAULT_CONCURRENCY);
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new WasmOciError(
       'USAGE',

@@ -1,3 +1,4 @@
+import { DEFAULT_CONCURRENCY } from '../content/defaults.js';
 import { VERSION } from '../version.js';
 import { type CommandSpec, type OptionSpec, type OptionValues, parseCommand, suggest } from './args.js';
 import {
@@ -267,7 +268,7 @@ const COMMANDS: Command[] = [
         name: 'concurrency',
         type: 'string',
         value: '<n>',
-        default: '3',
+        default: String(DEFAULT_CONCURRENCY),
         description: 'blob transfers at once',
       },
       ...COPY_NETWORK_OPTIONS,

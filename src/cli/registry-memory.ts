@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeAtomicSync } from '../content/atomic.js';
 import { WasmOciError } from '../errors.js';
 import type { RegistryMemory } from '../ops/target.js';
 import type { Context } from './common.js';
@@ -104,9 +105,7 @@ export function loadRegistryMemory(
       if (!file || now === before) return;
       try {
         mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
-        const temp = `${file}.${Math.random().toString(16).slice(2)}.part`;
-        writeFileSync(temp, now, { mode: 0o600 });
-        renameSync(temp, file);
+        writeAtomicSync(file, now, { mode: 0o600 });
       } catch (err) {
         // Only speed is lost.
         onError?.(err);

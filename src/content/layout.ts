@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import {
   chmod,
@@ -20,6 +19,7 @@ import { ANNOTATION_REF_NAME, type Descriptor } from '../oci/descriptor.js';
 import { Digester, isDigest, parseDigest } from '../oci/digest.js';
 import { type ImageIndex, MAX_MANIFEST_BYTES, parseManifest, serializeIndex } from '../oci/manifest.js';
 import { isManifestMediaType, MediaType } from '../oci/mediatypes.js';
+import { renameInto, temporaryPath, writeAtomic } from './atomic.js';
 import { fileError, fileWriter } from './output.js';
 import { isFileRange } from './range.js';
 import {
@@ -129,7 +129,7 @@ export class OciLayoutStore
   }
 
   private tempPath(digest: string): string {
-    return join(dirname(this.blobPath(digest)), `.tmp-${randomBytes(6).toString('hex')}`);
+    return temporaryPath(this.blobPath(digest));
   }
 
   async exists(desc: Descriptor): Promise<boolean> {
@@ -199,7 +199,7 @@ export class OciLayoutStore
     await this.mkdirs(dirname(path));
     await this.clearFor(path);
     const temp = this.tempPath(desc.digest);
-    try {
+    await renameInto(temp, async () => {
       if (content instanceof Uint8Array) {
         const verifier = new Verifier(desc);
         verifier.update(content);
@@ -211,11 +211,10 @@ export class OciLayoutStore
           signal: options.signal,
         });
       }
-      await rename(temp, path);
-    } catch (err) {
-      await unlink(temp).catch(() => {});
+      return path;
+    }).catch((err: unknown) => {
       throw this.writeError(err);
-    }
+    });
   }
 
   async openWriter(desc: Descriptor): Promise<ChunkWriter> {
@@ -231,7 +230,8 @@ export class OciLayoutStore
     await this.init();
     const digester = new Digester();
     let size = 0;
-    const temp = join(this.root, 'blobs', `.tmp-${randomBytes(6).toString('hex')}`);
+    // The digest is known only once the bytes are in: the temporary file waits in blobs/.
+    const temp = temporaryPath(join(this.root, 'blobs', 'ingest'));
     const observe = (chunk: Buffer) => {
       digester.update(chunk);
       size += chunk.length;
@@ -246,21 +246,21 @@ export class OciLayoutStore
         })
       : ingestStream(content);
     if (!isFileRange(content)) stream.on('data', observe);
-    try {
+    let desc: Descriptor | undefined;
+    await renameInto(temp, async () => {
       await pipeline(stream, (await open(temp, 'wx', this.fileMode)).createWriteStream());
       if (options.size !== undefined && size !== options.size) {
         throw new WasmOciError('SIZE_MISMATCH', `expected ${options.size} bytes, read ${size}`);
       }
-      const desc: Descriptor = { mediaType, digest: digester.digest(), size };
+      desc = { mediaType, digest: digester.digest(), size };
       const path = this.blobPath(desc.digest);
       await this.mkdirs(dirname(path));
       if (!(await this.exists(desc))) await this.clearFor(path);
-      await rename(temp, path);
-      return desc;
-    } catch (err) {
-      await unlink(temp).catch(() => {});
+      return path;
+    }).catch((err: unknown) => {
       throw this.writeError(err);
-    }
+    });
+    return desc as Descriptor;
   }
 
   async pushReference(desc: Descriptor, content: Uint8Array, reference: string): Promise<void> {
@@ -407,14 +407,11 @@ export class OciLayoutStore
 
   /** Replaces index.json atomically (callers hold the lock). */
   private async writeIndex(index: ImageIndex): Promise<void> {
-    const temp = join(this.root, `.index-${randomBytes(6).toString('hex')}.json`);
-    try {
-      await writeFile(temp, serializeIndex(index), { mode: this.fileMode });
-      await rename(temp, join(this.root, 'index.json'));
-    } catch (err) {
-      await unlink(temp).catch(() => {});
-      throw this.writeError(err);
-    }
+    await writeAtomic(join(this.root, 'index.json'), serializeIndex(index), { mode: this.fileMode }).catch(
+      (err: unknown) => {
+        throw this.writeError(err);
+      },
+    );
   }
 
   /**

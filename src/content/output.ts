@@ -1,11 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, fchmodSync, openSync, write } from 'node:fs';
 import { lstat, mkdtemp, readdir, readlink, rename, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+
 import { errnoError, WasmOciError } from '../errors.js';
+import { isTemporaryOf, temporaryPath } from './atomic.js';
+
 import type { ChunkSink, ChunkWriter, OutputWitness } from './types.js';
 
 /**
@@ -18,8 +20,8 @@ import type { ChunkSink, ChunkWriter, OutputWitness } from './types.js';
  *   temporary file first, then copied through (nothing reaches it before the digest matched);
  * - a directory, a socket or a block device: refused.
  *
- * Temporary files are named `.<name>.<12 hex>.part`; ones left by a killed process (untouched for an
- * hour) are removed when the same output is written again.
+ * Temporary files are named as `content/atomic.ts` names them (`.<name>.<12 hex>.part`); ones left by a
+ * killed process (untouched for an hour) are removed when the same output is written again.
  */
 
 export interface OutputPlan {
@@ -37,11 +39,6 @@ const STALE_PART_MS = 60 * 60 * 1000;
 /** Our error for a failed file-system call, with the path and a readable reason. */
 export function fileError(err: NodeJS.ErrnoException, path: string): WasmOciError {
   return errnoError(err, path);
-}
-
-/** A temporary path beside `target` (same file system, so the final rename is atomic). */
-export function temporaryPath(target: string): string {
-  return join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.part`);
 }
 
 /** A private temporary directory (mode 0700); the caller removes it. */
@@ -93,7 +90,6 @@ export async function planOutput(path: string): Promise<OutputPlan> {
 /** Removes `.part` files of `target` that a killed process left behind (untouched for an hour). */
 export async function sweepStaleParts(target: string, now = Date.now()): Promise<void> {
   const dir = dirname(target);
-  const prefix = `.${basename(target)}.`;
   let names: string[];
   try {
     names = await readdir(dir);
@@ -101,7 +97,7 @@ export async function sweepStaleParts(target: string, now = Date.now()): Promise
     return;
   }
   for (const name of names) {
-    if (!name.startsWith(prefix) || !/^[0-9a-f]{12}\.part$/.test(name.slice(prefix.length))) continue;
+    if (!isTemporaryOf(name, target)) continue;
     const path = join(dir, name);
     const info = await lstat(path).catch(() => undefined);
     if (info?.isFile() && now - info.mtimeMs > STALE_PART_MS) await unlink(path).catch(() => {});

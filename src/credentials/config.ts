@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, readlink, rename, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { lstat, mkdir, readFile, readlink } from 'node:fs/promises';
+import { dirname, isAbsolute, join } from 'node:path';
 import type { Credential } from '../auth/authorizer.js';
+import { writeAtomic } from '../content/atomic.js';
 import { WasmOciError } from '../errors.js';
 
 /**
@@ -131,12 +131,9 @@ export function checkConfig(json: unknown, path: string): DockerConfig {
 export async function writeConfig(path: string, config: DockerConfig): Promise<void> {
   const target = await linkTarget(path);
   await mkdir(dirname(target), { recursive: true, mode: 0o700 });
-  const temp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.part`);
   try {
-    await writeFile(temp, `${JSON.stringify(config, null, '\t')}\n`, { mode: 0o600, flag: 'wx' });
-    await rename(temp, target);
+    await writeAtomic(target, `${JSON.stringify(config, null, '\t')}\n`, { mode: 0o600 });
   } catch (err) {
-    await unlink(temp).catch(() => {});
     throw new WasmOciError('FILE', `cannot write ${path}: ${fileReason(err as NodeJS.ErrnoException)}`, {
       cause: err,
     });

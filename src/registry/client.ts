@@ -20,6 +20,7 @@ import {
   header,
 } from '../transport/types.js';
 import { USER_AGENT } from '../version.js';
+import { api } from './api.js';
 import { rateLimitError, responseError } from './errors.js';
 
 export interface RegistryOptions extends Omit<NodeHttpOptions, 'log'> {
@@ -430,7 +431,7 @@ export class RegistryClient {
         try {
           const res = await this.engine.request({
             method: 'GET',
-            url: new URL('/v2/', this.base),
+            url: new URL(api.ping(), this.base),
             headers: { 'user-agent': this.userAgent, ...this.extraHeaders },
             signal,
           });
@@ -484,7 +485,7 @@ export class RegistryClient {
   /** True when a plain-HTTP `GET /v2/` is answered "Client sent an HTTP request to an HTTPS server". */
   private async speaksTls(): Promise<boolean> {
     try {
-      const res = await this.sendOnce({ method: 'GET', url: '/v2/', scopes: [], retry: false });
+      const res = await this.sendOnce({ method: 'GET', url: api.ping(), scopes: [], retry: false });
       const text = await readText(res.body, 16 * 1024).catch(() => '');
       return res.status === 400 && /HTTP request to an HTTPS server/i.test(text);
     } catch {
@@ -495,7 +496,7 @@ export class RegistryClient {
   /** `GET /v2/`: checks that the host is a registry and that we may talk to it. */
   async ping(signal?: AbortSignal): Promise<void> {
     const res = await this.expect(
-      { method: 'GET', url: '/v2/', scopes: [], signal },
+      { method: 'GET', url: api.ping(), scopes: [], signal },
       [200],
       `ping ${this.registry}`,
     );

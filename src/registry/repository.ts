@@ -23,17 +23,18 @@ import type {
 } from '../content/types.js';
 import { hasCode, WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { digestOf, isDigest, parseDigest } from '../oci/digest.js';
+import { isDigest, parseDigest } from '../oci/digest.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
-import { baseMediaType, isManifestMediaType, MANIFEST_ACCEPT, MediaType } from '../oci/mediatypes.js';
-import { isValidTag } from '../reference.js';
+import { isManifestMediaType, MANIFEST_ACCEPT } from '../oci/mediatypes.js';
 import { discard } from '../transport/body.js';
 import { isTransient } from '../transport/errors.js';
-import { type HttpResponse, header, isFileRange } from '../transport/types.js';
+import { header, isFileRange } from '../transport/types.js';
 import { api } from './api.js';
 import type { RegistryClient } from './client.js';
 import { type DownloadRequest, downloadInto, downloadStream } from './download.js';
 import { registryCodes } from './errors.js';
+import { at, manifestDescriptor } from './manifests.js';
+import { tagPages } from './tags.js';
 import {
   bytesSource,
   fileSource,
@@ -42,6 +43,8 @@ import {
   type UploadRequest,
   uploadBlob,
 } from './upload.js';
+
+export { nextLink, parseTagPage, type TagListOptions } from './tags.js';
 
 export interface RepositoryOptions {
   /**
@@ -53,46 +56,8 @@ export interface RepositoryOptions {
   maxChunkBytes?: number | undefined;
 }
 
-/** Bounds of a tag listing: a registry whose pages never end must not exhaust memory. */
-/** How a reference follows the repository in messages: `@` before a digest, `:` before a tag. */
-function at(reference: string): string {
-  return `${isDigest(reference) ? '@' : ':'}${reference}`;
-}
-
 /** How many recently resolved manifests are kept, so resolve-then-fetch costs one GET. */
 const MANIFEST_MEMO_SIZE = 16;
-const TAG_PAGE_BYTES = 4 * 1024 * 1024;
-
-/** The `next` target of a `Link` header (RFC 8288), if any. */
-export function nextLink(value: string | undefined): string | undefined {
-  if (!value) return undefined;
-  // Linear in the header's length: a target stops at the next `<` (a URI holds none), and a quoted rel
-  // is taken whole before its words are looked at (backtracking over `next next ...` was quadratic).
-  for (const match of value.matchAll(/<([^<>]*)>((?:\s*;\s*[^;,]*)*)/g)) {
-    const params = match[2] ?? '';
-    for (const rel of params.matchAll(/;\s*rel\s*=\s*(?:"([^"]*)"|next\b)/gi)) {
-      if (rel[1] === undefined || /\bnext\b/i.test(rel[1])) return match[1];
-    }
-  }
-  return undefined;
-}
-
-/** The tags of one tag-list page (`{"name": ..., "tags": [...]}`); strings outside the tag grammar are dropped. */
-export function parseTagPage(bytes: Buffer, where: string): string[] {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw new WasmOciError('REGISTRY', `${where} sent a tag list that is not JSON`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new WasmOciError('REGISTRY', `${where} sent a malformed tag list`);
-  }
-  const tags = (json as { tags?: unknown }).tags;
-  if (tags === undefined || tags === null) return [];
-  if (!Array.isArray(tags)) throw new WasmOciError('REGISTRY', `${where} sent a malformed tag list`);
-  return tags.filter((t): t is string => typeof t === 'string' && isValidTag(t));
-}
 
 /**
  * A repository on a registry, as a Target over the distribution API: manifests by tag or digest, blobs
@@ -205,7 +170,7 @@ export class RemoteRepository
     }
     if (res.status !== 200)
       throw await this.client.responseError(res, `get manifest ${this.where()}${at(reference)}`);
-    const desc = this.manifestDescriptor(res, bytes, reference);
+    const desc = manifestDescriptor(res, bytes, reference, this.where());
     this.remember(desc.digest, bytes);
     return desc;
   }
@@ -227,38 +192,6 @@ export class RemoteRepository
       if (hasCode(err, 'ABORTED')) throw err;
       return false;
     }
-  }
-
-  private manifestDescriptor(res: HttpResponse, bytes: Buffer, reference: string): Descriptor {
-    const claimed = header(res, 'docker-content-digest');
-    const expected = isDigest(reference) ? reference : claimed && isDigest(claimed) ? claimed : undefined;
-    const algorithm = expected ? parseDigest(expected).algorithm : 'sha256';
-    const digest = digestOf(bytes, algorithm);
-    if (expected && digest !== expected) {
-      throw new WasmOciError(
-        'DIGEST_MISMATCH',
-        `manifest ${this.where()}${at(reference)} hashes to ${digest}, not ${expected}`,
-        { hint: 'the registry served corrupt or substituted content; nothing was used' },
-      );
-    }
-    let mediaType = baseMediaType(header(res, 'content-type') ?? '');
-    if (!isManifestMediaType(mediaType)) {
-      // Some registries serve a generic type; the body's own mediaType, or its shape, says what it is.
-      let json: unknown;
-      try {
-        json = JSON.parse(bytes.toString('utf8'));
-      } catch {
-        throw new WasmOciError('INVALID_MANIFEST', `manifest ${this.where()}${at(reference)} is not JSON`);
-      }
-      const body = (typeof json === 'object' && json !== null ? json : {}) as {
-        mediaType?: unknown;
-        manifests?: unknown;
-      };
-      if (typeof body.mediaType === 'string' && isManifestMediaType(body.mediaType))
-        mediaType = body.mediaType;
-      else mediaType = Array.isArray(body.manifests) ? MediaType.ociIndex : MediaType.ociManifest;
-    }
-    return { mediaType, digest, size: bytes.length };
   }
 
   private download(desc: Descriptor, signal: AbortSignal | undefined): DownloadRequest {
@@ -364,52 +297,11 @@ export class RemoteRepository
    * The tags, page by page, following `Link: <...>; rel="next"` (same origin only), bounded in pages and
    * bytes; a page that links back to one already read ends the listing with an error.
    */
-  async *tagPages(options: TagListOptions = {}): AsyncGenerator<string[]> {
-    const maxPages = options.maxPages ?? 10_000;
-    const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
-    let url: URL | undefined = this.client.url(api.tags(this.name));
-    url.searchParams.set('n', String(options.pageSize ?? 1000));
-    const seen = new Set<string>();
-    let bytesRead = 0;
-    for (let pages = 0; url; pages++) {
-      if (pages >= maxPages || bytesRead >= maxBytes) {
-        throw new WasmOciError(
-          'TOO_LARGE',
-          `${this.where()} lists more than ${pages >= maxPages ? `${maxPages} pages` : `${maxBytes} bytes`} of tags; stopped`,
-          { hint: 'the registry may paginate without end' },
-        );
-      }
-      seen.add(url.href);
-      const { res, bytes } = await this.client.read(
-        { method: 'GET', url, scopes: this.scopes, signal: options.signal },
-        { cap: Math.min(TAG_PAGE_BYTES, maxBytes - bytesRead), what: 'tag list page', ok: [200] },
-      );
-      if (res.status === 404) {
-        await discard(res.body);
-        throw new WasmOciError('NOT_FOUND', `${this.where()}: no such repository`, { status: 404 });
-      }
-      if (res.status !== 200) throw await this.client.responseError(res, `list tags of ${this.where()}`);
-      bytesRead += bytes.length;
-      yield parseTagPage(bytes, this.where());
-      const next = nextLink(header(res, 'link'));
-      if (next === undefined) return;
-      let target: URL;
-      try {
-        target = new URL(next, url);
-      } catch {
-        throw new WasmOciError('REGISTRY', `${this.where()} sent a malformed Link header`);
-      }
-      if (target.origin !== this.client.baseUrl.origin) {
-        throw new WasmOciError(
-          'REGISTRY',
-          `${this.where()} paginates to another origin (${target.origin}); refused`,
-        );
-      }
-      if (seen.has(target.href)) {
-        throw new WasmOciError('REGISTRY', `${this.where()} paginates in a loop; stopped`);
-      }
-      url = target;
-    }
+  tagPages(options: TagListOptions = {}): AsyncGenerator<string[]> {
+    return tagPages(
+      { client: this.client, name: this.name, scopes: this.scopes, where: this.where() },
+      options,
+    );
   }
 
   /** All tags (bounded as tagPages is). */

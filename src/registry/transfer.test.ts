@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { RetryClock } from '../transport/retry.js';
+import { fakeClock } from '../../test/harness/clock.js';
 import { RegistryClient, registryMemory } from './client.js';
 import { RemoteRepository } from './repository.js';
 import { PositionedHash } from './upload.js';
@@ -223,21 +223,6 @@ after(() => {
   server.close();
 });
 beforeEach(reset);
-
-/** A clock that records what it was asked to sleep and returns at once. */
-function fakeClock(): RetryClock & { sleeps: number[] } {
-  let t = 0;
-  const sleeps: number[] = [];
-  return {
-    sleeps,
-    now: () => t,
-    sleep: async (ms) => {
-      sleeps.push(ms);
-      t += ms;
-    },
-    random: () => 0.5,
-  };
-}
 
 function repository(clock = fakeClock(), extra: { maxChunkBytes?: number } = {}) {
   const client = new RegistryClient(host, { plainHttp: true, clock, memory: registryMemory() });

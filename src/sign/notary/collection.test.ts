@@ -1,72 +1,30 @@
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { hasCode } from '../../errors.js';
-import { canonicalJson } from './canonical.js';
-import { delegationCovers, findTarget, type TrustContext, updateCollection } from './collection.js';
 import {
-  certificateKey,
-  generateEcdsaKey,
-  keyId,
-  rootCertificate,
-  type Signature,
-  signEcdsa,
-  type TufKey,
-  tufPublicKey,
-} from './keys.js';
+  ecdsaSigner,
+  ed25519Signer,
+  fakeTrustServer,
+  GUN,
+  NOW,
+  rootSigner,
+  type Signer,
+  signWith,
+} from '../../../test/harness/tuf.js';
+import { hasCode } from '../../errors.js';
+import { delegationCovers, findTarget, type TrustContext, updateCollection } from './collection.js';
 import { TrustDirectory } from './keystore.js';
-import { type DelegatedRole, expiresIn, type FileMeta, fileMeta, serializeEnvelope } from './metadata.js';
-import type { TrustServer } from './server.js';
+import { type DelegatedRole, expiresIn, type FileMeta, fileMeta } from './metadata.js';
 
 /**
  * The TUF client workflow of collection.ts against complete collections built in memory and served by
  * a fake trust server (a map from metadata name to bytes), with a real trust directory in a temp dir.
  */
 
-const GUN = 'registry.test:5000/team/app';
-const NOW = new Date('2026-11-28T12:00:00Z');
 const DAY = 86_400_000;
-
-interface Signer {
-  id: string;
-  pub: TufKey;
-  key: KeyObject;
-  method: 'ecdsa' | 'eddsa';
-}
-
-function ecdsaSigner(): Signer {
-  const key = generateEcdsaKey();
-  const pub = tufPublicKey(createPublicKey(key));
-  return { id: keyId(pub), pub, key, method: 'ecdsa' };
-}
-
-function ed25519Signer(): Signer {
-  const key = generateKeyPairSync('ed25519').privateKey;
-  const pub = tufPublicKey(createPublicKey(key));
-  return { id: keyId(pub), pub, key, method: 'eddsa' };
-}
-
-/** A root key: an ecdsa-x509 key whose self-signed certificate names `gun`. */
-function rootSigner(gun = GUN, options: { now?: Date; years?: number } = {}): Signer {
-  const key = generateEcdsaKey();
-  const pub = certificateKey(
-    rootCertificate(gun, key, { now: options.now ?? NOW, years: options.years ?? 10 }),
-  );
-  return { id: keyId(pub), pub, key, method: 'ecdsa' };
-}
-
-function signWith(signed: object, signers: Signer[]): Buffer {
-  const message = canonicalJson(signed);
-  const signatures: Signature[] = signers.map((s) => ({
-    keyid: s.id,
-    method: s.method,
-    sig: s.method === 'eddsa' ? sign(null, message, s.key).toString('base64') : signEcdsa(message, s.key),
-  }));
-  return serializeEnvelope(signed, signatures);
-}
 
 interface RoleSigners {
   root: Signer;
@@ -250,15 +208,11 @@ function context(
   files: Map<string, Buffer>,
   options: { dir?: TrustDirectory; now?: Date; log?: string[] } = {},
 ): TrustContext {
-  const log = options.log ?? [];
-  const server = {
-    url: new URL('https://notary.test:4443/'),
-    metadata: async (gun: string, name: string) => {
-      if (gun !== GUN) throw new Error(`asked for the collection ${gun}`);
-      log.push(name);
-      return files.get(name);
-    },
-  } as unknown as TrustServer;
+  const server = fakeTrustServer(files, {
+    url: 'https://notary.test:4443/',
+    gun: GUN,
+    log: options.log ?? [],
+  });
   return { gun: GUN, server, dir: options.dir ?? newDir(), now: options.now ?? NOW };
 }
 

@@ -1,9 +1,14 @@
-import { createCipheriv, createPrivateKey, type KeyObject, pbkdf2Sync, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { writeAtomic } from '../../content/atomic.js';
 import { hasCode, WasmOciError } from '../../errors.js';
-import { integer, objectIdentifier, octetString, readTlv, sequence } from './der.js';
 import { bareKeyId } from './keys.js';
+import { encryptPkcs8, isWrongPassphrase, pbkdf2Rounds } from './pbes2.js';
+import { parsePem, pem } from './pem.js';
+
+export { encryptPkcs8, pbkdf2Rounds } from './pbes2.js';
+export { parsePem } from './pem.js';
 
 /**
  * The trust directory, in Notary's layout so that the `notary` CLI and the original wasm-to-oci read
@@ -34,78 +39,10 @@ export interface KeyFile {
   path: string;
 }
 
-const PBES2 = '1.2.840.113549.1.5.13';
-const PBKDF2 = '1.2.840.113549.1.5.12';
-const AES256_CBC = '2.16.840.1.101.3.4.1.42';
-/**
- * PBKDF2 rounds for new key files. Notary writes 2048 and reads whatever the file says; 100 000 costs
- * about 36 ms per key here and makes guessing a passphrase from a stolen file that much slower.
- */
-const PBKDF2_ROUNDS = 100_000;
 const MAX_PASSPHRASE_ATTEMPTS = 3;
-
-/**
- * Encrypted PKCS#8 as Notary reads it: PBES2 with PBKDF2 (HMAC-SHA1, the only PRF Notary knows) and
- * AES-256-CBC. Node writes PBKDF2 with HMAC-SHA256, which Notary would decrypt to garbage.
- */
-export function encryptPkcs8(key: KeyObject, passphrase: string): Buffer {
-  const plain = key.export({ type: 'pkcs8', format: 'der' });
-  const salt = randomBytes(8);
-  const iv = randomBytes(16);
-  const derived = pbkdf2Sync(Buffer.from(passphrase, 'utf8'), salt, PBKDF2_ROUNDS, 32, 'sha1');
-  const cipher = createCipheriv('aes-256-cbc', derived, iv);
-  const encrypted = Buffer.concat([cipher.update(plain), cipher.final()]);
-  derived.fill(0);
-  return sequence(
-    sequence(
-      objectIdentifier(PBES2),
-      sequence(
-        sequence(objectIdentifier(PBKDF2), sequence(octetString(salt), integer(PBKDF2_ROUNDS))),
-        sequence(objectIdentifier(AES256_CBC), octetString(iv)),
-      ),
-    ),
-    octetString(encrypted),
-  );
-}
-
-function pem(type: string, headers: Record<string, string>, der: Buffer): string {
-  const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}`);
-  const body = der
-    .toString('base64')
-    .replace(/(.{64})/g, '$1\n')
-    .replace(/\n$/, '');
-  return `-----BEGIN ${type}-----\n${lines.length ? `${lines.join('\n')}\n\n` : ''}${body}\n-----END ${type}-----\n`;
-}
-
-interface PemBlock {
-  type: string;
-  headers: Record<string, string>;
-  der: Buffer;
-}
-
-function parsePem(text: string): PemBlock | undefined {
-  const m = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----/.exec(text);
-  if (!m) return undefined;
-  const headers: Record<string, string> = {};
-  const body: string[] = [];
-  for (const line of (m[2] as string).split(/\r?\n/)) {
-    const header = /^([A-Za-z0-9-]+):\s*(.*)$/.exec(line);
-    if (header && body.length === 0) headers[header[1] as string] = header[2] as string;
-    else body.push(line.trim());
-  }
-  return { type: m[1] as string, headers, der: Buffer.from(body.join(''), 'base64') };
-}
 
 /** The ID Notary gives a private key: the ID of its bare public key. */
 export const privateKeyIdOf: (key: KeyObject) => string = bareKeyId;
-
-function isWrongPassphrase(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  return (
-    /BAD_DECRYPT|bad decrypt|WRONG_FINAL_BLOCK|ASN1|DECODER|unsupported/i.test(`${e.code} ${e.message}`) ||
-    e.code === 'ERR_MISSING_PASSPHRASE'
-  );
-}
 
 export class TrustDirectory {
   readonly path: string;
@@ -124,15 +61,11 @@ export class TrustDirectory {
 
   /** Writes a file atomically with mode 0600 (its directory, and the trust dir, 0700). */
   private async writePrivateFile(path: string, data: string | Buffer): Promise<void> {
-    const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
     try {
       await this.ensureDir(this.path);
       await this.ensureDir(dirname(path));
-      await writeFile(temp, data, { mode: 0o600, flag: 'wx' });
-      await chmod(temp, 0o600);
-      await rename(temp, path);
+      await writeAtomic(path, data, { mode: 0o600, exact: true });
     } catch (err) {
-      await unlink(temp).catch(() => {});
       throw new WasmOciError('FILE', `cannot write ${path}: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -260,17 +193,3 @@ export class TrustDirectory {
 export function passphraseVariable(role: string): string {
   return role === 'root' || role === 'targets' || role === 'snapshot' ? role.toUpperCase() : 'DELEGATION';
 }
-
-/** For tests and tools: the PBKDF2 rounds of an encrypted key file's DER. */
-export function pbkdf2Rounds(der: Buffer): number {
-  const outer = readTlv(der);
-  const algorithm = readTlv(outer.content);
-  const params = readTlv(algorithm.content, readTlv(algorithm.content).end);
-  const kdf = readTlv(params.content);
-  const kdfParams = readTlv(kdf.content, readTlv(kdf.content).end);
-  const salt = readTlv(kdfParams.content);
-  const rounds = readTlv(kdfParams.content, salt.end);
-  return rounds.content.reduce((n, b) => n * 256 + b, 0);
-}
-
-export { parsePem };

@@ -1,67 +1,30 @@
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { hasCode } from '../../errors.js';
-import { canonicalJson } from './canonical.js';
-import { findTarget, type TrustContext, updateCollection } from './collection.js';
 import {
-  certificateKey,
-  generateEcdsaKey,
-  keyId,
-  rootCertificate,
-  type Signature,
-  signEcdsa,
-  type TufKey,
-  tufPublicKey,
-} from './keys.js';
+  ecdsaSigner,
+  ed25519Signer,
+  fakeTrustServer,
+  GUN,
+  NOW,
+  rootSigner,
+  type Signer,
+  signWith,
+} from '../../../test/harness/tuf.js';
+import { hasCode } from '../../errors.js';
+import { findTarget, type TrustContext, updateCollection } from './collection.js';
+import { type TufKey } from './keys.js';
 import { TrustDirectory } from './keystore.js';
-import { type DelegatedRole, expiresIn, type FileMeta, fileMeta, serializeEnvelope } from './metadata.js';
+import { type DelegatedRole, expiresIn, type FileMeta, fileMeta } from './metadata.js';
 import type { TrustServer } from './server.js';
 
 /**
  * The TUF client workflow against collections built in memory (a fake server answering metadata
  * by name): pinning, rotation, rollback, expiry, hashes, thresholds, delegations.
  */
-
-const GUN = 'registry.test:5000/team/app';
-const NOW = new Date('2026-11-28T12:00:00Z');
-
-interface Signer {
-  id: string;
-  pub: TufKey;
-  key: KeyObject;
-}
-
-function ecdsaSigner(): Signer {
-  const key = generateEcdsaKey();
-  const pub = tufPublicKey(createPublicKey(key));
-  return { id: keyId(pub), pub, key };
-}
-
-function rootSigner(gun = GUN): Signer {
-  const key = generateEcdsaKey();
-  const pub = certificateKey(rootCertificate(gun, key, { now: NOW }));
-  return { id: keyId(pub), pub, key };
-}
-
-function ed25519Signer(): Signer {
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const pub = tufPublicKey(createPublicKey(privateKey));
-  return { id: keyId(pub), pub, key: privateKey };
-}
-
-function envelope(signed: object, signers: Signer[]): Buffer {
-  const message = canonicalJson(signed);
-  const signatures: Signature[] = signers.map((s) =>
-    s.pub.keytype === 'ed25519'
-      ? { keyid: s.id, method: 'eddsa', sig: sign(null, message, s.key).toString('base64') }
-      : { keyid: s.id, method: 'ecdsa', sig: signEcdsa(message, s.key) },
-  );
-  return serializeEnvelope(signed, signatures);
-}
 
 const sha256hex = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -107,10 +70,10 @@ class Collection {
 
   publish(): void {
     // A root version is signed once (ECDSA signatures differ each time: a re-signed root is another root).
-    const root = this.files.get(`${this.rootVersion}.root`) ?? envelope(this.rootSigned(), this.rootSigners);
+    const root = this.files.get(`${this.rootVersion}.root`) ?? signWith(this.rootSigned(), this.rootSigners);
     this.files.set('root', root);
     this.files.set(`${this.rootVersion}.root`, root);
-    const targets = envelope(
+    const targets = signWith(
       {
         _type: 'Targets',
         delegations: this.delegations,
@@ -123,7 +86,7 @@ class Collection {
     const meta: Record<string, FileMeta> = { root: fileMeta(root), targets: fileMeta(targets) };
     this.files.set(`targets.${sha256hex(targets)}`, targets);
     for (const [name, d] of this.delegated) {
-      const bytes = envelope(
+      const bytes = signWith(
         {
           _type: 'Targets',
           delegations: { keys: {}, roles: [] },
@@ -136,14 +99,14 @@ class Collection {
       meta[name] = fileMeta(bytes);
       this.files.set(`${name}.${sha256hex(bytes)}`, bytes);
     }
-    const snapshot = envelope(
+    const snapshot = signWith(
       { _type: 'Snapshot', expires: expiresIn(NOW, { years: 3 }), meta, version: this.version },
       [this.snapshotKey],
     );
     this.files.set(`snapshot.${sha256hex(snapshot)}`, snapshot);
     this.files.set(
       'timestamp',
-      envelope(
+      signWith(
         {
           _type: 'Timestamp',
           expires: this.timestampExpires,
@@ -163,10 +126,7 @@ class Collection {
   }
 
   server(): TrustServer {
-    return {
-      url: new URL('https://trust.test/'),
-      metadata: async (_gun: string, name: string) => this.files.get(name),
-    } as unknown as TrustServer;
+    return fakeTrustServer(this.files);
   }
 }
 
