@@ -8,7 +8,7 @@ import { discard } from '../transport/body.js';
 import { header } from '../transport/types.js';
 import { api } from './api.js';
 import type { RegistryClient } from './client.js';
-import { nextLink } from './repository.js';
+import { nextPage } from './tags.js';
 
 /**
  * The OCI 1.1 referrers API (distribution-spec "Listing Referrers"): `GET /v2/<name>/referrers/<digest>`
@@ -76,23 +76,7 @@ export async function referrersFromApi(
     }
     if (!/\bartifactType\b/.test(header(res, 'oci-filters-applied') ?? '')) filtered = false;
     out.push(...page);
-    const next = nextLink(header(res, 'link'));
-    if (next === undefined) break;
-    let target: URL;
-    try {
-      target = new URL(next, url);
-    } catch {
-      throw new WasmOciError('REGISTRY', `${where} sent a malformed Link header`);
-    }
-    if (target.origin !== client.baseUrl.origin) {
-      throw new WasmOciError(
-        'REGISTRY',
-        `${where} pages its referrers to another origin (${target.origin}); refused`,
-      );
-    }
-    if (seen.has(target.href))
-      throw new WasmOciError('REGISTRY', `${where} pages its referrers in a loop; stopped`);
-    url = target;
+    url = nextPage(res, url, client, seen, where);
   }
   return query.artifactType && !filtered ? out.filter((d) => d.artifactType === query.artifactType) : out;
 }

@@ -34,6 +34,7 @@ import type { RegistryClient } from './client.js';
 import { type DownloadRequest, downloadInto, downloadStream } from './download.js';
 import { registryCodes } from './errors.js';
 import { at, manifestDescriptor } from './manifests.js';
+import { referrersFromApi } from './referrers.js';
 import { tagPages } from './tags.js';
 import {
   bytesSource,
@@ -313,7 +314,6 @@ export class RemoteRepository
 
   /** The referrers of `subject` through the registry's referrers API (`undefined`: it has none). */
   async referrers(subject: Descriptor, query: ReferrersQuery = {}): Promise<Descriptor[] | undefined> {
-    const { referrersFromApi } = await import('./referrers.js');
     return referrersFromApi(this.client, this.name, subject, query);
   }
 

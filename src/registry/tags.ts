@@ -5,7 +5,7 @@ export type { TagListOptions };
 import { WasmOciError } from '../errors.js';
 import { isValidTag } from '../reference.js';
 import { discard } from '../transport/body.js';
-import { header } from '../transport/types.js';
+import { type HttpResponse, header } from '../transport/types.js';
 import { api } from './api.js';
 import type { RegistryClient } from './client.js';
 
@@ -42,6 +42,32 @@ export function parseTagPage(bytes: Buffer, where: string): string[] {
   if (tags === undefined || tags === null) return [];
   if (!Array.isArray(tags)) throw new WasmOciError('REGISTRY', `${where} sent a malformed tag list`);
   return tags.filter((t): t is string => typeof t === 'string' && isValidTag(t));
+}
+
+/**
+ * The next page of a paged listing (tags, referrers): the `Link: <...>; rel="next"` target, resolved
+ * against the page's URL; on the registry's own origin only, and never a page already read.
+ */
+export function nextPage(
+  res: Pick<HttpResponse, 'headers'>,
+  url: URL,
+  client: Pick<RegistryClient, 'baseUrl'>,
+  seen: ReadonlySet<string>,
+  where: string,
+): URL | undefined {
+  const next = nextLink(header(res, 'link'));
+  if (next === undefined) return undefined;
+  let target: URL;
+  try {
+    target = new URL(next, url);
+  } catch {
+    throw new WasmOciError('REGISTRY', `${where} sent a malformed Link header`);
+  }
+  if (target.origin !== client.baseUrl.origin) {
+    throw new WasmOciError('REGISTRY', `${where} paginates to another origin (${target.origin}); refused`);
+  }
+  if (seen.has(target.href)) throw new WasmOciError('REGISTRY', `${where} paginates in a loop; stopped`);
+  return target;
 }
 
 /** The repository a listing reads: its client, name, token scopes, and how messages name it. */
@@ -83,23 +109,8 @@ export async function* tagPages(repo: TagSource, options: TagListOptions = {}): 
     if (res.status !== 200) throw await repo.client.responseError(res, `list tags of ${repo.where}`);
     bytesRead += bytes.length;
     yield parseTagPage(bytes, repo.where);
-    const next = nextLink(header(res, 'link'));
+    const next = nextPage(res, url, repo.client, seen, repo.where);
     if (next === undefined) return;
-    let target: URL;
-    try {
-      target = new URL(next, url);
-    } catch {
-      throw new WasmOciError('REGISTRY', `${repo.where} sent a malformed Link header`);
-    }
-    if (target.origin !== repo.client.baseUrl.origin) {
-      throw new WasmOciError(
-        'REGISTRY',
-        `${repo.where} paginates to another origin (${target.origin}); refused`,
-      );
-    }
-    if (seen.has(target.href)) {
-      throw new WasmOciError('REGISTRY', `${repo.where} paginates in a loop; stopped`);
-    }
-    url = target;
+    url = next;
   }
 }
