@@ -62,13 +62,7 @@ export async function runCopy(args: string[], options: OptionValues, ctx: Contex
   const [source, destination] = args as [string, string];
   const json = flag(options, 'json');
   const bar = progressBar(ctx.io.stderr, 'Copying');
-  const concurrency = Number(text(options, 'concurrency') ?? DEFAULT_CONCURRENCY);
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new WasmOciError(
-      'USAGE',
-      `--concurrency takes a whole number from 1, not ${text(options, 'concurrency')}`,
-    );
-  }
+  const concurrency = wholeNumber(options, 'concurrency', 1) ?? DEFAULT_CONCURRENCY;
   let result: Awaited<ReturnType<typeof copyArtifact>>;
   try {
     result = await copyArtifact({
@@ -113,12 +107,19 @@ export async function runTags(args: string[], options: OptionValues, ctx: Contex
     ctx.io.stdout.write(page.map((t) => `${lineSafe(t)}\n`).join(''));
 }
 
-export async function runDiscover(args: string[], options: OptionValues, ctx: Context): Promise<void> {
-  const depthText = text(options, 'depth');
-  const depth = depthText === undefined ? undefined : Number(depthText);
-  if (depth !== undefined && !(Number.isSafeInteger(depth) && depth >= 0)) {
-    throw new WasmOciError('USAGE', `--depth wants a whole number, not "${depthText}"`);
+/** A whole-number option of at least `min` (undefined when not given); anything else is a usage error. */
+function wholeNumber(options: OptionValues, name: string, min: number): number | undefined {
+  const raw = text(options, name);
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isInteger(value) || value < min) {
+    throw new WasmOciError('USAGE', `--${name} takes a whole number from ${min}, not ${raw}`);
   }
+  return value;
+}
+
+export async function runDiscover(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const depth = wholeNumber(options, 'depth', 0);
   const { discover } = await import('../ops/discover.js');
   const result = await discover({
     ...(await targetOptions(args[0] as string, options, ctx)),

@@ -191,7 +191,7 @@ describe('discover', () => {
     assert.match(lines.at(-1) ?? '', /^└── /);
     const bad = await runCli(['discover', `${plain.host}/refs/filter:v1`, '--depth', 'two'], { env: env() });
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--depth wants a whole number/);
+    assert.match(bad.stderr, /--depth takes a whole number from 0, not two/);
   });
 
   it('says so when nothing refers to a manifest, and does not take the subject for its own index', async () => {
