@@ -81,6 +81,8 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
           hint: 'set it to classic or cncf, unset it, or override it with --format classic|cncf',
         });
   }
+  const signKeyFile = text(options, 'sign-key');
+  const signKey = signKeyFile ? await cosignKey(signKeyFile, ctx) : undefined;
   const fromStdin = file === '-' ? await stdinToFile(ctx) : undefined;
   const bar = progressBar(ctx.io.stderr, 'Pushing');
   let result: Awaited<ReturnType<typeof push>>;
@@ -108,6 +110,7 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
       digestCache:
         dir && !fromStdin ? new FileDigestCache(join(dir, 'digests.json'), cacheWarning(ctx)) : undefined,
       sign: await trustOptions(options, ctx, flag(options, 'sign')),
+      signKey,
       signal: ctx.signal,
       onProgress: json ? undefined : bar.onProgress,
     });
@@ -131,6 +134,9 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
       ['Size', result.size],
       ['Digest', result.digest],
       ...(signed ? signed.targets.map((t): [string, string] => ['Signed', `${signed.collection}:${t}`]) : []),
+      ...(result.cosignSignature
+        ? [['Signature', `${result.cosignSignature.manifest.digest} (cosign)`] as [string, string]]
+        : []),
     ],
     {
       reference: result.reference,
@@ -142,6 +148,13 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
       references: result.references,
       kind: result.kind,
       ...(signed ? { signed } : {}),
+      ...(result.cosignSignature ? { cosignSignature: result.cosignSignature } : {}),
     },
   );
+}
+
+/** `--sign-key`: the key file and where its password comes from (the cosign module is loaded only then). */
+async function cosignKey(path: string, ctx: Context) {
+  const { cosignPassword, readKeyFile } = await import('./cosign.js');
+  return { privateKey: await readKeyFile(path, 'sign-key'), password: cosignPassword(ctx) };
 }

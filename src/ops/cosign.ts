@@ -1,0 +1,417 @@
+import { stat } from 'node:fs/promises';
+import { writeAtomic } from '../content/atomic.js';
+import { MemoryStore } from '../content/memory.js';
+import { listReferrers } from '../content/referrers.js';
+import type { ReadOnlyTarget, Target } from '../content/types.js';
+import { readVerified } from '../content/verify.js';
+import { copy, fetchManifest } from '../copy.js';
+import { hasCode, WasmOciError } from '../errors.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { referrersTag } from '../oci/digest.js';
+import { parseManifest } from '../oci/manifest.js';
+import {
+  type BuiltManifest,
+  bundleReferrer,
+  SIGNATURE_ANNOTATION,
+  signatureLayer,
+  signatureManifest,
+  signatureTag,
+} from '../sign/cosign/artifacts.js';
+import {
+  BUNDLE_MEDIA_TYPE,
+  buildBundle,
+  IN_TOTO_PAYLOAD_TYPE,
+  MAX_BUNDLE_BYTES,
+  pae,
+  signStatement,
+} from '../sign/cosign/bundle.js';
+import { generateKeyPair, readPrivateKey, readPublicKey } from '../sign/cosign/keys.js';
+import { keySigner, keyVerifier, type Signer, type Verifier } from '../sign/cosign/signer.js';
+import {
+  MAX_PAYLOAD_BYTES,
+  SIMPLE_SIGNING_MEDIA_TYPE,
+  simpleSigningPayload,
+} from '../sign/cosign/simplesigning.js';
+import { checkBundle, checkSimpleSigning, type SignatureCheck } from '../sign/cosign/verify.js';
+import { pushReferrer } from './referrers-index.js';
+import type { TargetOptions } from './repository.js';
+import { formatTarget, openTarget, parseTarget, type TargetSpec, targetReference } from './target.js';
+
+/**
+ * cosign-compatible signatures with a key pair: `generateCosignKeyPair` writes cosign.key and
+ * cosign.pub; `cosignSign` attaches a Sigstore bundle as a referrer (cosign 3) or appends to the
+ * `sha256-<hex>.sig` tag (cosign 1/2, `legacyTag`); `cosignVerify` finds signatures both ways and
+ * checks them against a public key. Push and pull load this module only when asked to sign or verify.
+ */
+
+export type { Signer, Verifier } from '../sign/cosign/signer.js';
+
+/** Where a password comes from: `confirm` asks for a new one twice. */
+export type PasswordSource = (request: { confirm: boolean }) => Promise<string>;
+
+export interface GenerateKeyPairOptions {
+  /** File name prefix (default `cosign`): `<prefix>.key` and `<prefix>.pub`. */
+  prefix?: string | undefined;
+  /** Replace existing files. */
+  force?: boolean | undefined;
+  password: PasswordSource;
+}
+
+export interface GenerateKeyPairResult {
+  privateKey: string;
+  publicKey: string;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined)) !== undefined;
+}
+
+/** Writes a new ECDSA P-256 key pair: the private key encrypted (0600), the public key (0644). */
+export async function generateCosignKeyPair(options: GenerateKeyPairOptions): Promise<GenerateKeyPairResult> {
+  const prefix = options.prefix ?? 'cosign';
+  const privateKey = `${prefix}.key`;
+  const publicKey = `${prefix}.pub`;
+  if (!options.force) {
+    for (const file of [privateKey, publicKey]) {
+      if (await exists(file)) {
+        throw new WasmOciError('FILE', `${file} exists: not overwriting it`, {
+          hint: 'pick another prefix with the `prefix` option, or replace it with the `force` option',
+        });
+      }
+    }
+  }
+  const password = await options.password({ confirm: true });
+  const pair = await generateKeyPair(password);
+  await writeAtomic(privateKey, pair.privateKey, { mode: 0o600, exact: true });
+  await writeAtomic(publicKey, pair.publicKey, { mode: 0o644 });
+  return { privateKey, publicKey };
+}
+
+/** A signer for an encrypted cosign private key (PEM text); the password is asked for once. */
+export async function openKeySigner(privateKey: string, password: PasswordSource): Promise<Signer> {
+  return keySigner(await readPrivateKey(privateKey, await password({ confirm: false })));
+}
+
+/** A verifier for a cosign public key (PEM text). */
+export function openKeyVerifier(publicKey: string): Verifier {
+  return keyVerifier(readPublicKey(publicKey));
+}
+
+/** One signature written. */
+export interface SignatureWritten {
+  kind: 'bundle' | 'legacy';
+  /** The manifest holding it (the referrer, or the `.sig` manifest). */
+  manifest: Descriptor;
+  /** For `legacy`: the tag; for `bundle` without a referrers API: the fallback index tag. */
+  tag?: string | undefined;
+  /** True when an identical signature by this key was there already (nothing was written). */
+  existed?: boolean | undefined;
+}
+
+function storeOf(built: BuiltManifest): MemoryStore {
+  const store = new MemoryStore();
+  for (const blob of built.blobs) store.add(blob.descriptor.mediaType, Buffer.from(blob.bytes));
+  store.add(built.descriptor.mediaType, Buffer.from(built.bytes));
+  return store;
+}
+
+/** The identity a simple-signing payload names: the repository, as cosign's `Repository.Name()`. */
+function dockerReference(spec: TargetSpec): string {
+  return formatTarget({ ...spec, tag: undefined, digest: undefined });
+}
+
+/** Blob bytes of a signature artifact, verified against the descriptor, within a cap. */
+async function blobBytes(
+  target: ReadOnlyTarget,
+  desc: Descriptor,
+  cap: number,
+  signal: AbortSignal | undefined,
+) {
+  if (desc.size > cap) {
+    throw new WasmOciError('TOO_LARGE', `${desc.digest} has ${desc.size} bytes: no signature is that large`);
+  }
+  return readVerified(await target.fetch(desc, { signal }), desc, cap);
+}
+
+export interface SignOptions {
+  /** Also (or instead) the cosign 1/2 `.sig` tag. */
+  legacyTag?: boolean | undefined;
+  /** The time in the referrer's created annotation (default: now). */
+  now?: Date | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Signs the manifest `subject` of an open target: a bundle referrer by default, the `.sig` tag with
+ * `legacyTag`. Nothing is tagged before everything it points to is stored.
+ */
+export async function signManifest(
+  target: Target,
+  spec: TargetSpec,
+  subject: Descriptor,
+  signer: Signer,
+  options: SignOptions = {},
+): Promise<SignatureWritten> {
+  const { signal } = options;
+  if (options.legacyTag) {
+    const payload = simpleSigningPayload(dockerReference(spec), subject.digest);
+    return appendLegacySignature(
+      target,
+      subject,
+      payload,
+      await signer.sign(payload),
+      signer.verifier(),
+      signal,
+    );
+  }
+  const statement = signStatement(subject.digest);
+  const signature = await signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, statement));
+  const bundle = buildBundle(statement, signature, signer.material());
+  const built = bundleReferrer(subject, bundle, options.now ?? new Date());
+  const { index } = await pushReferrer(target, storeOf(built), built.descriptor, subject, signal);
+  return {
+    kind: 'bundle',
+    manifest: built.descriptor,
+    ...(index ? { tag: referrersTag(subject.digest) } : {}),
+  };
+}
+
+/** The `.sig` manifest's layers now (none when the tag does not exist). */
+async function legacyLayers(
+  target: Target,
+  tag: string,
+  signal: AbortSignal | undefined,
+): Promise<Descriptor[]> {
+  let desc: Descriptor;
+  try {
+    desc = await target.resolve(tag, { signal });
+  } catch (err) {
+    if (hasCode(err, 'NOT_FOUND')) return [];
+    throw err;
+  }
+  const parsed = parseManifest(await fetchManifest(target, desc, signal), desc.mediaType);
+  if (parsed.kind !== 'manifest') {
+    throw new WasmOciError(
+      'UNSUPPORTED',
+      `the tag ${tag} holds an index, not cosign signatures: not replacing it`,
+    );
+  }
+  return parsed.manifest.layers;
+}
+
+/**
+ * Appends a signature layer to the `.sig` manifest (as cosign does), unless a layer with the same
+ * payload already carries a valid signature by this key. Read back after the write, and done again
+ * when another writer replaced the manifest in between.
+ */
+async function appendLegacySignature(
+  target: Target,
+  subject: Descriptor,
+  payload: Uint8Array,
+  signature: Uint8Array,
+  verifier: Verifier,
+  signal: AbortSignal | undefined,
+): Promise<SignatureWritten> {
+  const tag = signatureTag(subject.digest);
+  const layer = signatureLayer(payload, signature);
+  for (let attempt = 1; attempt <= 8; attempt++) {
+    const layers = await legacyLayers(target, tag, signal);
+    const same = layers.find(
+      (l) =>
+        l.digest === layer.digest &&
+        checkSimpleSigning(payload, l.annotations?.[SIGNATURE_ANNOTATION], subject.digest, verifier).ok,
+    );
+    if (same) return { kind: 'legacy', manifest: await target.resolve(tag, { signal }), tag, existed: true };
+    const built = signatureManifest(layers, layer, payload);
+    await copy(storeOf(built), built.descriptor.digest, target, tag, { signal });
+    const after = await legacyLayers(target, tag, signal);
+    if (
+      after.some((l) => l.annotations?.[SIGNATURE_ANNOTATION] === layer.annotations?.[SIGNATURE_ANNOTATION])
+    ) {
+      return { kind: 'legacy', manifest: built.descriptor, tag };
+    }
+  }
+  throw new WasmOciError('REGISTRY', `the signature tag ${tag} kept changing under other writers`, {
+    hint: 'try again',
+  });
+}
+
+/** One signature found, and what checking it said. */
+export interface SignatureFound {
+  kind: 'bundle' | 'legacy';
+  /** The manifest that holds it. */
+  manifest: string;
+  /** The layer (the bundle or the payload). */
+  layer: string;
+  verified: boolean;
+  reason?: string | undefined;
+}
+
+type Located = Pick<SignatureFound, 'kind' | 'manifest' | 'layer'>;
+
+/** Runs one check; a malformed or unreadable signature is a failed one (cancellation still ends it). */
+async function checked(where: Located, check: () => Promise<SignatureCheck>): Promise<SignatureFound> {
+  try {
+    const result = await check();
+    return { ...where, verified: result.ok, ...(result.reason ? { reason: result.reason } : {}) };
+  } catch (err) {
+    if (!(err instanceof WasmOciError) || err.code === 'ABORTED') throw err;
+    return { ...where, verified: false, reason: err.message };
+  }
+}
+
+/** At most this many signatures are checked for one subject (a registry could list without end). */
+const MAX_SIGNATURES = 256;
+
+/**
+ * Every cosign signature of `subject` in the target, checked against `verifier`: the bundle referrers
+ * (referrers API or tag schema) and the layers of the `.sig` tag.
+ */
+export async function findSignatures(
+  target: ReadOnlyTarget,
+  subject: Descriptor,
+  verifier: Verifier,
+  signal?: AbortSignal | undefined,
+): Promise<SignatureFound[]> {
+  const found: SignatureFound[] = [];
+  const { referrers } = await listReferrers(target, subject, { artifactType: BUNDLE_MEDIA_TYPE, signal });
+  for (const referrer of referrers.slice(0, MAX_SIGNATURES)) {
+    found.push(...(await checkReferrer(target, referrer, subject, verifier, signal)));
+  }
+  let sig: Descriptor | undefined;
+  try {
+    sig = await target.resolve(signatureTag(subject.digest), { signal });
+  } catch (err) {
+    if (!hasCode(err, 'NOT_FOUND')) throw err;
+  }
+  if (sig) {
+    const parsed = parseManifest(await fetchManifest(target, sig, signal), sig.mediaType);
+    const layers = parsed.kind === 'manifest' ? parsed.manifest.layers : [];
+    for (const layer of layers.slice(0, MAX_SIGNATURES)) {
+      if (layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) continue;
+      const where = { kind: 'legacy' as const, manifest: sig.digest, layer: layer.digest };
+      found.push(
+        await checked(where, async () =>
+          checkSimpleSigning(
+            await blobBytes(target, layer, MAX_PAYLOAD_BYTES, signal),
+            layer.annotations?.[SIGNATURE_ANNOTATION],
+            subject.digest,
+            verifier,
+          ),
+        ),
+      );
+    }
+  }
+  return found;
+}
+
+async function checkReferrer(
+  target: ReadOnlyTarget,
+  referrer: Descriptor,
+  subject: Descriptor,
+  verifier: Verifier,
+  signal: AbortSignal | undefined,
+): Promise<SignatureFound[]> {
+  const whole = { kind: 'bundle' as const, manifest: referrer.digest, layer: '' };
+  let layers: Descriptor[] = [];
+  const manifestCheck = await checked(whole, async () => {
+    const parsed = parseManifest(await fetchManifest(target, referrer, signal), referrer.mediaType);
+    const manifest = parsed.kind === 'manifest' ? parsed.manifest : undefined;
+    if (manifest?.subject?.digest !== subject.digest) {
+      return {
+        ok: false,
+        reason: `its subject is ${manifest?.subject?.digest ?? 'missing'}, not ${subject.digest}`,
+      };
+    }
+    layers = manifest.layers.filter((l) => l.mediaType === BUNDLE_MEDIA_TYPE).slice(0, 16);
+    return { ok: true };
+  });
+  if (!manifestCheck.verified) return [manifestCheck];
+  const out: SignatureFound[] = [];
+  for (const layer of layers) {
+    out.push(
+      await checked({ ...whole, layer: layer.digest }, async () =>
+        checkBundle(await blobBytes(target, layer, MAX_BUNDLE_BYTES, signal), subject.digest, verifier),
+      ),
+    );
+  }
+  return out;
+}
+
+/** Throws SIGNATURE_INVALID unless one of `found` verified. */
+export function requireVerified(found: readonly SignatureFound[], what: string): void {
+  if (found.some((s) => s.verified)) return;
+  const first = found[0];
+  throw new WasmOciError(
+    'SIGNATURE_INVALID',
+    found.length === 0
+      ? `${what} has no cosign signature`
+      : `no signature of ${what} verifies with this key (${found.length} checked; ${first?.reason ?? 'invalid'})`,
+    {
+      hint:
+        found.length === 0
+          ? 'sign it first (sign with a key), or check the reference'
+          : 'check that the public key is the one it was signed with',
+      details: { signatures: found },
+    },
+  );
+}
+
+export interface CosignSignOptions extends TargetOptions, SignOptions {
+  /** The encrypted private key (PEM text of cosign.key). */
+  privateKey: string;
+  password: PasswordSource;
+}
+
+export interface CosignSignResult {
+  /** The signed manifest, by digest. */
+  reference: string;
+  subject: Descriptor;
+  signature: SignatureWritten;
+}
+
+/** Signs the manifest a reference names (a tag is resolved once: the digest is what is signed). */
+export async function cosignSign(options: CosignSignOptions): Promise<CosignSignResult> {
+  const spec = parseTarget(options.reference, { layout: options.ociLayout });
+  const signer = await openKeySigner(options.privateKey, options.password);
+  const { target, close } = openTarget(spec, 'push', options);
+  try {
+    const subject = await target.resolve(targetReference(spec), { signal: options.signal });
+    const signature = await signManifest(target, spec, subject, signer, options);
+    return {
+      reference: formatTarget({ ...spec, tag: undefined, digest: subject.digest }),
+      subject,
+      signature,
+    };
+  } finally {
+    close();
+  }
+}
+
+export interface CosignVerifyOptions extends TargetOptions {
+  /** The public key (PEM text of cosign.pub). */
+  publicKey: string;
+}
+
+export interface CosignVerifyResult {
+  reference: string;
+  subject: Descriptor;
+  /** Every signature found, verified or not; at least one verified (else SIGNATURE_INVALID). */
+  signatures: SignatureFound[];
+}
+
+/** Verifies that the manifest a reference names has a cosign signature by the key. */
+export async function cosignVerify(options: CosignVerifyOptions): Promise<CosignVerifyResult> {
+  const spec = parseTarget(options.reference, { layout: options.ociLayout });
+  const verifier = openKeyVerifier(options.publicKey);
+  const { target, close } = openTarget(spec, 'pull', options);
+  try {
+    const subject = await target.resolve(targetReference(spec), { signal: options.signal });
+    const reference = formatTarget({ ...spec, tag: undefined, digest: subject.digest });
+    const signatures = await findSignatures(target, subject, verifier, options.signal);
+    requireVerified(signatures, reference);
+    return { reference, subject, signatures };
+  } finally {
+    close();
+  }
+}
