@@ -26,6 +26,23 @@ export {
 export { type ErrorCode, hasCode, WasmOciError, type WasmOciErrorOptions } from './errors.js';
 export type { Annotations, Descriptor, Platform } from './oci/descriptor.js';
 export { type CopyArtifactOptions, type CopyArtifactResult, copyArtifact, splitTags } from './ops/copy.js';
+export {
+  type CosignSignOptions,
+  type CosignSignResult,
+  type CosignVerifyOptions,
+  type CosignVerifyResult,
+  cosignSign,
+  cosignVerify,
+  type GenerateKeyPairOptions,
+  type GenerateKeyPairResult,
+  generateCosignKeyPair,
+  type PasswordSource,
+  type SignatureFound,
+  type SignatureWritten,
+  type Signer,
+  type SignOptions,
+  type Verifier,
+} from './ops/cosign.js';
 export { type DiscoverOptions, type DiscoverResult, discover, type ReferrerNode } from './ops/discover.js';
 export {
   type ArtifactFormat,
