@@ -41,6 +41,7 @@ export {
   type SignatureWritten,
   type Signer,
   type SignOptions,
+  type VerificationMaterial,
   type Verifier,
 } from './ops/cosign.js';
 export { type DiscoverOptions, type DiscoverResult, discover, type ReferrerNode } from './ops/discover.js';

@@ -44,7 +44,7 @@ import { formatTarget, openTarget, parseTarget, type TargetSpec, targetReference
  * checks them against a public key. Push and pull load this module only when asked to sign or verify.
  */
 
-export type { Signer, Verifier } from '../sign/cosign/signer.js';
+export type { Signer, VerificationMaterial, Verifier } from '../sign/cosign/signer.js';
 
 /** Where a password comes from: `confirm` asks for a new one twice. */
 export type PasswordSource = (request: { confirm: boolean }) => Promise<string>;

@@ -246,6 +246,10 @@ for (const scheme of ['plain HTTP', 'TLS'] as const) {
         assert.match(pulled.stdout, /Verified: 1 cosign signature \(bundle\)/);
         assert.deepEqual(await readFile(out), await readFile(HELLO_WASM));
       }
+      // copy -r takes the referrer along (through the sha256-<hex> index): it verifies in the copy.
+      const copied = `oci:${join(work.path, `copied-${scheme === 'TLS' ? 'tls' : 'plain'}`)}:v1`;
+      await ok(['copy', '-r', ref, copied]);
+      await ok(['verify', copied, '--key', `${keys}.pub`]);
     });
 
     it('sign --legacy-tag appends to the .sig tag (cosign 1/2), and signing twice keeps one signature per key', async () => {
