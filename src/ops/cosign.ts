@@ -7,7 +7,6 @@ import { readVerified } from '../content/verify.js';
 import { copy, fetchManifest } from '../copy.js';
 import { hasCode, WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { referrersTag } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import {
   type BuiltManifest,
@@ -33,7 +32,7 @@ import {
   simpleSigningPayload,
 } from '../sign/cosign/simplesigning.js';
 import { checkBundle, checkSimpleSigning, type SignatureCheck } from '../sign/cosign/verify.js';
-import { pushReferrer } from './referrers-index.js';
+import { pushReferrer, readTagged, type SettleOptions, updateTag } from './referrers-index.js';
 import type { TargetOptions } from './repository.js';
 import { formatTarget, openTarget, parseTarget, type TargetSpec, targetReference } from './target.js';
 
@@ -133,12 +132,11 @@ async function blobBytes(
   return readVerified(await target.fetch(desc, { signal }), desc, cap);
 }
 
-export interface SignOptions {
-  /** Also (or instead) the cosign 1/2 `.sig` tag. */
+export interface SignOptions extends SettleOptions {
+  /** Instead of a bundle referrer, a layer of the cosign 1/2 `.sig` tag. */
   legacyTag?: boolean | undefined;
   /** The time in the referrer's created annotation (default: now). */
   now?: Date | undefined;
-  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -152,57 +150,40 @@ export async function signManifest(
   signer: Signer,
   options: SignOptions = {},
 ): Promise<SignatureWritten> {
-  const { signal } = options;
   if (options.legacyTag) {
     const payload = simpleSigningPayload(dockerReference(spec), subject.digest);
-    return appendLegacySignature(
-      target,
-      subject,
-      payload,
-      await signer.sign(payload),
-      signer.verifier(),
-      signal,
-    );
+    const signature = await signer.sign(payload);
+    return appendLegacySignature(target, subject, payload, signature, signer.verifier(), options);
   }
   const statement = signStatement(subject.digest);
   const signature = await signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, statement));
   const bundle = buildBundle(statement, signature, signer.material());
   const built = bundleReferrer(subject, bundle, options.now ?? new Date());
-  const { index } = await pushReferrer(target, storeOf(built), built.descriptor, subject, signal);
-  return {
-    kind: 'bundle',
-    manifest: built.descriptor,
-    ...(index ? { tag: referrersTag(subject.digest) } : {}),
-  };
+  const { indexTag } = await pushReferrer(target, storeOf(built), built.descriptor, subject, options);
+  return { kind: 'bundle', manifest: built.descriptor, ...(indexTag ? { tag: indexTag } : {}) };
 }
 
-/** The `.sig` manifest's layers now (none when the tag does not exist). */
+/** The `.sig` manifest now: its digest and layers (none when the tag does not exist). */
 async function legacyLayers(
   target: Target,
   tag: string,
   signal: AbortSignal | undefined,
-): Promise<Descriptor[]> {
-  let desc: Descriptor;
-  try {
-    desc = await target.resolve(tag, { signal });
-  } catch (err) {
-    if (hasCode(err, 'NOT_FOUND')) return [];
-    throw err;
-  }
-  const parsed = parseManifest(await fetchManifest(target, desc, signal), desc.mediaType);
+): Promise<{ digest?: string | undefined; value: Descriptor[] }> {
+  const tagged = await readTagged(target, tag, signal);
+  if (!tagged) return { value: [] };
+  const parsed = parseManifest(tagged.bytes, tagged.descriptor.mediaType);
   if (parsed.kind !== 'manifest') {
     throw new WasmOciError(
       'UNSUPPORTED',
       `the tag ${tag} holds an index, not cosign signatures: not replacing it`,
     );
   }
-  return parsed.manifest.layers;
+  return { digest: tagged.descriptor.digest, value: parsed.manifest.layers };
 }
 
 /**
  * Appends a signature layer to the `.sig` manifest (as cosign does), unless a layer with the same
- * payload already carries a valid signature by this key. Read back after the write, and done again
- * when another writer replaced the manifest in between.
+ * payload already carries a valid signature by this key; other writers are allowed for (`updateTag`).
  */
 async function appendLegacySignature(
   target: Target,
@@ -210,30 +191,28 @@ async function appendLegacySignature(
   payload: Uint8Array,
   signature: Uint8Array,
   verifier: Verifier,
-  signal: AbortSignal | undefined,
+  options: SignOptions,
 ): Promise<SignatureWritten> {
+  const { signal } = options;
   const tag = signatureTag(subject.digest);
   const layer = signatureLayer(payload, signature);
-  for (let attempt = 1; attempt <= 8; attempt++) {
-    const layers = await legacyLayers(target, tag, signal);
-    const same = layers.find(
-      (l) =>
-        l.digest === layer.digest &&
-        checkSimpleSigning(payload, l.annotations?.[SIGNATURE_ANNOTATION], subject.digest, verifier).ok,
-    );
-    if (same) return { kind: 'legacy', manifest: await target.resolve(tag, { signal }), tag, existed: true };
-    const built = signatureManifest(layers, layer, payload);
-    await copy(storeOf(built), built.descriptor.digest, target, tag, { signal });
-    const after = await legacyLayers(target, tag, signal);
-    if (
-      after.some((l) => l.annotations?.[SIGNATURE_ANNOTATION] === layer.annotations?.[SIGNATURE_ANNOTATION])
-    ) {
-      return { kind: 'legacy', manifest: built.descriptor, tag };
-    }
-  }
-  throw new WasmOciError('REGISTRY', `the signature tag ${tag} kept changing under other writers`, {
-    hint: 'try again',
-  });
+  const ours = (l: Descriptor) =>
+    l.digest === layer.digest &&
+    checkSimpleSigning(payload, l.annotations?.[SIGNATURE_ANNOTATION], subject.digest, verifier).ok;
+  let built: BuiltManifest | undefined;
+  const wrote = await updateTag<Descriptor[]>(
+    {
+      read: () => legacyLayers(target, tag, signal),
+      has: (layers) => layers.some(ours),
+      async write(layers) {
+        built = signatureManifest(layers, layer, payload);
+        await copy(storeOf(built), built.descriptor.digest, target, tag, { signal });
+      },
+    },
+    options,
+  );
+  const manifest = wrote && built ? built.descriptor : await target.resolve(tag, { signal });
+  return { kind: 'legacy', manifest, tag, ...(wrote ? {} : { existed: true }) };
 }
 
 /** One signature found, and what checking it said. */

@@ -326,6 +326,23 @@ for (const scheme of ['plain HTTP', 'TLS'] as const) {
   });
 }
 
+describe('concurrent signers', () => {
+  it('10 processes signing one manifest at once: every bundle is listed in the index afterwards', async () => {
+    const ref = `${plain.host}/cosign/race:v1`;
+    const pushed = JSON.parse((await ok(['push', HELLO_WASM, ref, '-a', 'test=race', '--json'])).stdout);
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => ok(['sign', ref, '--key', `${keys}.key`, '--json'])),
+    );
+    const written = results.map((r) => JSON.parse(r.stdout).signature.manifest.digest as string);
+    assert.equal(new Set(written).size, 10);
+    const index = await manifestOf(plain.host, 'cosign/race', `sha256-${pushed.digest.slice(7)}`);
+    const listed = (index.json.manifests as Descriptor[]).map((m) => m.digest);
+    assert.deepEqual([...new Set(listed)].sort(), [...written].sort(), 'no entry lost, none twice');
+    const verified = JSON.parse((await ok(['verify', ref, '--key', `${keys}.pub`, '--json'])).stdout);
+    assert.equal(verified.signatures.filter((s: { verified: boolean }) => s.verified).length, 10);
+  });
+});
+
 describe('signatures made from the spec with node:crypto', () => {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const other = `sha256:${'0'.repeat(64)}`;
