@@ -8,7 +8,7 @@ import { openRepository } from '../../src/ops/target.js';
 import { parseReference } from '../../src/reference.js';
 import { makeCa, makeCert } from '../harness/certs.js';
 import { runCli } from '../harness/cli.js';
-import { HELLO_WASM, tempDir } from '../harness/fixtures.js';
+import { HELLO_WASM, tempDir, writeLargeWasm } from '../harness/fixtures.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';
 import { runInTerminal } from '../harness/terminal.js';
 
@@ -149,6 +149,16 @@ describe('generate-key-pair', () => {
     });
     assert.equal(cancelled.code, 130, cancelled.output);
     await assert.rejects(stat(join(work.path, 'cancel.key')), { code: 'ENOENT' });
+    // Ctrl-C at sign's password prompt: 130, and nothing is written to the layout.
+    const layout = join(work.path, 'prompt-layout');
+    await ok(['push', HELLO_WASM, `oci:${layout}:v1`]);
+    const signing = await runInTerminal(['sign', `oci:${layout}:v1`, '--key', `${keys}.key`], {
+      dir: work.path,
+      env: { ...env(), COSIGN_PASSWORD: undefined },
+      steps: [{ after: /Enter password for private key: /, type: '\x03' }],
+    });
+    assert.equal(signing.code, 130, signing.output);
+    assert.deepEqual((await ok(['tags', `oci:${layout}`])).stdout, 'v1\n');
   });
 });
 
@@ -325,6 +335,30 @@ for (const scheme of ['plain HTTP', 'TLS'] as const) {
     });
   });
 }
+
+describe('a medium module over TLS', () => {
+  it('push --sign-key of 24 MiB (the streamed, single-pass push) and pull --verify-key of it', async () => {
+    const big = join(work.path, 'big.wasm');
+    await writeLargeWasm(big, 24 * 1024 * 1024);
+    const ref = `${tls.host}/cosign/big:v1`;
+    const pushed = JSON.parse((await ok(['push', big, ref, '--sign-key', `${keys}.key`, '--json'])).stdout);
+    assert.equal(pushed.cosignSignature.kind, 'bundle');
+    await independentBundleCheck(
+      tls.host,
+      'cosign/big',
+      pushed.digest,
+      createPublicKey(await readFile(`${keys}.pub`, 'utf8')),
+    );
+    const out = join(work.path, 'big-out.wasm');
+    await ok(['pull', ref, '--verify-key', `${keys}.pub`, '-o', out]);
+    assert.equal((await stat(out)).size, 24 * 1024 * 1024);
+    await refused(
+      ['pull', ref, '--verify-key', 'other.pub', '-o', join(work.path, 'big-no.wasm')],
+      /verifies/,
+    );
+    await assert.rejects(stat(join(work.path, 'big-no.wasm')), { code: 'ENOENT' });
+  });
+});
 
 describe('concurrent signers', () => {
   it('10 processes signing one manifest at once: every bundle is listed in the index afterwards', async () => {

@@ -1,6 +1,7 @@
 import { WasmOciError } from '../../errors.js';
 import { parseDigest } from '../../oci/digest.js';
 import { type GoJson, type GoValue, goArray, goStruct } from '../../oci/gojson.js';
+import { isRecord, jsonObject } from './json.js';
 import type { VerificationMaterial } from './signer.js';
 
 /**
@@ -83,10 +84,6 @@ export interface ParsedBundle {
   signatures: Array<{ sig: Uint8Array; keyid?: string | undefined }>;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function bad(why: string): WasmOciError {
   return new WasmOciError('SIGNATURE_INVALID', `the Sigstore bundle ${why}`);
 }
@@ -103,14 +100,7 @@ function protoBytes(value: unknown, what: string): Uint8Array {
 
 /** Parses a bundle that carries a DSSE envelope (the only kind an image signature comes in). */
 export function parseBundle(bytes: Uint8Array): ParsedBundle {
-  if (bytes.byteLength > MAX_BUNDLE_BYTES) throw bad(`is larger than ${MAX_BUNDLE_BYTES} bytes`);
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch (cause) {
-    throw new WasmOciError('SIGNATURE_INVALID', 'the Sigstore bundle is not JSON', { cause });
-  }
-  if (!isRecord(json)) throw bad('is not a JSON object');
+  const json = jsonObject(bytes, 'SIGNATURE_INVALID', 'the Sigstore bundle', MAX_BUNDLE_BYTES);
   const { mediaType, verificationMaterial, dsseEnvelope } = json;
   if (typeof mediaType !== 'string' || !mediaType.startsWith('application/vnd.dev.sigstore.bundle')) {
     throw bad('has no Sigstore bundle mediaType');
@@ -153,15 +143,9 @@ export interface Statement {
 
 /** Parses an in-toto statement (v1 or v0.1) far enough to read its predicate type and subject digests. */
 export function parseStatement(bytes: Uint8Array): Statement {
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch (cause) {
-    throw new WasmOciError('SIGNATURE_INVALID', 'the signed in-toto statement is not JSON', { cause });
-  }
+  const json = jsonObject(bytes, 'SIGNATURE_INVALID', 'the signed in-toto statement');
   const badStatement = (why: string) =>
     new WasmOciError('SIGNATURE_INVALID', `the signed in-toto statement ${why}`);
-  if (!isRecord(json)) throw badStatement('is not a JSON object');
   if (json._type !== IN_TOTO_STATEMENT_V1 && json._type !== IN_TOTO_STATEMENT_V01) {
     throw badStatement('is of an unknown _type');
   }

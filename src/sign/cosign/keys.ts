@@ -11,6 +11,7 @@ import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { WasmOciError } from '../../errors.js';
 import { type GoJson, goStruct } from '../../oci/gojson.js';
 import { parsePem, pem } from '../pem.js';
+import { isRecord, jsonObject } from './json.js';
 
 /**
  * cosign's key files. The private key is PKCS #8 DER sealed with NaCl secretbox (XSalsa20-Poly1305)
@@ -64,10 +65,6 @@ function keyError(message: string, hint?: string): WasmOciError {
   return new WasmOciError('SIGNING_KEY', message, hint ? { hint } : {});
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function bytesField(value: unknown, what: string): Uint8Array {
   if (typeof value !== 'string' || !BASE64.test(value))
     throw keyError(`the encrypted key's ${what} is not base64`);
@@ -76,13 +73,8 @@ function bytesField(value: unknown, what: string): Uint8Array {
 
 /** Parses (and checks) the JSON of an encrypted key: the KDF and cipher names, parameters and sizes. */
 export function parseEncryptedKey(json: Uint8Array): EncryptedKey {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(json).toString('utf8'));
-  } catch (cause) {
-    throw new WasmOciError('SIGNING_KEY', 'the encrypted key is not JSON', { cause });
-  }
-  if (!isRecord(value) || !isRecord(value.kdf) || !isRecord(value.cipher)) {
+  const value = jsonObject(json, 'SIGNING_KEY', 'the encrypted key');
+  if (!isRecord(value.kdf) || !isRecord(value.cipher)) {
     throw keyError('the encrypted key has no kdf and cipher');
   }
   const { kdf, cipher } = value;

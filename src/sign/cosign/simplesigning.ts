@@ -1,6 +1,7 @@
 import { WasmOciError } from '../../errors.js';
 import { parseDigest } from '../../oci/digest.js';
 import { goStruct } from '../../oci/gojson.js';
+import { isRecord, jsonObject } from './json.js';
 
 /**
  * The simple-signing payload of cosign 1 and 2 (cosign `specs/SIGNATURE_SPEC.md`, "Simple Signing";
@@ -39,10 +40,6 @@ export interface SimpleSigning {
   type: string;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /**
  * A field the way Go's encoding/json finds it: the exact key, else one that differs only in case
  * (the spec's own example spells `Docker-manifest-digest`).
@@ -59,14 +56,7 @@ function bad(why: string): WasmOciError {
 
 /** Parses a simple-signing payload: its type must be cosign's and it must name a digest. */
 export function parseSimpleSigning(bytes: Uint8Array): SimpleSigning {
-  if (bytes.byteLength > MAX_PAYLOAD_BYTES) throw bad(`is larger than ${MAX_PAYLOAD_BYTES} bytes`);
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch (cause) {
-    throw new WasmOciError('SIGNATURE_INVALID', 'the simple-signing payload is not JSON', { cause });
-  }
-  if (!isRecord(json)) throw bad('is not a JSON object');
+  const json = jsonObject(bytes, 'SIGNATURE_INVALID', 'the simple-signing payload', MAX_PAYLOAD_BYTES);
   const critical = field(json, 'critical');
   if (!isRecord(critical)) throw bad('has no critical section');
   const type = field(critical, 'type');
