@@ -133,4 +133,48 @@ describe('findSignatures and requireVerified', () => {
     assert.equal(found[0]?.verified, false);
     assert.match(found[0]?.reason ?? '', /its subject is sha256:[0-9a-f]{64}, not/);
   });
+
+  it('an index entry without artifactType (as go-containerregistry writes it) is still found; an SBOM is not listed', async () => {
+    const store = new MemoryStore();
+    const subject = subjectIn(store);
+    const [signer] = signers(1) as [ReturnType<typeof keySigner>];
+    const written = await signManifest(store, spec, subject, signer, { settleMs: 1 });
+    const sbomLayer = store.add('application/spdx+json', Buffer.from('{}'));
+    const sbom = store.add(
+      MediaType.ociManifest,
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.ociManifest,
+          artifactType: 'application/spdx+json',
+          config: sbomLayer,
+          layers: [sbomLayer],
+          subject,
+        }),
+      ),
+    );
+    // The index as ggcr writes it: bare descriptors, no artifactType, no annotations.
+    const bare = (d: { mediaType: string; digest: string; size: number }) => ({
+      mediaType: d.mediaType,
+      digest: d.digest,
+      size: d.size,
+    });
+    const index = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ociIndex,
+        manifests: [bare(written.manifest), bare(sbom)],
+      }),
+    );
+    await store.pushReference(
+      store.add(MediaType.ociIndex, index),
+      index,
+      `sha256-${subject.digest.slice(7)}`,
+    );
+    const found = await findSignatures(store, subject, signer.verifier());
+    assert.deepEqual(
+      found.map((f) => [f.manifest, f.verified]),
+      [[written.manifest.digest, true]],
+    );
+  });
 });

@@ -253,8 +253,13 @@ export async function findSignatures(
   signal?: AbortSignal | undefined,
 ): Promise<SignatureFound[]> {
   const found: SignatureFound[] = [];
-  const { referrers } = await listReferrers(target, subject, { artifactType: BUNDLE_MEDIA_TYPE, signal });
-  for (const referrer of referrers.slice(0, MAX_SIGNATURES)) {
+  // Not filtered by the registry: go-containerregistry (so cosign) writes fallback index entries without
+  // their artifactType; an entry without one is looked at, and kept only when its manifest is a bundle.
+  const { referrers } = await listReferrers(target, subject, { signal });
+  const candidates = referrers.filter(
+    (r) => r.artifactType === undefined || r.artifactType === BUNDLE_MEDIA_TYPE,
+  );
+  for (const referrer of candidates.slice(0, MAX_SIGNATURES)) {
     found.push(...(await checkReferrer(target, referrer, subject, verifier, signal)));
   }
   let sig: Descriptor | undefined;
@@ -284,6 +289,9 @@ export async function findSignatures(
   return found;
 }
 
+/** An untyped index entry that turns out to be another kind of referrer (an SBOM...): not listed. */
+const NOT_A_SIGNATURE = 'not a signature';
+
 async function checkReferrer(
   target: ReadOnlyTarget,
   referrer: Descriptor,
@@ -296,16 +304,23 @@ async function checkReferrer(
   const manifestCheck = await checked(whole, async () => {
     const parsed = parseManifest(await fetchManifest(target, referrer, signal), referrer.mediaType);
     const manifest = parsed.kind === 'manifest' ? parsed.manifest : undefined;
+    const bundles = manifest?.layers.filter((l) => l.mediaType === BUNDLE_MEDIA_TYPE) ?? [];
+    if (
+      referrer.artifactType === undefined &&
+      (manifest?.artifactType !== BUNDLE_MEDIA_TYPE || !bundles.length)
+    ) {
+      return { ok: false, reason: NOT_A_SIGNATURE };
+    }
     if (manifest?.subject?.digest !== subject.digest) {
       return {
         ok: false,
         reason: `its subject is ${manifest?.subject?.digest ?? 'missing'}, not ${subject.digest}`,
       };
     }
-    layers = manifest.layers.filter((l) => l.mediaType === BUNDLE_MEDIA_TYPE).slice(0, 16);
+    layers = bundles.slice(0, 16);
     return { ok: true };
   });
-  if (!manifestCheck.verified) return [manifestCheck];
+  if (!manifestCheck.verified) return manifestCheck.reason === NOT_A_SIGNATURE ? [] : [manifestCheck];
   const out: SignatureFound[] = [];
   for (const layer of layers) {
     out.push(
