@@ -178,3 +178,72 @@ describe('findSignatures and requireVerified', () => {
     );
   });
 });
+
+describe('findSignatures on hostile signature artifacts (seeded)', () => {
+  it('mutated bundles, referrer manifests and .sig manifests give results, never exceptions', async () => {
+    const { Rng, mutateBytes, mutateJson } = await import('../../test/harness/fuzz.js');
+    const { bundleReferrer, signatureLayer, signatureManifest } = await import('../sign/cosign/artifacts.js');
+    const { buildBundle, pae, signStatement } = await import('../sign/cosign/bundle.js');
+    const { simpleSigningPayload } = await import('../sign/cosign/simplesigning.js');
+    const [signer] = signers(1) as [ReturnType<typeof keySigner>];
+    for (const seed of [161, 162, 163]) {
+      const rng = new Rng(seed);
+      for (let i = 0; i < 40; i++) {
+        const store = new MemoryStore();
+        const subject = subjectIn(store);
+        const statement = signStatement(subject.digest);
+        const bundle = Buffer.from(
+          buildBundle(
+            statement,
+            await signer.sign(pae('application/vnd.in-toto+json', statement)),
+            signer.material(),
+          ),
+        );
+        const hostile = rng.bool(0.5)
+          ? Buffer.from(mutateJson(rng, JSON.parse(bundle.toString())))
+          : mutateBytes(rng, bundle);
+        const built = bundleReferrer(subject, hostile, new Date(0));
+        let manifestBytes = Buffer.from(built.bytes);
+        if (rng.bool(0.3)) manifestBytes = Buffer.from(mutateJson(rng, JSON.parse(manifestBytes.toString())));
+        for (const blob of built.blobs) store.add(blob.descriptor.mediaType, Buffer.from(blob.bytes));
+        const referrer = store.add(MediaType.ociManifest, manifestBytes);
+        const entry = { ...referrer, artifactType: built.descriptor.artifactType as string };
+        const index = Buffer.from(
+          JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [entry] }),
+        );
+        await store.pushReference(
+          store.add(MediaType.ociIndex, index),
+          index,
+          `sha256-${subject.digest.slice(7)}`,
+        );
+        const payload = simpleSigningPayload('r/x', subject.digest);
+        const sig = signatureManifest([], signatureLayer(payload, await signer.sign(payload)), payload);
+        for (const blob of sig.blobs) store.add(blob.descriptor.mediaType, Buffer.from(blob.bytes));
+        const sigBytes = Buffer.from(mutateJson(rng, JSON.parse(Buffer.from(sig.bytes).toString())));
+        await store.pushReference(
+          store.add(MediaType.ociManifest, sigBytes),
+          sigBytes,
+          `sha256-${subject.digest.slice(7)}.sig`,
+        );
+        let found: Awaited<ReturnType<typeof findSignatures>>;
+        try {
+          found = await findSignatures(store, subject, signer.verifier());
+        } catch (err) {
+          // A .sig manifest mutated past parsing is one line of a known code, nothing else.
+          assert.ok(
+            hasCode(err, 'INVALID_MANIFEST') || hasCode(err, 'UNSUPPORTED'),
+            `seed ${seed} #${i}: ${String(err)}`,
+          );
+          assert.ok(!/\n/.test((err as Error).message));
+          continue;
+        }
+        for (const f of found) {
+          assert.equal(typeof f.verified, 'boolean');
+          if (f.kind === 'bundle' && f.verified)
+            assert.ok(hostile.equals(bundle) || hostile.includes('dsseEnvelope'));
+          if (!f.verified) assert.ok(f.reason && !/\n/.test(f.reason), f.reason);
+        }
+      }
+    }
+  });
+});

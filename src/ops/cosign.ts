@@ -269,8 +269,15 @@ export async function findSignatures(
     if (!hasCode(err, 'NOT_FOUND')) throw err;
   }
   if (sig) {
-    const parsed = parseManifest(await fetchManifest(target, sig, signal), sig.mediaType);
-    const layers = parsed.kind === 'manifest' ? parsed.manifest.layers : [];
+    const tagged = sig;
+    let layers: Descriptor[] = [];
+    // A .sig manifest that cannot be read is one failed signature: the bundles may still verify.
+    const whole = await checked({ kind: 'legacy', manifest: sig.digest, layer: '' }, async () => {
+      const parsed = parseManifest(await fetchManifest(target, tagged, signal), tagged.mediaType);
+      layers = parsed.kind === 'manifest' ? parsed.manifest.layers : [];
+      return { ok: true };
+    });
+    if (!whole.verified) found.push(whole);
     for (const layer of layers.slice(0, MAX_SIGNATURES)) {
       if (layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) continue;
       const where = { kind: 'legacy' as const, manifest: sig.digest, layer: layer.digest };
