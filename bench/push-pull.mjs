@@ -180,7 +180,7 @@ try {
   // Re-push of an unchanged module: the first push fills the digest cache, the second uploads nothing.
   await run('node', [CLI, 'push', big, `${host}/repush:v1`, '--json'], env);
   const again = await run('node', [CLI, 'push', big, `${host}/repush:v2`, '--json'], env);
-  const repushBytes = JSON.parse(again.stdout).uploadedBytes;
+  const repushBytes = JSON.parse(again.stdout).bytesSent;
 
   // A 1.6 MB module end to end, and start-up.
   const small = join(work.path, 'small.wasm');

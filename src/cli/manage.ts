@@ -15,6 +15,7 @@ import {
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
 import { type Context, connectOptions, copyConnectOptions, flag, text } from './common.js';
+import { descriptorJson } from './json.js';
 import { EXIT_FAILED, jsonSafe, lineSafe, printResult } from './output.js';
 import { progressBar } from './progress.js';
 
@@ -92,14 +93,22 @@ export async function runCopy(args: string[], options: OptionValues, ctx: Contex
       ],
       ...(flag(options, 'recursive') ? [['Referrers', result.referrers] as [string, number]] : []),
     ],
-    result,
+    {
+      source: result.source,
+      references: result.destinations,
+      manifest: descriptorJson(result.manifest),
+      bytesSent: result.copiedBytes,
+      blobsMounted: result.mountedBlobs,
+      skipped: result.skipped,
+      referrers: result.referrers,
+    },
   );
 }
 
 export async function runTags(args: string[], options: OptionValues, ctx: Context): Promise<void> {
   const target = await targetOptions(args[0] as string, options, ctx);
   if (flag(options, 'json')) {
-    ctx.io.stdout.write(`${jsonSafe({ tags: await listTags(target) })}\n`);
+    ctx.io.stdout.write(`${jsonSafe({ repository: args[0], tags: await listTags(target) })}\n`);
     return;
   }
   // Printed page by page, as they arrive.
@@ -127,7 +136,18 @@ export async function runDiscover(args: string[], options: OptionValues, ctx: Co
     depth,
   });
   if (flag(options, 'json')) {
-    ctx.io.stdout.write(`${jsonSafe(result)}\n`);
+    const node = (n: ReferrerNode): object => ({
+      manifest: descriptorJson(n.descriptor),
+      referrers: n.referrers.map(node),
+    });
+    ctx.io.stdout.write(
+      `${jsonSafe({
+        reference: result.reference,
+        subject: descriptorJson(result.subject),
+        via: result.via,
+        referrers: result.referrers.map(node),
+      })}\n`,
+    );
     return;
   }
   const lines = [lineSafe(result.reference)];
@@ -149,7 +169,8 @@ export async function runDiscover(args: string[], options: OptionValues, ctx: Co
 
 export async function runResolve(args: string[], options: OptionValues, ctx: Context): Promise<void> {
   const desc = await resolveReference(await targetOptions(args[0] as string, options, ctx));
-  if (flag(options, 'json')) ctx.io.stdout.write(`${jsonSafe(desc)}\n`);
+  if (flag(options, 'json'))
+    ctx.io.stdout.write(`${jsonSafe({ reference: args[0], manifest: descriptorJson(desc) })}\n`);
   else ctx.io.stdout.write(`${desc.digest}\n`);
 }
 
@@ -163,7 +184,7 @@ export async function runTag(args: string[], options: OptionValues, ctx: Context
     ctx.io,
     flag(options, 'json'),
     [...references.map((r): [string, string] => ['Tagged', r]), ['Digest', desc.digest]],
-    { digest: desc.digest, mediaType: desc.mediaType, size: desc.size, references },
+    { reference, manifest: descriptorJson(desc), references },
   );
 }
 
@@ -177,7 +198,11 @@ export async function runManifest(
   const target = await targetOptions(reference, options, ctx);
   if (action === 'get') {
     const { desc, bytes } = await getManifest(target);
-    if (flag(options, 'descriptor')) ctx.io.stdout.write(`${jsonSafe(desc)}\n`);
+    if (flag(options, 'json')) {
+      ctx.io.stdout.write(
+        `${jsonSafe({ reference, manifest: descriptorJson(desc), content: JSON.parse(prettyJson(bytes)) })}\n`,
+      );
+    } else if (flag(options, 'descriptor')) ctx.io.stdout.write(`${jsonSafe(desc)}\n`);
     else if (flag(options, 'pretty')) ctx.io.stdout.write(`${prettyJson(bytes)}\n`);
     else ctx.io.stdout.write(bytes);
     return;
@@ -210,7 +235,11 @@ export async function runManifest(
         `Resolved tag ${result.resolvedFromTag} to ${result.digest}: the manifest is deleted with every tag that points at it\n`,
       );
     }
-    printResult(ctx.io, flag(options, 'json'), [['Deleted', result.digest]], result);
+    printResult(ctx.io, flag(options, 'json'), [['Deleted', result.digest]], {
+      reference,
+      manifest: descriptorJson(result.manifest),
+      ...(result.resolvedFromTag !== undefined ? { resolvedFromTag: result.resolvedFromTag } : {}),
+    });
     return;
   }
   throw new WasmOciError('USAGE', `unknown manifest action '${action}'`, {
@@ -236,10 +265,7 @@ export async function runBlob(args: string[], options: OptionValues, ctx: Contex
       ['Size', desc.size],
       ['Written', output],
     ],
-    {
-      ...desc,
-      output,
-    },
+    { reference, blob: descriptorJson(desc), output, bytesReceived: desc.size },
   );
 }
 

@@ -234,7 +234,8 @@ const COMMANDS: Command[] = [
     ],
     details:
       'WASI preview1 and wasi_unstable modules; stdin, stdout and stderr are passed through and the\n' +
-      "module's exit code becomes wasm-to-oci's. Components need a component runtime (wasmtime, jco).",
+      "module's exit code becomes wasm-to-oci's. Components need a component runtime (wasmtime, jco).\n" +
+      "With --json the module's stdout goes to stderr and stdout gets {reference, manifest, layer, exitCode}.",
     run: async (args, options, ctx) => (await ctx.load('wasm')).runRun(args, options, ctx),
   },
   {
@@ -390,9 +391,12 @@ const COMMANDS: Command[] = [
     name: 'completion',
     summary: 'print a shell completion script (bash, zsh or fish)',
     arguments: [{ name: 'shell', description: 'bash, zsh or fish', choices: ['bash', 'zsh', 'fish'] }],
-    options: [],
-    details: 'The script completes commands, options, actions and option values, from this command table.',
-    run: async (args, _options, ctx) => (await ctx.load('completion')).runCompletion(args, ctx, COMMANDS),
+    options: [JSON_OPTION],
+    details:
+      'The script completes commands, options, actions and option values, from this command table.\n' +
+      '--json prints {"shell", "script"}.',
+    run: async (args, options, ctx) =>
+      (await ctx.load('completion')).runCompletion(args, ctx, COMMANDS, options.json === true),
   },
 ];
 
@@ -419,6 +423,9 @@ export async function main(
 ): Promise<number> {
   const [first, ...rest] = argv;
   let verbose = false;
+  // With --json, errors are JSON too, even those found while the command line is read.
+  const dashes = rest.indexOf('--');
+  let json = (dashes === -1 ? rest : rest.slice(0, dashes)).includes('--json');
   try {
     if (first === undefined) {
       const { programHelp } = await load('help');
@@ -462,6 +469,7 @@ export async function main(
     // --debug is --verbose under the name other tools give it.
     if (parsed.options.debug === true) parsed.options.verbose = true;
     verbose = parsed.options.verbose === true;
+    json = parsed.options.json === true;
     const { cacheWarning, loadRegistryMemory } = await import('./registry-memory.js');
     const ctx: Context = { io, env, signal, load, warned: new Set() };
     // Told once, with the digest and blob caches' warning (the same directory).
@@ -475,6 +483,6 @@ export async function main(
   } catch (err) {
     const { reportError } = await import('./output.js');
     const { refineError } = await import('./hints.js');
-    return reportError(io, await refineError(err), verbose);
+    return reportError(io, await refineError(err), verbose, json);
   }
 }

@@ -7,6 +7,7 @@ import { pull } from '../ops/pull.js';
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
 import { type Context, connectOptions, flag, text, trustOptions } from './common.js';
+import { descriptorJson } from './json.js';
 import { lineSafe, printResult } from './output.js';
 import { progressBar } from './progress.js';
 
@@ -84,11 +85,11 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
     ],
     {
       reference: result.reference,
-      digest: result.digest,
-      size: result.size,
-      mediaType: result.mediaType,
-      manifest: result.manifest,
+      manifest: descriptorJson(result.manifest),
+      layer: descriptorJson(result.layer),
       output: result.output,
+      // Blob bytes downloaded: none when the cache had the layer.
+      bytesReceived: result.fromCache ? 0 : result.layer.size,
       fromCache: result.fromCache,
       ...(result.unpacked ? { unpacked: result.unpacked } : {}),
       ...(result.verified ? { verified: result.verified } : {}),

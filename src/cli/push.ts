@@ -12,6 +12,7 @@ import { push } from '../ops/push.js';
 import type { OptionValues } from './args.js';
 import { cacheDir, cacheWarning } from './cache-dir.js';
 import { type Context, connectOptions, flag, list, text, trustOptions } from './common.js';
+import { descriptorJson } from './json.js';
 import { printResult } from './output.js';
 import { progressBar } from './progress.js';
 
@@ -134,13 +135,12 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
     ],
     {
       reference: result.reference,
-      digest: result.digest,
-      size: result.size,
-      mediaType: result.mediaType,
-      layer: result.layer,
-      uploadedBytes: result.uploadedBytes,
       references: result.references,
+      manifest: descriptorJson(result.manifest),
+      config: descriptorJson(result.config),
+      layer: descriptorJson(result.layer),
       kind: result.kind,
+      bytesSent: result.uploadedBytes,
       ...(signed ? { signed } : {}),
     },
   );

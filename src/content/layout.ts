@@ -56,6 +56,11 @@ const LOCK_TIMEOUT_MS = 15_000;
 export interface LayoutOptions {
   /** Directories 0700 and files 0600 (the blob cache): nobody else on the machine reads them. */
   private?: boolean | undefined;
+  /**
+   * The layout is only read: a directory that does not exist is NOT_FOUND instead of an empty
+   * layout (a layout that is written is created on the first write).
+   */
+  existing?: boolean | undefined;
 }
 
 export class OciLayoutStore
@@ -74,11 +79,13 @@ export class OciLayoutStore
   /** Modes for what the store creates (the umask still applies). */
   private readonly dirMode: number;
   private readonly fileMode: number;
+  private readonly existing: boolean;
 
   constructor(root: string, options: LayoutOptions = {}) {
     this.root = root;
     this.dirMode = options.private ? 0o700 : 0o777;
     this.fileMode = options.private ? 0o600 : 0o666;
+    this.existing = options.existing === true;
   }
 
   /**
@@ -275,8 +282,14 @@ export class OciLayoutStore
       bytes = await readRegular(join(this.root, 'index.json'));
     } catch (err) {
       if (err instanceof WasmOciError) throw err;
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyIndex();
-      throw fileError(err as NodeJS.ErrnoException, join(this.root, 'index.json'));
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw fileError(err as NodeJS.ErrnoException, join(this.root, 'index.json'));
+      if (this.existing && !(await stat(this.root).catch(() => undefined))?.isDirectory()) {
+        throw new WasmOciError('NOT_FOUND', `no OCI layout at ${this.root}`, {
+          hint: 'oci:<dir> names an OCI image-layout directory (oci-layout, index.json, blobs/); check the path',
+        });
+      }
+      return emptyIndex();
     }
     const parsed = parseManifest(bytes, MediaType.ociIndex);
     if (parsed.kind !== 'index') {

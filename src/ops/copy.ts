@@ -41,6 +41,8 @@ export interface CopyArtifactResult {
   destinations: string[];
   digest: string;
   mediaType: string;
+  /** The root's descriptor (the manifest or index copied). */
+  manifest: Descriptor;
   /** Blob bytes sent to the destination. */
   copiedBytes: number;
   /** Blobs mounted from the source repository instead of sent. */
@@ -118,6 +120,7 @@ export async function copyArtifact(options: CopyArtifactOptions): Promise<CopyAr
         : [`${formatTarget(destination)}@${root.digest}`],
       digest: root.digest,
       mediaType: root.mediaType,
+      manifest: root,
       copiedBytes,
       mountedBlobs,
       skipped,
