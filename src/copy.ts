@@ -46,7 +46,9 @@ export type ProgressEvent =
   /** `desc` was mounted from the source repository of the same registry: nothing was sent. */
   | { type: 'mount'; desc: Descriptor }
   /** `desc` is stored at the destination. */
-  | { type: 'done'; desc: Descriptor };
+  | { type: 'done'; desc: Descriptor }
+  /** `desc` comes from the local blob cache, not the registry (a pull; its `done` follows). */
+  | { type: 'cached'; desc: Descriptor };
 
 export interface CopyGraphOptions {
   /**

@@ -79,6 +79,17 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
   { name: 'debug', type: 'boolean', description: 'alias of --verbose' },
 ];
 
+/** Options of the commands that move blobs (push, pull, copy, blob get, run). */
+export const PROGRESS_OPTIONS: OptionSpec[] = [
+  {
+    name: 'quiet',
+    short: 'q',
+    type: 'boolean',
+    description: 'no progress and no notes on stderr: only the result (and errors)',
+  },
+  { name: 'no-progress', type: 'boolean', description: 'no progress bar (it is drawn only on a terminal)' },
+];
+
 const CREDENTIAL_NAMES = new Set(['username', 'password', 'password-stdin', 'registry-config']);
 
 /**

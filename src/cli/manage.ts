@@ -17,7 +17,7 @@ import { cliCache } from './cache-dir.js';
 import { type Context, connectOptions, copyConnectOptions, flag, text } from './common.js';
 import { descriptorJson } from './json.js';
 import { EXIT_FAILED, jsonSafe, lineSafe, printResult } from './output.js';
-import { progressBar } from './progress.js';
+import { progressBar, progressSettings } from './progress.js';
 
 /** Nesting deeper than this is not indented (JSON.stringify recurses; a hostile manifest can nest deep). */
 const MAX_PRETTY_DEPTH = 512;
@@ -62,7 +62,7 @@ async function targetOptions(reference: string, options: OptionValues, ctx: Cont
 export async function runCopy(args: string[], options: OptionValues, ctx: Context): Promise<void> {
   const [source, destination] = args as [string, string];
   const json = flag(options, 'json');
-  const bar = progressBar(ctx.io.stderr, 'Copying');
+  const bar = progressBar(ctx.io.stderr, 'Copying', progressSettings(options, 'up'));
   const concurrency = wholeNumber(options, 'concurrency', 1) ?? DEFAULT_CONCURRENCY;
   let result: Awaited<ReturnType<typeof copyArtifact>>;
   try {
@@ -75,11 +75,12 @@ export async function runCopy(args: string[], options: OptionValues, ctx: Contex
       recursive: flag(options, 'recursive'),
       concurrency,
       signal: ctx.signal,
-      onProgress: json ? undefined : bar.onProgress,
+      onProgress: bar.onProgress,
     });
   } finally {
     bar.finish();
   }
+  bar.summary();
   printResult(
     ctx.io,
     json,
@@ -256,7 +257,18 @@ export async function runBlob(args: string[], options: OptionValues, ctx: Contex
   if (reference === undefined) throw new WasmOciError('USAGE', "missing required argument 'reference'");
   const output = text(options, 'out');
   if (output === undefined) throw new WasmOciError('USAGE', 'blob get needs --out <file>');
-  const desc = await getBlob({ ...(await targetOptions(reference, options, ctx)), output });
+  const bar = progressBar(ctx.io.stderr, 'Downloading', progressSettings(options, 'down'));
+  let desc: Awaited<ReturnType<typeof getBlob>>;
+  try {
+    desc = await getBlob({
+      ...(await targetOptions(reference, options, ctx)),
+      output,
+      onProgress: bar.onProgress,
+    });
+  } finally {
+    bar.finish();
+  }
+  bar.summary();
   printResult(
     ctx.io,
     flag(options, 'json'),

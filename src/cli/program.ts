@@ -8,6 +8,7 @@ import {
   JSON_OPTION,
   LAYOUT_OPTION,
   NETWORK_OPTIONS,
+  PROGRESS_OPTIONS,
   TRUST_OPTIONS,
 } from './common.js';
 import { EXIT_OK, EXIT_USAGE, type Io } from './output.js';
@@ -117,6 +118,7 @@ const COMMANDS: Command[] = [
       ...TRUST_OPTIONS,
       LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
+      ...PROGRESS_OPTIONS,
     ],
     details:
       'Prints "Pushed:", "Size:" (the module) and "Digest:" (the manifest). Blobs the registry already\n' +
@@ -168,6 +170,7 @@ const COMMANDS: Command[] = [
       ...TRUST_OPTIONS,
       LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
+      ...PROGRESS_OPTIONS,
     ],
     details:
       'Prints "Pulled:", "Size:" and "Digest:" (the module). The file appears only once its digest and\n' +
@@ -231,6 +234,7 @@ const COMMANDS: Command[] = [
       },
       ...SELECT_OPTIONS,
       ...NETWORK_OPTIONS,
+      ...PROGRESS_OPTIONS,
     ],
     details:
       'WASI preview1 and wasi_unstable modules; stdin, stdout and stderr are passed through and the\n' +
@@ -273,6 +277,7 @@ const COMMANDS: Command[] = [
         description: 'blob transfers at once',
       },
       ...COPY_NETWORK_OPTIONS,
+      ...PROGRESS_OPTIONS,
     ],
     details:
       'Skips what the destination has, mounts blobs across repositories of one registry, streams between\n' +
@@ -355,6 +360,7 @@ const COMMANDS: Command[] = [
       { name: 'out', short: 'o', type: 'string', value: '<file>', description: 'where to write the blob' },
       LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
+      ...PROGRESS_OPTIONS,
     ],
     run: async (args, options, ctx) => (await ctx.load('manage')).runBlob(args, options, ctx),
   },

@@ -14,7 +14,7 @@ import { cacheDir, cacheWarning } from './cache-dir.js';
 import { type Context, connectOptions, flag, list, text, trustOptions } from './common.js';
 import { descriptorJson } from './json.js';
 import { printResult } from './output.js';
-import { progressBar } from './progress.js';
+import { progressBar, progressSettings } from './progress.js';
 
 /** `--annotation k=v` (repeatable) and `--annotation-file <json>` (a map of strings). */
 async function annotations(options: OptionValues): Promise<Record<string, string> | undefined> {
@@ -83,7 +83,8 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
         });
   }
   const fromStdin = file === '-' ? await stdinToFile(ctx) : undefined;
-  const bar = progressBar(ctx.io.stderr, 'Pushing');
+  const bar = progressBar(ctx.io.stderr, 'Pushing', progressSettings(options, 'up'));
+  const quiet = flag(options, 'quiet');
   let result: Awaited<ReturnType<typeof push>>;
   try {
     result = await push({
@@ -110,20 +111,21 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
         dir && !fromStdin ? new FileDigestCache(join(dir, 'digests.json'), cacheWarning(ctx)) : undefined,
       sign: await trustOptions(options, ctx, flag(options, 'sign')),
       signal: ctx.signal,
-      onProgress: json ? undefined : bar.onProgress,
+      onProgress: bar.onProgress,
     });
   } finally {
     bar.finish();
     await fromStdin?.remove();
   }
+  bar.summary();
   const { signed } = result;
-  if (signed?.created && !json) {
+  if (signed?.created && !json && !quiet) {
     ctx.io.stderr.write(
       `Created the trusted collection ${signed.collection} on ${signed.server}; back up the root key in ` +
         `${text(options, 'dir') ?? '~/.wasm-to-oci'}/private (see the README).\n`,
     );
   }
-  if (result.defaultedTag && !json) ctx.io.stderr.write('Using default tag: latest\n');
+  if (result.defaultedTag && !json && !quiet) ctx.io.stderr.write('Using default tag: latest\n');
   printResult(
     ctx.io,
     json,

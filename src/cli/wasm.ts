@@ -177,6 +177,8 @@ export async function runRun(args: string[], options: OptionValues, ctx: Context
   // The module goes to a private directory (0700), not a world-readable file in /tmp.
   const dir = await privateTempDir('wasm-to-oci-run-');
   const temp = join(dir, 'module.wasm');
+  const { progressBar, progressSettings } = await import('./progress.js');
+  const bar = progressBar(ctx.io.stderr, 'Pulling', progressSettings(options, 'down'));
   try {
     const pulled = await pull({
       ...(await connectOptions(options, ctx, subject)),
@@ -188,7 +190,9 @@ export async function runRun(args: string[], options: OptionValues, ctx: Context
       layer: text(options, 'layer'),
       cache: flag(options, 'no-cache') ? undefined : cliCache(ctx),
       signal: ctx.signal,
-    });
+      onProgress: bar.onProgress,
+    }).finally(() => bar.finish());
+    bar.summary();
     const exitCode = await runWasm({
       file: temp,
       name: pulled.reference,

@@ -314,7 +314,10 @@ describe('pull -o -', () => {
     // With --json the error is JSON too (on stderr).
     const { error } = JSON.parse(res.stderr) as { error: { code: string; message: string; hint: string } };
     assert.equal(error.code, 'USAGE');
-    assert.equal(error.message, '--json cannot be used with --out -: standard output carries only the module');
+    assert.equal(
+      error.message,
+      '--json cannot be used with --out -: standard output carries only the module',
+    );
     assert.match(error.hint, /-o <file>/);
   });
 
