@@ -49,7 +49,7 @@ try {
   // curl baselines: POST + PUT (digest known in advance); the same single-pass protocol wasm-to-oci uses
   // when the digest is not known yet (POST, streamed PATCH, PUT ?digest=); GET to a file.
   const curlOut = (args) =>
-    spawnSync('curl', ['-s', '-D', '-', '-o', '/dev/null', ...args]).stdout.toString();
+    spawnSync('curl', ['-s', '-D', '-', '-o', join(work.path, 'curl-body'), ...args]).stdout.toString();
   const location = (headers) => new URL(/^location: (\S+)/im.exec(headers)?.[1], `http://${host}`);
   // -T streams the file; --data-binary would first read all of it into memory.
   const upload = ['-H', 'Content-Type: application/octet-stream', '-T', big];
