@@ -223,11 +223,11 @@ export type TagOutcome = CopiedTag | FailedTag;
 export interface CopyAllTagsResult {
   source: string;
   destination: string;
-  /** The tags copied or skipped, in the source's listing order. */
+  /** The tags copied or skipped, sorted. */
   tags: CopiedTag[];
   /** Blob bytes sent in all. */
   bytesSent: number;
-  /** The tags that failed, in listing order. */
+  /** The tags that failed, sorted. */
   failed: FailedTag[];
 }
 
@@ -267,7 +267,8 @@ export async function copyAllTags(options: CopyAllTagsOptions): Promise<CopyAllT
     }
     const listed = new Set<string>();
     for await (const page of src.target.tagPages({ signal })) for (const t of page) listed.add(t);
-    const tags = [...listed].filter(select);
+    // In code-unit order, whatever order the registry lists them in (Distribution 2.8 does not sort).
+    const tags = [...listed].filter(select).sort();
     const session = new CopySession(concurrency);
     const seen = new Set<string>();
     const outcomes = new Map<string, TagOutcome>();
