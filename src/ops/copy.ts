@@ -270,7 +270,8 @@ export async function copyAllTags(options: CopyAllTagsOptions): Promise<CopyAllT
     // In code-unit order, whatever order the registry lists them in (Distribution 2.8 does not sort).
     const tags = [...listed].filter(select).sort();
     const session = new CopySession(concurrency);
-    const seen = new Set<string>();
+    // Tags on one manifest share its referrers: found and copied once, counted for each of them.
+    const referrersOf = new Map<string, Promise<number>>();
     const outcomes = new Map<string, TagOutcome>();
 
     const copyTag = async (tag: string): Promise<CopiedTag> => {
@@ -283,9 +284,15 @@ export async function copyAllTags(options: CopyAllTagsOptions): Promise<CopyAllT
       const root = await session.run(() => src.target.resolve(tag, { signal }));
       const skipped = await session.run(() => hasTag(dst.target, tag, root, signal));
       if (!skipped) await copy(src.target, root, dst.target, tag, copyOptions);
-      const referrers = options.recursive
-        ? await copyReferrers(src.target, dst.target, root, copyOptions, seen)
-        : undefined;
+      let referrers: number | undefined;
+      if (options.recursive) {
+        let pending = referrersOf.get(root.digest);
+        if (!pending) {
+          pending = copyReferrers(src.target, dst.target, root, copyOptions);
+          referrersOf.set(root.digest, pending);
+        }
+        referrers = await pending;
+      }
       const { mediaType, digest, size } = root;
       return {
         tag,
