@@ -176,7 +176,7 @@ class GraphCopier {
   }
 
   /** Runs one request within the concurrency limit (a slot is never held while children are copied). */
-  private limit<T>(job: () => Promise<T>): Promise<T> {
+  limit<T>(job: () => Promise<T>): Promise<T> {
     return this.requests.run(async () => {
       throwIfAborted(this.options.signal);
       return job();
@@ -336,14 +336,15 @@ export async function copy(
   options: CopyOptions = {},
 ): Promise<Descriptor> {
   const { signal } = options;
-  // A descriptor is the root resolved already (by the caller's own check): no request to resolve it again.
-  const root = typeof srcRef === 'string' ? await src.resolve(srcRef, { signal }) : srcRef;
   const copier = new GraphCopier(src, dst, options);
+  // A descriptor is the root resolved already (by the caller's own check): no request to resolve it again.
+  const root =
+    typeof srcRef === 'string' ? await copier.limit(() => src.resolve(srcRef, { signal })) : srcRef;
   if (!isManifestMediaType(root.mediaType)) {
     await copier.copyNode(root);
     if (dstRef !== undefined) await dst.tag(root, dstRef, { signal });
   } else {
-    const bytes = await fetchManifest(src, root, signal);
+    const bytes = await copier.limit(() => fetchManifest(src, root, signal));
     await copier.copyChildren(root, bytes);
     await copier.pushManifest(root, bytes, async () => {
       if (dstRef !== undefined && canPushReference(dst))
