@@ -161,15 +161,18 @@ async function copyReferrers(
   if (seen.has(subject.digest)) return 0;
   seen.add(subject.digest);
   const tag = referrersTag(subject.digest);
+  const signal = options?.signal;
+  // Within a session, these requests share its limit with the copies.
+  const run = <T>(job: () => Promise<T>): Promise<T> => options?.session?.run(job) ?? job();
   let index: Descriptor;
   try {
-    index = await src.resolve(tag, { signal: options?.signal });
+    index = await run(() => src.resolve(tag, { signal }));
   } catch (err) {
     if (hasCode(err, 'NOT_FOUND')) return 0;
     throw err;
   }
-  if (!(await hasTag(dst, tag, index, options?.signal))) await copy(src, index, dst, tag, options);
-  const parsed = parseManifest(await fetchManifest(src, index, options?.signal), index.mediaType);
+  if (!(await run(() => hasTag(dst, tag, index, signal)))) await copy(src, index, dst, tag, options);
+  const parsed = parseManifest(await run(() => fetchManifest(src, index, signal)), index.mediaType);
   if (parsed.kind !== 'index') return 0;
   let count = parsed.index.manifests.length;
   for (const referrer of parsed.index.manifests)
