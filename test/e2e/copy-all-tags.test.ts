@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { getManifest, listTags, resolveReference } from '../../src/ops/repositor
 import { openRepository } from '../../src/ops/target.js';
 import { parseReference } from '../../src/reference.js';
 import { type CertificateFiles, makeCa, makeCert } from '../harness/certs.js';
-import { runCli } from '../harness/cli.js';
+import { CLI, runCli } from '../harness/cli.js';
 import { type FaultyProxy, startFaultyProxy } from '../harness/fault-proxy.js';
 import { tempDir, writeLargeWasm } from '../harness/fixtures.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';
@@ -277,6 +278,54 @@ describe('copy --all-tags', () => {
       await assertSameDigests(destination, expected);
     } finally {
       await proxy?.stop();
+    }
+  });
+
+  it('Ctrl-C ends the whole copy with 130: no tag is reported failed, the one under way is not tagged', async () => {
+    const { a, b } = registries.plain;
+    const { bytes } = await getManifest({ reference: `${a?.host}/src:v1.5` });
+    const parsed = parseManifest(bytes);
+    const layer = parsed.kind === 'manifest' ? (parsed.manifest.layers[0] as Descriptor) : undefined;
+    // The medium module of v1.5 stalls after 64 KiB, until the client goes away.
+    const proxy = await startFaultyProxy(a?.host as string, {
+      plan: (req) =>
+        req.kind === 'blob-get' && req.path.endsWith(`/${layer?.digest}`)
+          ? { type: 'stall', side: 'response', at: 64 * 1024 }
+          : undefined,
+    });
+    try {
+      const destination = `${b?.host}/dst/interrupted`;
+      const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(
+          process.execPath,
+          [CLI, 'copy', '--all-tags', `${proxy.host}/src`, destination, '-v'],
+          {
+            cwd: work.path,
+            env: { ...process.env, ...env() },
+          },
+        );
+        let stdout = '';
+        let stderr = '';
+        let sent = false;
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d.toString();
+        });
+        child.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString();
+          if (!sent && stderr.includes(`/blobs/${layer?.digest}`)) {
+            sent = true;
+            setTimeout(() => child.kill('SIGINT'), 300);
+          }
+        });
+        child.on('close', (code) => resolve({ code, stdout, stderr }));
+      });
+      assert.equal(result.code, 130, result.stderr.slice(-2000));
+      assert.doesNotMatch(result.stdout, /^Failed /m, 'an interrupted tag is not a failed one');
+      assert.doesNotMatch(result.stdout, /tags from/, 'no summary of a copy that did not finish');
+      const tags = await listTags({ ...connect, reference: destination }).catch(() => [] as string[]);
+      assert.ok(!tags.includes('v1.5'), 'the tag under way did not move');
+    } finally {
+      await proxy.stop();
     }
   });
 
