@@ -25,7 +25,18 @@ export {
 } from './credentials/source.js';
 export { type ErrorCode, hasCode, WasmOciError, type WasmOciErrorOptions } from './errors.js';
 export type { Annotations, Descriptor, Platform } from './oci/descriptor.js';
-export { type CopyArtifactOptions, type CopyArtifactResult, copyArtifact, splitTags } from './ops/copy.js';
+export {
+  type CopiedTag,
+  type CopyAllTagsOptions,
+  type CopyAllTagsResult,
+  type CopyArtifactOptions,
+  type CopyArtifactResult,
+  copyAllTags,
+  copyArtifact,
+  type FailedTag,
+  splitTags,
+  type TagOutcome,
+} from './ops/copy.js';
 export { type DiscoverOptions, type DiscoverResult, discover, type ReferrerNode } from './ops/discover.js';
 export {
   type ArtifactFormat,
@@ -51,6 +62,7 @@ export {
   tagReference,
 } from './ops/repository.js';
 export { type RunOptions, runWasm } from './ops/run.js';
+export type { TagSelection } from './ops/tag-glob.js';
 export {
   type ConnectOptions,
   formatTarget,

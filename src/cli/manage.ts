@@ -1,7 +1,7 @@
 import { DEFAULT_CONCURRENCY } from '../content/defaults.js';
 
 import { WasmOciError } from '../errors.js';
-import { copyArtifact } from '../ops/copy.js';
+import { type CopiedTag, copyAllTags, copyArtifact, type TagOutcome } from '../ops/copy.js';
 import type { ReferrerNode } from '../ops/discover.js';
 import {
   deleteManifest,
@@ -14,8 +14,9 @@ import {
 } from '../ops/repository.js';
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
-import { type Context, connectOptions, copyConnectOptions, flag, text } from './common.js';
-import { descriptorJson } from './json.js';
+import { type Context, connectOptions, copyConnectOptions, flag, list, text } from './common.js';
+import { withFlags } from './flags.js';
+import { descriptorJson, errorJson } from './json.js';
 import { EXIT_FAILED, jsonSafe, lineSafe, printResult } from './output.js';
 import { progressBar, progressSettings } from './progress.js';
 
@@ -59,11 +60,22 @@ async function targetOptions(reference: string, options: OptionValues, ctx: Cont
   };
 }
 
-export async function runCopy(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+export async function runCopy(
+  args: string[],
+  options: OptionValues,
+  ctx: Context,
+): Promise<number | undefined> {
   const [source, destination] = args as [string, string];
   const json = flag(options, 'json');
-  const bar = progressBar(ctx.io.stderr, 'Copying', progressSettings(options, 'up'));
   const concurrency = wholeNumber(options, 'concurrency', 1) ?? DEFAULT_CONCURRENCY;
+  if (flag(options, 'all-tags')) return copyEveryTag(source, destination, options, ctx, concurrency);
+  for (const name of ['include', 'exclude']) {
+    if (options[name] !== undefined)
+      throw new WasmOciError('USAGE', `--${name} selects tags of --all-tags`, {
+        hint: `copy every tag: wasm-to-oci copy --all-tags <source-repository> <destination-repository> --${name} <glob>`,
+      });
+  }
+  const bar = progressBar(ctx.io.stderr, 'Copying', progressSettings(options, 'up'));
   let result: Awaited<ReturnType<typeof copyArtifact>>;
   try {
     result = await copyArtifact({
@@ -104,6 +116,73 @@ export async function runCopy(args: string[], options: OptionValues, ctx: Contex
       referrers: result.referrers,
     },
   );
+  return undefined;
+}
+
+/** How a settled tag reads: `Copied v1 sha256:... (N bytes)`, `Skipped v2 (up to date)`, `Failed v3: ...`. */
+function tagLine(outcome: TagOutcome): string {
+  const tag = lineSafe(outcome.tag);
+  if ('error' in outcome) return `Failed ${tag}: ${lineSafe(withFlags(outcome.error.message))}`;
+  const referrers = outcome.referrers !== undefined ? `, ${outcome.referrers} referrers` : '';
+  if (outcome.skipped) return `Skipped ${tag} (up to date${referrers})`;
+  return `Copied ${tag} ${outcome.manifest.digest} (${outcome.bytesSent} bytes${referrers})`;
+}
+
+/** `copy --all-tags`: a line per tag as it settles, a summary, and exit 1 when a tag failed. */
+async function copyEveryTag(
+  source: string,
+  destination: string,
+  options: OptionValues,
+  ctx: Context,
+  concurrency: number,
+): Promise<number | undefined> {
+  const json = flag(options, 'json');
+  const bar = progressBar(ctx.io.stderr, 'Copying', progressSettings(options, 'up'));
+  let result: Awaited<ReturnType<typeof copyAllTags>>;
+  try {
+    result = await copyAllTags({
+      ...(await copyConnectOptions(options, ctx, source, destination)),
+      source,
+      destination,
+      include: list(options, 'include'),
+      exclude: list(options, 'exclude'),
+      fromOciLayout: flag(options, 'from-oci-layout'),
+      toOciLayout: flag(options, 'to-oci-layout'),
+      recursive: flag(options, 'recursive'),
+      concurrency,
+      signal: ctx.signal,
+      onProgress: bar.onProgress,
+      onTag: json
+        ? undefined
+        : (outcome) => {
+            bar.finish();
+            ctx.io.stdout.write(`${tagLine(outcome)}\n`);
+          },
+    });
+  } finally {
+    bar.finish();
+  }
+  bar.summary();
+  const skipped = result.tags.filter((t: CopiedTag) => t.skipped).length;
+  const total = result.tags.length + result.failed.length;
+  if (json) {
+    const tags = result.tags.map((t) => ({ ...t, manifest: descriptorJson(t.manifest) }));
+    ctx.io.stdout.write(`${jsonSafe({ ...result, tags })}\n`);
+  } else {
+    ctx.io.stdout.write(
+      `${total} tags from ${lineSafe(result.source)} to ${lineSafe(result.destination)}: ` +
+        `${result.tags.length - skipped} copied, ${skipped} skipped, ${result.failed.length} failed; ` +
+        `${result.bytesSent} bytes sent\n`,
+    );
+  }
+  if (result.failed.length === 0) return undefined;
+  const message = `${result.failed.length} of ${total} tags failed to copy`;
+  const hint = 'run the same copy again: what is there already is skipped';
+  if (json) {
+    const code = result.failed[0]?.error.code ?? 'REGISTRY';
+    ctx.io.stderr.write(`${jsonSafe(errorJson(code, message, hint))}\n`);
+  } else ctx.io.stderr.write(`Error: ${message}\nHint: ${hint}\n`);
+  return EXIT_FAILED;
 }
 
 export async function runTags(args: string[], options: OptionValues, ctx: Context): Promise<void> {

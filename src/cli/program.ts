@@ -270,18 +270,41 @@ const COMMANDS: Command[] = [
         description: 'also copy artifacts that refer to it (signatures)',
       },
       {
+        name: 'all-tags',
+        type: 'boolean',
+        description: 'copy every tag of the source repository (source and destination without a tag)',
+      },
+      {
+        name: 'include',
+        type: 'string',
+        multiple: true,
+        value: '<glob>',
+        description: 'with --all-tags: only the tags matching this shell glob (repeatable)',
+      },
+      {
+        name: 'exclude',
+        type: 'string',
+        multiple: true,
+        value: '<glob>',
+        description: 'with --all-tags: not the tags matching this shell glob (repeatable)',
+      },
+      {
         name: 'concurrency',
         type: 'string',
         value: '<n>',
         default: String(DEFAULT_CONCURRENCY),
-        description: 'blob transfers at once',
+        description: 'blob transfers at once (with --all-tags: tags and requests at once)',
       },
       ...COPY_NETWORK_OPTIONS,
       ...PROGRESS_OPTIONS,
     ],
     details:
       'Skips what the destination has, mounts blobs across repositories of one registry, streams between\n' +
-      'registries without temporary files. The destination tag moves only once everything is copied.',
+      'registries without temporary files. The destination tag moves only once everything is copied.\n' +
+      'With --all-tags: one line per tag (Copied, Skipped when the destination has it on the same\n' +
+      'manifest, Failed) and a summary; a failed tag does not stop the others, and the exit code is 1.\n' +
+      'Globs: * ? [a-z] [!x]; --include keeps the tags matching any of them, --exclude then drops some.\n' +
+      '--json prints {source, destination, tags: [{tag, manifest, bytesSent, skipped}], bytesSent, failed}.',
     run: async (args, options, ctx) => (await ctx.load('manage')).runCopy(args, options, ctx),
   },
   {

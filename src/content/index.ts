@@ -7,6 +7,7 @@
 export {
   type CopyGraphOptions,
   type CopyOptions,
+  CopySession,
   copy,
   copyGraph,
   fetchManifest,

@@ -185,6 +185,12 @@ describe('the JSON contract', () => {
       const layout = `oci:${out('layout')}:v1`;
       const toLayout = (await run('copy', ['copy', `${repo}:v1`, layout])).value;
       assert.equal(toLayout.bytesSent, 153);
+      const all = (await run('copy', ['copy', '--all-tags', repo, `${registry.host}/json/all`])).value;
+      assert.deepEqual(
+        (all.tags as Array<{ tag: string; skipped: boolean }>).map((t) => [t.tag, t.skipped]),
+        [['v1', false]],
+      );
+      assert.deepEqual(all.failed, []);
       assert.deepEqual((await run('tags', ['tags', repo])).value.tags, ['v1']);
       await run('discover', ['discover', `${repo}:v1`]);
       await run('resolve', ['resolve', `${repo}:v1`]);
