@@ -14,7 +14,7 @@ import {
 } from '../ops/repository.js';
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
-import { type Context, connectOptions, copyConnectOptions, flag, text } from './common.js';
+import { annotations, type Context, connectOptions, copyConnectOptions, flag, text } from './common.js';
 import { EXIT_FAILED, jsonSafe, lineSafe, printResult } from './output.js';
 import { progressBar } from './progress.js';
 
@@ -145,6 +145,66 @@ export async function runDiscover(args: string[], options: OptionValues, ctx: Co
   draw(result.referrers, '');
   if (result.referrers.length === 0) lines.push('(no referrers)');
   ctx.io.stdout.write(`${lines.join('\n')}\n`);
+}
+
+export async function runAttach(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const [reference, ...files] = args as [string, ...string[]];
+  const artifactType = text(options, 'artifact-type');
+  if (artifactType === undefined) {
+    throw new WasmOciError('USAGE', 'attach needs --artifact-type', {
+      hint: 'for example --artifact-type application/vnd.example.sbom.v1+json',
+    });
+  }
+  const { attach, parseAttachFile } = await import('../ops/attach.js');
+  const json = flag(options, 'json');
+  const bar = progressBar(ctx.io.stderr, 'Attaching');
+  let result: Awaited<ReturnType<typeof attach>>;
+  try {
+    result = await attach({
+      ...(await targetOptions(reference, options, ctx)),
+      artifactType,
+      files: files.map(parseAttachFile),
+      annotations: await annotations(options),
+      onProgress: json ? undefined : bar.onProgress,
+    });
+  } finally {
+    bar.finish();
+  }
+  const brief = (d: { mediaType: string; digest: string; size: number }) => ({
+    mediaType: d.mediaType,
+    digest: d.digest,
+    size: d.size,
+  });
+  printResult(
+    ctx.io,
+    json,
+    [
+      ['Attached', result.reference],
+      ['Digest', result.manifest.digest],
+    ],
+    {
+      reference: result.reference,
+      subject: brief(result.subject),
+      manifest: brief(result.manifest),
+      artifactType: result.artifactType,
+      layers: result.layers,
+    },
+  );
+}
+
+export async function runDetach(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const [reference, referrer] = args as [string, string];
+  const { detach } = await import('../ops/attach.js');
+  const result = await detach({ ...(await targetOptions(reference, options, ctx)), referrer });
+  printResult(
+    ctx.io,
+    flag(options, 'json'),
+    [
+      ['Detached', result.digest],
+      ['From', result.reference],
+    ],
+    result,
+  );
 }
 
 export async function runResolve(args: string[], options: OptionValues, ctx: Context): Promise<void> {

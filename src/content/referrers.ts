@@ -1,8 +1,23 @@
-import { hasCode } from '../errors.js';
+import { setTimeout as wait } from 'node:timers/promises';
+import { hasCode, WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { referrersTag } from '../oci/digest.js';
-import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
-import { canListReferrers, type ReadOnlyTarget, type ReferrersQuery } from './types.js';
+import { digestOf, referrersTag } from '../oci/digest.js';
+import {
+  goDescriptor,
+  MAX_MANIFEST_BYTES,
+  type ParsedManifest,
+  parseManifest,
+  serializeIndex,
+} from '../oci/manifest.js';
+import { INDEX_MEDIA_TYPES, MediaType } from '../oci/mediatypes.js';
+import {
+  canListReferrers,
+  canLockIndex,
+  canPushReference,
+  type ReadOnlyTarget,
+  type ReferrersQuery,
+  type Target,
+} from './types.js';
 import { readVerified } from './verify.js';
 
 /**
@@ -48,4 +63,216 @@ export async function referrersFromTagSchema(
   if (parsed.kind !== 'index') return [];
   const { manifests } = parsed.index;
   return query.artifactType ? manifests.filter((d) => d.artifactType === query.artifactType) : manifests;
+}
+
+/** How a referrers index is updated where the target keeps none itself. */
+export interface ReferrersIndexOptions {
+  signal?: AbortSignal | undefined;
+  /** Writes tried in all before giving up on a raced index (default 8). */
+  attempts?: number | undefined;
+  /**
+   * How long (ms, jittered ±50 %) to wait after a write before reading the index once more, on a target
+   * without an index lock (default 150): a writer that read the index before our write and wrote after
+   * it would have replaced it by then, and our entry goes in again.
+   */
+  settleMs?: number | undefined;
+  /** The wait (tests pass one that records). */
+  sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
+  /** The jitter's randomness, in [0, 1). */
+  random?: (() => number) | undefined;
+}
+
+const DEFAULT_ATTEMPTS = 8;
+const DEFAULT_SETTLE_MS = 150;
+const FIRST_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 3200;
+
+/**
+ * The descriptor a referrers listing holds for a manifest (distribution-spec "Listing Referrers"): its
+ * own media type, digest and size, its `artifactType` (else its config's media type) and its
+ * annotations. go-containerregistry and cosign leave the last two out of the indexes they write; then
+ * a filter by artifact type finds nothing.
+ */
+export function referrerEntry(desc: Descriptor, parsed: ParsedManifest): Descriptor {
+  const body = parsed.kind === 'index' ? parsed.index : parsed.manifest;
+  const artifactType =
+    body.artifactType ?? (parsed.kind === 'manifest' ? parsed.manifest.config.mediaType : undefined);
+  return {
+    mediaType: desc.mediaType,
+    digest: desc.digest,
+    size: desc.size,
+    ...(artifactType ? { artifactType } : {}),
+    ...(body.annotations && Object.keys(body.annotations).length ? { annotations: body.annotations } : {}),
+  };
+}
+
+/** The subject of a manifest's bytes and the entry that lists it, or nothing (no subject, or unreadable). */
+export function referrerOf(
+  desc: Descriptor,
+  bytes: Uint8Array,
+): { subject: Descriptor; entry: Descriptor } | undefined {
+  let parsed: ParsedManifest;
+  try {
+    parsed = parseManifest(bytes, desc.mediaType);
+  } catch {
+    return undefined;
+  }
+  const subject = parsed.kind === 'index' ? parsed.index.subject : parsed.manifest.subject;
+  return subject ? { subject, entry: referrerEntry(desc, parsed) } : undefined;
+}
+
+/** What the tag `<alg>-<hex>` holds now, as a referrers index: none when it is missing or no index. */
+async function currentIndex(
+  target: Target,
+  subject: Descriptor,
+  signal: AbortSignal | undefined,
+): Promise<{ manifests: Descriptor[]; found: boolean }> {
+  const tag = referrersTag(subject.digest);
+  let desc: Descriptor;
+  try {
+    desc = await target.resolve(tag, { signal });
+  } catch (err) {
+    if (hasCode(err, 'NOT_FOUND')) return { manifests: [], found: false };
+    throw err;
+  }
+  // GitLab resolves a sha256-<hex> tag to the manifest of that digest: the subject is not its own index.
+  if (desc.digest === subject.digest || !INDEX_MEDIA_TYPES.includes(desc.mediaType))
+    return { manifests: [], found: false };
+  let bytes: Buffer;
+  try {
+    bytes = await readVerified(await target.fetch(desc, { signal }), desc, MAX_MANIFEST_BYTES);
+  } catch (err) {
+    if (hasCode(err, 'TOO_LARGE')) {
+      throw new WasmOciError('TOO_LARGE', `the referrers index under the tag ${tag} is larger than 4 MiB`, {
+        cause: err,
+        hint: 'remove referrers (detach) or the tag before adding more',
+      });
+    }
+    throw err;
+  }
+  let parsed: ParsedManifest;
+  try {
+    parsed = parseManifest(bytes, desc.mediaType);
+  } catch (err) {
+    // Not an index at all (garbage under a reserved tag): a fresh index replaces it.
+    if (hasCode(err, 'INVALID_MANIFEST') || hasCode(err, 'UNSUPPORTED'))
+      return { manifests: [], found: false };
+    throw err;
+  }
+  if (parsed.kind !== 'index') return { manifests: [], found: false };
+  // Each digest once (an index written by two racing tools can list one twice).
+  const seen = new Set<string>();
+  const manifests = parsed.index.manifests.filter((d) => !seen.has(d.digest) && seen.add(d.digest));
+  return { manifests, found: true };
+}
+
+async function writeIndex(
+  target: Target,
+  subject: Descriptor,
+  manifests: Descriptor[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const tag = referrersTag(subject.digest);
+  const bytes = serializeIndex({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests });
+  if (bytes.byteLength > MAX_MANIFEST_BYTES) {
+    throw new WasmOciError('TOO_LARGE', `the referrers index under the tag ${tag} would pass 4 MiB`, {
+      hint: 'remove referrers (detach) before adding more',
+    });
+  }
+  const desc: Descriptor = { mediaType: MediaType.ociIndex, digest: digestOf(bytes), size: bytes.byteLength };
+  if (canPushReference(target)) await target.pushReference(desc, bytes, tag, { signal });
+  else {
+    await target.push(desc, bytes, { signal });
+    await target.tag(desc, tag, { signal });
+  }
+}
+
+/**
+ * One read-modify-write of the subject's referrers index, confirmed by reading it back (twice, the
+ * second time after a settling wait, where the target has no index lock) and tried again with a growing
+ * jittered wait while another writer keeps replacing it: the registry has no compare-and-swap, so this
+ * is how concurrent writers all end up listed. `change` returns the new list, or nothing when the index
+ * needs no write; `holds` says whether an index shows our change.
+ */
+async function updateIndex(
+  target: Target,
+  subject: Descriptor,
+  change: (current: { manifests: Descriptor[]; found: boolean }) => Descriptor[] | undefined,
+  holds: (manifests: Descriptor[]) => boolean,
+  options: ReferrersIndexOptions,
+): Promise<boolean> {
+  const { signal } = options;
+  const attempts = Math.max(1, options.attempts ?? DEFAULT_ATTEMPTS);
+  const sleep = options.sleep ?? ((ms: number, s?: AbortSignal) => wait(ms, undefined, { signal: s }));
+  const random = options.random ?? Math.random;
+  const jitter = (ms: number) => Math.round(ms * (0.5 + random()));
+  const locked = canLockIndex(target);
+  const run = <T>(fn: () => Promise<T>) => (canLockIndex(target) ? target.lockIndex(fn) : fn());
+  for (let attempt = 1; ; attempt++) {
+    const wrote = await run(async () => {
+      const next = change(await currentIndex(target, subject, signal));
+      if (next === undefined) return false;
+      await writeIndex(target, subject, next, signal);
+      return true;
+    });
+    if (!wrote) return false;
+    if (holds((await currentIndex(target, subject, signal)).manifests)) {
+      if (locked) return true;
+      await sleep(jitter(options.settleMs ?? DEFAULT_SETTLE_MS), signal);
+      if (holds((await currentIndex(target, subject, signal)).manifests)) return true;
+    }
+    if (attempt >= attempts) {
+      throw new WasmOciError(
+        'REGISTRY',
+        `another writer kept replacing the referrers index ${referrersTag(subject.digest)}; gave up after ${attempts} tries`,
+        { hint: 'try again when the other writers are done' },
+      );
+    }
+    await sleep(jitter(Math.min(FIRST_BACKOFF_MS * 2 ** (attempt - 1), MAX_BACKOFF_MS)), signal);
+  }
+}
+
+/**
+ * Lists `entry` in the referrers index of `subject` (the tag schema: an image index under
+ * `<alg>-<hex>`), for a target that keeps no referrers itself: a missing tag, one naming the subject
+ * itself (GitLab) or anything that is no index starts a fresh index; an entry of the same digest is
+ * replaced (so one written without `artifactType` gets it). True when the index was written.
+ */
+export function addReferrer(
+  target: Target,
+  subject: Descriptor,
+  entry: Descriptor,
+  options: ReferrersIndexOptions = {},
+): Promise<boolean> {
+  const same = (d: Descriptor) => goDescriptor(d).json === goDescriptor(entry).json;
+  return updateIndex(
+    target,
+    subject,
+    ({ manifests }) =>
+      manifests.some(same) ? undefined : [...manifests.filter((d) => d.digest !== entry.digest), entry],
+    (manifests) => manifests.some((d) => d.digest === entry.digest),
+    options,
+  );
+}
+
+/**
+ * Removes the entry of `digest` from the referrers index of `subject` (read, modify, write, confirm,
+ * as addReferrer). True when it was listed; a missing index, or one without it, is left as it is.
+ */
+export function removeReferrer(
+  target: Target,
+  subject: Descriptor,
+  digest: string,
+  options: ReferrersIndexOptions = {},
+): Promise<boolean> {
+  return updateIndex(
+    target,
+    subject,
+    ({ manifests, found }) =>
+      found && manifests.some((d) => d.digest === digest)
+        ? manifests.filter((d) => d.digest !== digest)
+        : undefined,
+    (manifests) => !manifests.some((d) => d.digest === digest),
+    options,
+  );
 }
