@@ -25,6 +25,17 @@ export {
 } from './credentials/source.js';
 export { type ErrorCode, hasCode, WasmOciError, type WasmOciErrorOptions } from './errors.js';
 export type { Annotations, Descriptor, Platform } from './oci/descriptor.js';
+export {
+  type AttachFile,
+  type AttachOptions,
+  type AttachResult,
+  attach,
+  type DetachOptions,
+  type DetachResult,
+  detach,
+  EMPTY_DESCRIPTOR,
+  parseAttachFile,
+} from './ops/attach.js';
 export { type CopyArtifactOptions, type CopyArtifactResult, copyArtifact, splitTags } from './ops/copy.js';
 export { type DiscoverOptions, type DiscoverResult, discover, type ReferrerNode } from './ops/discover.js';
 export {

@@ -40,6 +40,12 @@ export async function listReferrers(
   return { referrers, via: 'tag-schema' };
 }
 
+/** Each digest once, the first entry kept (an index written by two racing tools can list one twice). */
+function uniqueDigests(manifests: Descriptor[]): Descriptor[] {
+  const seen = new Set<string>();
+  return manifests.filter((d) => !seen.has(d.digest) && seen.add(d.digest));
+}
+
 /** The referrers the tag schema lists (none when the tag is missing or names no index). */
 export async function referrersFromTagSchema(
   target: ReadOnlyTarget,
@@ -61,7 +67,7 @@ export async function referrersFromTagSchema(
   );
   const parsed = parseManifest(bytes, index.mediaType);
   if (parsed.kind !== 'index') return [];
-  const { manifests } = parsed.index;
+  const manifests = uniqueDigests(parsed.index.manifests);
   return query.artifactType ? manifests.filter((d) => d.artifactType === query.artifactType) : manifests;
 }
 
@@ -71,9 +77,10 @@ export interface ReferrersIndexOptions {
   /** Writes tried in all before giving up on a raced index (default 8). */
   attempts?: number | undefined;
   /**
-   * How long (ms, jittered ±50 %) to wait after a write before reading the index once more, on a target
-   * without an index lock (default 150): a writer that read the index before our write and wrote after
-   * it would have replaced it by then, and our entry goes in again.
+   * The least time (ms, jittered ±50 %) to wait after a write before reading the index once more, on a
+   * target without an index lock (default 150): a writer that read the index before our write and
+   * wrote after it would have replaced it by then, and our entry goes in again. The wait is at least 4
+   * times what our own read and write took (another writer on a loaded machine is as slow), at most 10 s.
    */
   settleMs?: number | undefined;
   /** The wait (tests pass one that records). */
@@ -86,6 +93,7 @@ const DEFAULT_ATTEMPTS = 8;
 const DEFAULT_SETTLE_MS = 150;
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 3200;
+const MAX_SETTLE_MS = 10_000;
 
 /**
  * The descriptor a referrers listing holds for a manifest (distribution-spec "Listing Referrers"): its
@@ -121,23 +129,41 @@ export function referrerOf(
   return subject ? { subject, entry: referrerEntry(desc, parsed) } : undefined;
 }
 
+/** A referrers index as read: its entries (each digest once), and what the tag named (`at`). */
+interface IndexState {
+  manifests: Descriptor[];
+  /** The tag names an index (not the subject, not something else). */
+  found: boolean;
+  /** The digest the tag resolved to; none when there is no such tag. */
+  at?: string | undefined;
+}
+
+/** What the tag `<alg>-<hex>` names now (nothing when there is no such tag). */
+async function tagged(
+  target: Target,
+  subject: Descriptor,
+  signal: AbortSignal | undefined,
+): Promise<Descriptor | undefined> {
+  try {
+    return await target.resolve(referrersTag(subject.digest), { signal });
+  } catch (err) {
+    if (hasCode(err, 'NOT_FOUND')) return undefined;
+    throw err;
+  }
+}
+
 /** What the tag `<alg>-<hex>` holds now, as a referrers index: none when it is missing or no index. */
 async function currentIndex(
   target: Target,
   subject: Descriptor,
   signal: AbortSignal | undefined,
-): Promise<{ manifests: Descriptor[]; found: boolean }> {
+): Promise<IndexState> {
+  const desc = await tagged(target, subject, signal);
+  if (!desc) return { manifests: [], found: false };
   const tag = referrersTag(subject.digest);
-  let desc: Descriptor;
-  try {
-    desc = await target.resolve(tag, { signal });
-  } catch (err) {
-    if (hasCode(err, 'NOT_FOUND')) return { manifests: [], found: false };
-    throw err;
-  }
+  const none = { manifests: [], found: false, at: desc.digest };
   // GitLab resolves a sha256-<hex> tag to the manifest of that digest: the subject is not its own index.
-  if (desc.digest === subject.digest || !INDEX_MEDIA_TYPES.includes(desc.mediaType))
-    return { manifests: [], found: false };
+  if (desc.digest === subject.digest || !INDEX_MEDIA_TYPES.includes(desc.mediaType)) return none;
   let bytes: Buffer;
   try {
     bytes = await readVerified(await target.fetch(desc, { signal }), desc, MAX_MANIFEST_BYTES);
@@ -155,15 +181,11 @@ async function currentIndex(
     parsed = parseManifest(bytes, desc.mediaType);
   } catch (err) {
     // Not an index at all (garbage under a reserved tag): a fresh index replaces it.
-    if (hasCode(err, 'INVALID_MANIFEST') || hasCode(err, 'UNSUPPORTED'))
-      return { manifests: [], found: false };
+    if (hasCode(err, 'INVALID_MANIFEST') || hasCode(err, 'UNSUPPORTED')) return none;
     throw err;
   }
-  if (parsed.kind !== 'index') return { manifests: [], found: false };
-  // Each digest once (an index written by two racing tools can list one twice).
-  const seen = new Set<string>();
-  const manifests = parsed.index.manifests.filter((d) => !seen.has(d.digest) && seen.add(d.digest));
-  return { manifests, found: true };
+  if (parsed.kind !== 'index') return none;
+  return { manifests: uniqueDigests(parsed.index.manifests), found: true, at: desc.digest };
 }
 
 async function writeIndex(
@@ -188,18 +210,22 @@ async function writeIndex(
 }
 
 /**
- * One read-modify-write of the subject's referrers index, confirmed by reading it back (twice, the
- * second time after a settling wait, where the target has no index lock) and tried again with a growing
- * jittered wait while another writer keeps replacing it: the registry has no compare-and-swap, so this
- * is how concurrent writers all end up listed. `change` returns the new list, or nothing when the index
- * needs no write; `holds` says whether an index shows our change.
+ * One read-modify-write of the subject's referrers index, made as safe as a registry without
+ * compare-and-swap allows: the tag is resolved once more just before the write (changed since it was
+ * read: read again); after the write the index is read back at once and again after a settling wait
+ * (where the target has no index lock). When our change is gone, a writer that read the index before
+ * our write replaced it: the entries of our write that it dropped go back in with ours, and we try
+ * again after a growing jittered wait (bounded). `change` returns the new list, or nothing when the
+ * index needs no write; `holds` says whether a list shows our change; `dropped` is the digest our
+ * change removes, never put back.
  */
 async function updateIndex(
   target: Target,
   subject: Descriptor,
-  change: (current: { manifests: Descriptor[]; found: boolean }) => Descriptor[] | undefined,
+  change: (current: IndexState) => Descriptor[] | undefined,
   holds: (manifests: Descriptor[]) => boolean,
   options: ReferrersIndexOptions,
+  dropped?: string,
 ): Promise<boolean> {
   const { signal } = options;
   const attempts = Math.max(1, options.attempts ?? DEFAULT_ATTEMPTS);
@@ -208,17 +234,28 @@ async function updateIndex(
   const jitter = (ms: number) => Math.round(ms * (0.5 + random()));
   const locked = canLockIndex(target);
   const run = <T>(fn: () => Promise<T>) => (canLockIndex(target) ? target.lockIndex(fn) : fn());
+  /** What our last write listed: put back what a stale writer dropped of it. */
+  let carried: Descriptor[] = [];
   for (let attempt = 1; ; attempt++) {
+    const started = Date.now();
     const wrote = await run(async () => {
-      const next = change(await currentIndex(target, subject, signal));
+      const current = await currentIndex(target, subject, signal);
+      const listed = new Set(current.manifests.map((d) => d.digest));
+      const lost = carried.filter((d) => !listed.has(d.digest) && d.digest !== dropped);
+      const merged = { ...current, manifests: [...current.manifests, ...lost] };
+      const next = change(merged) ?? (lost.length ? merged.manifests : undefined);
       if (next === undefined) return false;
+      if (!locked && (await tagged(target, subject, signal))?.digest !== current.at) return undefined;
       await writeIndex(target, subject, next, signal);
+      carried = next;
       return true;
     });
-    if (!wrote) return false;
-    if (holds((await currentIndex(target, subject, signal)).manifests)) {
+    if (wrote === false) return false;
+    const took = Date.now() - started;
+    if (wrote && holds((await currentIndex(target, subject, signal)).manifests)) {
       if (locked) return true;
-      await sleep(jitter(options.settleMs ?? DEFAULT_SETTLE_MS), signal);
+      const settle = Math.min(Math.max(options.settleMs ?? DEFAULT_SETTLE_MS, 4 * took), MAX_SETTLE_MS);
+      await sleep(jitter(settle), signal);
       if (holds((await currentIndex(target, subject, signal)).manifests)) return true;
     }
     if (attempt >= attempts) {
@@ -274,5 +311,6 @@ export function removeReferrer(
         : undefined,
     (manifests) => !manifests.some((d) => d.digest === digest),
     options,
+    digest,
   );
 }
