@@ -77,8 +77,8 @@ export interface ReferrersIndexOptions {
   /** Writes tried in all before giving up on a raced index (default 8). */
   attempts?: number | undefined;
   /**
-   * The least time (ms, jittered ±50 %) to wait after a write before reading the index once more, on a
-   * target without an index lock (default 150): a writer that read the index before our write and
+   * The least time (ms; a jitter adds up to half) to wait after a write before reading the index once
+   * more, on a target without an index lock (default 250): a writer that read the index before our write and
    * wrote after it would have replaced it by then, and our entry goes in again. The wait is at least 4
    * times what our own read and write took (another writer on a loaded machine is as slow), at most 10 s.
    */
@@ -90,7 +90,7 @@ export interface ReferrersIndexOptions {
 }
 
 const DEFAULT_ATTEMPTS = 8;
-const DEFAULT_SETTLE_MS = 150;
+const DEFAULT_SETTLE_MS = 250;
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 3200;
 const MAX_SETTLE_MS = 10_000;
@@ -255,7 +255,8 @@ async function updateIndex(
     if (wrote && holds((await currentIndex(target, subject, signal)).manifests)) {
       if (locked) return true;
       const settle = Math.min(Math.max(options.settleMs ?? DEFAULT_SETTLE_MS, 4 * took), MAX_SETTLE_MS);
-      await sleep(jitter(settle), signal);
+      // Never shorter than the settle time itself: the jitter only adds (up to half).
+      await sleep(Math.round(settle * (1 + random() / 2)), signal);
       if (holds((await currentIndex(target, subject, signal)).manifests)) return true;
     }
     if (attempt >= attempts) {
