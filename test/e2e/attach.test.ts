@@ -250,6 +250,42 @@ describe('attach to a registry without the referrers API (the fallback index)', 
   });
 });
 
+describe('attach to a layout', () => {
+  it('streams a file past 16 MiB from disk, lists it under the lock, and detaches it', async () => {
+    const ref = `oci:${join(work.path, 'large-layout')}:v1`;
+    await subject(ref);
+    const large = join(work.path, 'large.bin');
+    const bytes = Buffer.alloc(17 * 1024 * 1024 + 5);
+    for (let i = 0; i < bytes.length; i += 4096) bytes[i] = i & 0xff;
+    await writeFile(large, bytes);
+    const one = await attach(ref, SBOM, [`${large}:application/vnd.example.blob`, tiny]);
+    assert.deepEqual(
+      one.layers.map((l) => [l.digest, l.size, l.annotations?.['org.opencontainers.image.title']]),
+      [
+        [sha(bytes), bytes.length, 'large.bin'],
+        [sha(await readFile(tiny)), (await readFile(tiny)).length, 'sbom.json'],
+      ],
+    );
+    const blob = join(work.path, 'large-out.bin');
+    await cli(['blob', 'get', `${ref.slice(0, -3)}@${sha(bytes)}`, '-o', blob]);
+    assert.ok((await readFile(blob)).equals(bytes));
+    const two = await attach(ref, SIG, [tiny]);
+    assert.deepEqual(
+      (await discover(ref)).referrers.map((r) => r.descriptor.digest),
+      [one.manifest.digest, two.manifest.digest],
+    );
+    await cli(['detach', ref, one.manifest.digest]);
+    assert.deepEqual(
+      (await discover(ref)).referrers.map((r) => r.descriptor.digest),
+      [two.manifest.digest],
+    );
+    // Twice is an error: it no longer refers to anything listed, and says so in one line.
+    const again = await runCli(['detach', ref, one.manifest.digest], { env: env() });
+    assert.equal(again.code === 1 || again.code === 2, true, again.stderr);
+    assert.ok(again.stderr.trimEnd().split('\n').length <= 2, again.stderr);
+  });
+});
+
 /** Attaches a tree to `ref`: two SBOMs and a signature of the subject, a signature of the first SBOM. */
 async function seedTree(ref: string): Promise<{ of: Descriptor; all: Attached[] }> {
   const of = await subject(ref);
@@ -279,24 +315,28 @@ function assertTree(tree: Tree, all: Attached[]): void {
 }
 
 describe('copy -r', () => {
-  it('copies referrers (and theirs) to a layout and to a second registry, where discover finds them', async () => {
-    const { all } = await seedTree(`${plain.host}/copyr/src:v1`);
-    const layout = join(work.path, 'copyr-layout');
-    const toLayout = await cli(['copy', '-r', `${plain.host}/copyr/src:v1`, `oci:${layout}:v1`, '--json']);
-    assert.equal((JSON.parse(toLayout.stdout) as { referrers: number }).referrers, 4);
-    assertTree(await discover(`oci:${layout}:v1`), all);
-    const toRegistry = await cli(['copy', '-r', `${plain.host}/copyr/src:v1`, `${second.host}/copyr/dst:v1`]);
-    assert.match(toRegistry.stdout, /Referrers: 4\n/);
-    const there = await discover(`${second.host}/copyr/dst:v1`);
-    assert.equal(there.via, 'tag-schema');
-    assertTree(there, all);
-    // And back from the layout to a third repository: the layout is a source like any other.
-    await cli(['copy', '-r', `oci:${layout}:v1`, `${second.host}/copyr/back:v1`]);
-    assertTree(await discover(`${second.host}/copyr/back:v1`), all);
-    // Copied again: nothing doubles in the destination's index.
-    await cli(['copy', '-r', `${plain.host}/copyr/src:v1`, `${second.host}/copyr/dst:v1`]);
-    assertTree(await discover(`${second.host}/copyr/dst:v1`), all);
-  });
+  for (const scheme of ['plain HTTP', 'TLS'] as const) {
+    it(`copies referrers (and theirs) to a layout and to a second registry, where discover finds them (${scheme})`, async () => {
+      const name = scheme === 'TLS' ? 'tls' : 'plain';
+      const src = `${scheme === 'TLS' ? tls.host : plain.host}/copyr/src:v1`;
+      const { all } = await seedTree(src);
+      const layout = join(work.path, `copyr-layout-${name}`);
+      const toLayout = await cli(['copy', '-r', src, `oci:${layout}:v1`, '--json']);
+      assert.equal((JSON.parse(toLayout.stdout) as { referrers: number }).referrers, 4);
+      assertTree(await discover(`oci:${layout}:v1`), all);
+      const toRegistry = await cli(['copy', '-r', src, `${second.host}/copyr/${name}:v1`]);
+      assert.match(toRegistry.stdout, /Referrers: 4\n/);
+      const there = await discover(`${second.host}/copyr/${name}:v1`);
+      assert.equal(there.via, 'tag-schema');
+      assertTree(there, all);
+      // And back from the layout to a third repository: the layout is a source like any other.
+      await cli(['copy', '-r', `oci:${layout}:v1`, `${second.host}/copyr/${name}-back:v1`]);
+      assertTree(await discover(`${second.host}/copyr/${name}-back:v1`), all);
+      // Copied again: nothing doubles in the destination's index.
+      await cli(['copy', '-r', src, `${second.host}/copyr/${name}:v1`]);
+      assertTree(await discover(`${second.host}/copyr/${name}:v1`), all);
+    });
+  }
 
   it('does not move the tag when a referrer cannot be copied', async () => {
     const ref = `${plain.host}/copyr/broken:v1`;
@@ -306,7 +346,7 @@ describe('copy -r', () => {
       method: 'DELETE',
     });
     assert.equal(gone.status, 202);
-    void all;
+    assert.equal(all.length, 4);
     const layout = join(work.path, 'broken-layout');
     const res = await cli(['copy', '-r', ref, `oci:${layout}:v1`], 1);
     assert.match(res.stderr, /^Error: /);
