@@ -112,7 +112,7 @@ async function addFile(store: FileBackedStore, file: AttachFile): Promise<Descri
 /**
  * Attaches files to the manifest `reference` names, as oras attach does: an image manifest with that
  * manifest as its `subject`, the given `artifactType`, the empty config and one layer per file (titled
- * by its base name). Pushed by digest through copy(); where the registry keeps no referrers (no
+ * by its base name; the empty descriptor when there are none). Pushed by digest through copy(); where the registry keeps no referrers (no
  * `OCI-Subject` answer) or the target is a layout, the subject's `<alg>-<hex>` index lists it.
  */
 export async function attach(options: AttachOptions): Promise<AttachResult> {
@@ -140,6 +140,8 @@ export async function attach(options: AttachOptions): Promise<AttachResult> {
     store.add(EMPTY_DESCRIPTOR.mediaType, Buffer.from('{}'));
     const layers: Descriptor[] = [];
     for (const file of options.files) layers.push(await addFile(store, file));
+    // No files (annotations only): the empty descriptor as the one layer, as the image spec advises.
+    if (layers.length === 0) layers.push(EMPTY_DESCRIPTOR);
     const created = (options.now ?? new Date()).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const manifest: ImageManifest = {
       schemaVersion: 2,

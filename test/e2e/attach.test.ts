@@ -244,6 +244,15 @@ describe('attach to a registry without the referrers API (the fallback index)', 
     assert.match(noType.stderr, /attach needs --artifact-type/);
     const nothing = await cli(['attach', ref, '--artifact-type', SBOM], 2);
     assert.match(nothing.stderr, /nothing to attach/);
+    const note = await attach(ref, 'application/vnd.example.note', [], ['-a', 'org.example.note=hi']);
+    assert.deepEqual(note.layers, [
+      {
+        mediaType: 'application/vnd.oci.empty.v1+json',
+        digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
+        size: 2,
+      },
+    ]);
+    await cli(['detach', ref, note.manifest.digest]);
     const missing = await cli(['attach', ref, '--artifact-type', SBOM, join(work.path, 'nope.json')], 1);
     assert.equal(missing.stderr.trimEnd().split('\n').length <= 2, true, missing.stderr);
     assert.doesNotMatch(missing.stderr, /\n\s+at /);
