@@ -26,6 +26,17 @@ export {
 export { type ErrorCode, hasCode, WasmOciError, type WasmOciErrorOptions } from './errors.js';
 export type { Annotations, Descriptor, Platform } from './oci/descriptor.js';
 export {
+  type AttachFile,
+  type AttachOptions,
+  type AttachResult,
+  attach,
+  type DetachOptions,
+  type DetachResult,
+  detach,
+  EMPTY_DESCRIPTOR,
+  parseAttachFile,
+} from './ops/attach.js';
+export {
   type CopiedTag,
   type CopyAllTagsOptions,
   type CopyAllTagsResult,

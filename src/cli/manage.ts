@@ -14,7 +14,7 @@ import {
 } from '../ops/repository.js';
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
-import { type Context, connectOptions, copyConnectOptions, flag, list, text } from './common.js';
+import { annotations, type Context, connectOptions, copyConnectOptions, flag, list, text } from './common.js';
 import { withFlags } from './flags.js';
 import { descriptorJson, errorJson } from './json.js';
 import { EXIT_FAILED, jsonSafe, lineSafe, printResult } from './output.js';
@@ -245,6 +245,62 @@ export async function runDiscover(args: string[], options: OptionValues, ctx: Co
   draw(result.referrers, '');
   if (result.referrers.length === 0) lines.push('(no referrers)');
   ctx.io.stdout.write(`${lines.join('\n')}\n`);
+}
+
+export async function runAttach(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const [reference, ...files] = args as [string, ...string[]];
+  const artifactType = text(options, 'artifact-type');
+  if (artifactType === undefined) {
+    throw new WasmOciError('USAGE', 'attach needs --artifact-type', {
+      hint: 'for example --artifact-type application/vnd.example.sbom.v1+json',
+    });
+  }
+  const { attach, parseAttachFile } = await import('../ops/attach.js');
+  const json = flag(options, 'json');
+  const bar = progressBar(ctx.io.stderr, 'Attaching', progressSettings(options, 'up'));
+  let result: Awaited<ReturnType<typeof attach>>;
+  try {
+    result = await attach({
+      ...(await targetOptions(reference, options, ctx)),
+      artifactType,
+      files: files.map(parseAttachFile),
+      annotations: await annotations(options),
+      onProgress: bar.onProgress,
+    });
+  } finally {
+    bar.finish();
+  }
+  bar.summary();
+  printResult(
+    ctx.io,
+    json,
+    [
+      ['Attached', result.reference],
+      ['Digest', result.manifest.digest],
+    ],
+    {
+      reference: result.reference,
+      subject: descriptorJson(result.subject),
+      manifest: descriptorJson(result.manifest),
+      artifactType: result.artifactType,
+      layers: result.layers.map(descriptorJson),
+    },
+  );
+}
+
+export async function runDetach(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const [reference, referrer] = args as [string, string];
+  const { detach } = await import('../ops/attach.js');
+  const result = await detach({ ...(await targetOptions(reference, options, ctx)), referrer });
+  printResult(
+    ctx.io,
+    flag(options, 'json'),
+    [
+      ['Detached', result.digest],
+      ['From', result.reference],
+    ],
+    { reference: result.reference, subject: descriptorJson(result.subject), detached: result.digest },
+  );
 }
 
 export async function runResolve(args: string[], options: OptionValues, ctx: Context): Promise<void> {

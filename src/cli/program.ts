@@ -40,6 +40,24 @@ const SELECT_OPTIONS: OptionSpec[] = [
   LAYOUT_OPTION,
 ];
 
+/** `-a k=v` and `--annotation-file`: manifest annotations (push, attach). */
+const ANNOTATION_OPTIONS: OptionSpec[] = [
+  {
+    name: 'annotation',
+    short: 'a',
+    type: 'string',
+    multiple: true,
+    value: '<k=v>',
+    description: 'manifest annotation (repeatable)',
+  },
+  {
+    name: 'annotation-file',
+    type: 'string',
+    value: '<json>',
+    description: 'manifest annotations from a JSON map',
+  },
+];
+
 const COMMANDS: Command[] = [
   {
     name: 'push',
@@ -72,20 +90,7 @@ const COMMANDS: Command[] = [
         value: '<name>',
         description: 'the layer title annotation (default: the path as typed)',
       },
-      {
-        name: 'annotation',
-        short: 'a',
-        type: 'string',
-        multiple: true,
-        value: '<k=v>',
-        description: 'manifest annotation (repeatable)',
-      },
-      {
-        name: 'annotation-file',
-        type: 'string',
-        value: '<json>',
-        description: 'manifest annotations from a JSON map',
-      },
+      ...ANNOTATION_OPTIONS,
       {
         name: 'artifact-type',
         type: 'string',
@@ -330,6 +335,48 @@ const COMMANDS: Command[] = [
       ...NETWORK_OPTIONS,
     ],
     run: async (args, options, ctx) => (await ctx.load('manage')).runDiscover(args, options, ctx),
+  },
+  {
+    name: 'attach',
+    summary: 'attach files (an SBOM, a signature...) to a manifest as a referrer (OCI 1.1 subject)',
+    arguments: [
+      { name: 'reference', description: 'the subject: host/repo[:tag][@digest] or oci:<dir>[:tag]' },
+      {
+        name: 'file',
+        description: 'a file to attach, as file[:mediaType] (default application/octet-stream)',
+        optional: true,
+        variadic: true,
+      },
+    ],
+    options: [
+      {
+        name: 'artifact-type',
+        type: 'string',
+        value: '<type>',
+        description: 'the artifactType of the attached artifact (required)',
+      },
+      ...ANNOTATION_OPTIONS,
+      LAYOUT_OPTION,
+      ...NETWORK_OPTIONS,
+      ...PROGRESS_OPTIONS,
+    ],
+    details:
+      'Pushes an image manifest whose subject is the manifest <reference> names, with the empty config\n' +
+      'and one layer per file (titled by its base name). Prints "Attached:" (the referrer, by digest) and\n' +
+      '"Digest:". A registry without the referrers API (no OCI-Subject answer) and a layout get the\n' +
+      "subject's sha256-<hex> index updated: read, changed, written, read back, retried when raced.",
+    run: async (args, options, ctx) => (await ctx.load('manage')).runAttach(args, options, ctx),
+  },
+  {
+    name: 'detach',
+    summary: 'remove a referrer of a manifest (from its sha256-<hex> index, then the manifest itself)',
+    arguments: [
+      { name: 'reference', description: 'the subject: host/repo[:tag][@digest] or oci:<dir>[:tag]' },
+      { name: 'referrer', description: 'the digest of the referrer, as discover shows it' },
+    ],
+    options: [LAYOUT_OPTION, ...NETWORK_OPTIONS],
+    details: 'The registry must allow deletes (Distribution: storage.delete.enabled).',
+    run: async (args, options, ctx) => (await ctx.load('manage')).runDetach(args, options, ctx),
   },
   {
     name: 'resolve',

@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -11,34 +11,10 @@ import { splitTags } from '../ops/copy.js';
 import { push } from '../ops/push.js';
 import type { OptionValues } from './args.js';
 import { cacheDir, cacheWarning } from './cache-dir.js';
-import { type Context, connectOptions, flag, list, text, trustOptions } from './common.js';
+import { annotations, type Context, connectOptions, flag, list, text, trustOptions } from './common.js';
 import { descriptorJson } from './json.js';
 import { printResult } from './output.js';
 import { progressBar, progressSettings } from './progress.js';
-
-/** `--annotation k=v` (repeatable) and `--annotation-file <json>` (a map of strings). */
-async function annotations(options: OptionValues): Promise<Record<string, string> | undefined> {
-  const out: Record<string, string> = {};
-  const file = text(options, 'annotation-file');
-  if (file) {
-    let json: unknown;
-    try {
-      json = JSON.parse(await readFile(file, 'utf8'));
-    } catch (cause) {
-      throw new WasmOciError('USAGE', `--annotation-file ${file} is not readable JSON`, { cause });
-    }
-    if (typeof json !== 'object' || json === null || Object.values(json).some((v) => typeof v !== 'string')) {
-      throw new WasmOciError('USAGE', `--annotation-file ${file} must map strings to strings`);
-    }
-    Object.assign(out, json);
-  }
-  for (const pair of list(options, 'annotation')) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new WasmOciError('USAGE', `--annotation wants key=value, not "${pair}"`);
-    out[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return Object.keys(out).length ? out : undefined;
-}
 
 /** Reads stdin into a private temporary file, so `-` pushes like a file (hashed, size known). */
 async function stdinToFile(ctx: Context): Promise<{ path: string; remove(): Promise<void> }> {

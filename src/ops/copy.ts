@@ -1,10 +1,9 @@
 import { DEFAULT_CONCURRENCY } from '../content/defaults.js';
+import { listReferrers } from '../content/referrers.js';
 import { canListTags, type ReadOnlyTarget, type Target } from '../content/types.js';
-import { CopySession, copy, fetchManifest, type ProgressEvent } from '../copy.js';
+import { CopySession, copy, type ProgressEvent } from '../copy.js';
 import { type ErrorCode, hasCode, WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
-import { referrersTag } from '../oci/digest.js';
-import { parseManifest } from '../oci/manifest.js';
 import { isManifestMediaType } from '../oci/mediatypes.js';
 import { registryMemory } from '../registry/client.js';
 import { type TagSelection, tagFilter } from './tag-glob.js';
@@ -31,7 +30,10 @@ export interface CopyArtifactOptions extends ConnectOptions {
   toOciLayout?: boolean | undefined;
   /** More tags for the copy. */
   tags?: readonly string[] | undefined;
-  /** Also copy the artifacts that refer to it (signatures...), found through the referrers tag schema. */
+  /**
+   * Also copy the artifacts that refer to it (signatures, SBOMs...), and theirs, as the source lists them
+   * (referrers API or tag schema); the tags move only once all of them are copied.
+   */
   recursive?: boolean | undefined;
   concurrency?: number | undefined;
   signal?: AbortSignal | undefined;
@@ -121,11 +123,19 @@ export async function copyArtifact(options: CopyArtifactOptions): Promise<CopyAr
       ...(options.tags ?? []),
     ];
     const [first, ...more] = tags;
-    const root = await copy(src.target, targetReference(source), dst.target, first, {
-      ...copyOptions,
-      tags: more,
-    });
-    const referrers = options.recursive ? await copyReferrers(src.target, dst.target, root, copyOptions) : 0;
+    let root: Descriptor;
+    let referrers = 0;
+    if (options.recursive) {
+      // The tags move only once the artifact and everything that refers to it are there.
+      root = await copy(src.target, targetReference(source), dst.target, undefined, copyOptions);
+      referrers = await copyReferrers(src.target, dst.target, root, copyOptions);
+      for (const tag of tags) await dst.target.tag(root, tag, { signal: options.signal });
+    } else {
+      root = await copy(src.target, targetReference(source), dst.target, first, {
+        ...copyOptions,
+        tags: more,
+      });
+    }
     return {
       source: formatTarget(source),
       destinations: tags.length
@@ -145,38 +155,36 @@ export async function copyArtifact(options: CopyArtifactOptions): Promise<CopyAr
   }
 }
 
+/** At most this many referrers are copied with one artifact (a registry could list without end). */
+const MAX_REFERRERS = 10_000;
+
 /**
- * Copies the artifacts that refer to `subject` (and theirs, in turn), as listed by the referrers tag
- * schema `sha256-<hex>`: the index under that tag is copied too, so the destination lists them the
- * same way (Distribution 2.8 has no referrers API). An index the destination has under that tag
- * already is not copied again; its referrers' own referrers are still looked for.
+ * Copies the artifacts that refer to `subject` (and theirs, in turn, each digest once), as the source
+ * lists them (its referrers API, else the `<alg>-<hex>` tag schema). Each goes through copy() by digest;
+ * the destination lists it the way it can: a registry with the referrers API by itself (`OCI-Subject`),
+ * anything else in the subject's `<alg>-<hex>` index, kept by the destination's push
+ * (content/referrers.ts addReferrer).
  */
 async function copyReferrers(
   src: ReadOnlyTarget,
   dst: Target,
   subject: Descriptor,
   options: Parameters<typeof copy>[4],
-  seen = new Set<string>(),
+  seen = new Set<string>([subject.digest]),
 ): Promise<number> {
-  if (seen.has(subject.digest)) return 0;
-  seen.add(subject.digest);
-  const tag = referrersTag(subject.digest);
-  const signal = options?.signal;
   // Within a session, these requests share its limit with the copies.
   const run = <T>(job: () => Promise<T>): Promise<T> => options?.session?.run(job) ?? job();
-  let index: Descriptor;
-  try {
-    index = await run(() => src.resolve(tag, { signal }));
-  } catch (err) {
-    if (hasCode(err, 'NOT_FOUND')) return 0;
-    throw err;
+  const { referrers } = await run(() => listReferrers(src, subject, { signal: options?.signal }));
+  let count = 0;
+  for (const referrer of referrers) {
+    if (seen.has(referrer.digest)) continue;
+    seen.add(referrer.digest);
+    if (seen.size > MAX_REFERRERS) {
+      throw new WasmOciError('TOO_LARGE', `more than ${MAX_REFERRERS} referrers; stopped`);
+    }
+    await copy(src, referrer.digest, dst, undefined, options);
+    count += 1 + (await copyReferrers(src, dst, referrer, options, seen));
   }
-  if (!(await run(() => hasTag(dst, tag, index, signal)))) await copy(src, index, dst, tag, options);
-  const parsed = parseManifest(await run(() => fetchManifest(src, index, signal)), index.mediaType);
-  if (parsed.kind !== 'index') return 0;
-  let count = parsed.index.manifests.length;
-  for (const referrer of parsed.index.manifests)
-    count += await copyReferrers(src, dst, referrer, options, seen);
   return count;
 }
 

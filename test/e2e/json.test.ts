@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -192,7 +192,28 @@ describe('the JSON contract', () => {
       );
       assert.deepEqual(all.failed, []);
       assert.deepEqual((await run('tags', ['tags', repo])).value.tags, ['v1']);
-      await run('discover', ['discover', `${repo}:v1`]);
+      const note = out('note.json');
+      await writeFile(note, '{"note":"attached"}');
+      const attached = (
+        await run('attach', [
+          'attach',
+          `${repo}:v1`,
+          '--artifact-type',
+          'application/vnd.example.note+json',
+          note,
+        ])
+      ).value;
+      assert.equal(attached.artifactType, 'application/vnd.example.note+json');
+      const tree = (await run('discover', ['discover', `${repo}:v1`])).value as {
+        referrers: Array<{ manifest: { digest: string } }>;
+      };
+      const referrer = (attached.manifest as { digest: string }).digest;
+      assert.deepEqual(
+        tree.referrers.map((r) => r.manifest.digest),
+        [referrer],
+      );
+      const detached = (await run('detach', ['detach', `${repo}:v1`, referrer])).value;
+      assert.equal(detached.detached, referrer);
       await run('resolve', ['resolve', `${repo}:v1`]);
       await run('resolve', ['resolve', layout]);
       const tagged = (await run('tag', ['tag', `${repo}:v1`, 'v2'])).value;
