@@ -51,7 +51,8 @@ async function cli(args: string[], expected = 0) {
 /** Pushes hello.wasm to `ref` (a tag) and returns the subject's descriptor. */
 async function subject(ref: string, extra: string[] = []): Promise<Descriptor> {
   await cli(['push', HELLO_WASM, ref, ...extra]);
-  const desc = JSON.parse((await cli(['resolve', ref, '--json'])).stdout) as Descriptor;
+  const desc = (JSON.parse((await cli(['resolve', ref, '--json'])).stdout) as { manifest: Descriptor })
+    .manifest;
   return { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
 }
 
@@ -79,8 +80,24 @@ interface Tree {
   }>;
 }
 
+/** discover --json (each referrer `{manifest, referrers}`), with each node's type and annotations at hand. */
 async function discover(ref: string, extra: string[] = []): Promise<Tree> {
-  return JSON.parse((await cli(['discover', ref, ...extra, '--json'])).stdout) as Tree;
+  interface Node {
+    manifest: Descriptor;
+    referrers: Node[];
+  }
+  const node = (n: Node): Tree['referrers'][number] => ({
+    descriptor: n.manifest,
+    ...(n.manifest.artifactType ? { artifactType: n.manifest.artifactType } : {}),
+    ...(n.manifest.annotations ? { annotations: n.manifest.annotations } : {}),
+    referrers: n.referrers.map(node),
+  });
+  const tree = JSON.parse((await cli(['discover', ref, ...extra, '--json'])).stdout) as {
+    reference: string;
+    via: string;
+    referrers: Node[];
+  };
+  return { ...tree, referrers: tree.referrers.map(node) };
 }
 
 /** The entries of the fallback index under sha256-<hex> in a registry repository (read with the library). */

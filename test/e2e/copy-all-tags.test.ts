@@ -429,7 +429,7 @@ describe('copy --all-tags', () => {
     }
   });
 
-  it('--recursive copies each tag’s referrers by the tag schema, and a rerun skips them', async () => {
+  it('--recursive copies each tag’s referrers (listed by the tag schema), and a rerun skips them', async () => {
     const a = registries.plain.a?.host as string;
     const b = registries.plain.b?.host as string;
     for (const tag of ['v1', 'v2']) {
@@ -492,9 +492,14 @@ describe('copy --all-tags', () => {
         ['v2', 0, false],
       ],
     );
-    const copied = await resolveReference({ reference: `${b}/signed:${schemaTag}` });
-    const original = await resolveReference({ reference: `${a}/signed:${schemaTag}` });
-    assert.equal(copied.digest, original.digest);
+    // The destination lists the signature in an index of its own (kept by its push, with the
+    // referrer's artifactType), not necessarily the source's bytes.
+    const { bytes } = await getManifest({ reference: `${b}/signed:${schemaTag}` });
+    const listed = (JSON.parse(bytes.toString()) as { manifests: Descriptor[] }).manifests;
+    assert.deepEqual(
+      listed.map((m) => [m.digest, m.artifactType]),
+      [[signature.digest, 'application/vnd.example.signature']],
+    );
     assert.equal(
       (await resolveReference({ reference: `${b}/signed@${signature.digest}` })).digest,
       signature.digest,
