@@ -49,7 +49,7 @@ try {
   // curl baselines: POST + PUT (digest known in advance); the same single-pass protocol wasm-to-oci uses
   // when the digest is not known yet (POST, streamed PATCH, PUT ?digest=); GET to a file.
   const curlOut = (args) =>
-    spawnSync('curl', ['-s', '-D', '-', '-o', '/dev/null', ...args]).stdout.toString();
+    spawnSync('curl', ['-s', '-D', '-', '-o', join(work.path, 'curl-body'), ...args]).stdout.toString();
   const location = (headers) => new URL(/^location: (\S+)/im.exec(headers)?.[1], `http://${host}`);
   // -T streams the file; --data-binary would first read all of it into memory.
   const upload = ['-H', 'Content-Type: application/octet-stream', '-T', big];
@@ -180,7 +180,7 @@ try {
   // Re-push of an unchanged module: the first push fills the digest cache, the second uploads nothing.
   await run('node', [CLI, 'push', big, `${host}/repush:v1`, '--json'], env);
   const again = await run('node', [CLI, 'push', big, `${host}/repush:v2`, '--json'], env);
-  const repushBytes = JSON.parse(again.stdout).uploadedBytes;
+  const repushBytes = JSON.parse(again.stdout).bytesSent;
 
   // A 1.6 MB module end to end, and start-up.
   const small = join(work.path, 'small.wasm');

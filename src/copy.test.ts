@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryStore } from './content/memory.js';
 import { readAll } from './content/verify.js';
-import { copy, type ProgressEvent } from './copy.js';
+import { CopySession, copy, type ProgressEvent } from './copy.js';
+import { WasmOciError } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
 import { digestOf } from './oci/digest.js';
 import { serializeIndex } from './oci/manifest.js';
@@ -207,5 +208,71 @@ describe('copy within its concurrency', () => {
     assert.equal(refusals, 2, 'refused once, accepted the second time');
     assert.deepEqual(new Set(dst.forgotten), new Set([layer.digest, packed.config.desc.digest]));
     assert.deepEqual(await dst.resolve('v1'), packed.desc);
+  });
+});
+
+describe('CopySession', () => {
+  it('sends a blob that copies share once, keeps every request under one limit, and retries what failed', async () => {
+    const src = new MemoryStore();
+    const { layer, packed } = await artifact(src, 'v1');
+    await src.pushReference(packed.desc, packed.bytes, 'v2');
+    /** Counts requests in flight and fails the first fetch of the layer. */
+    class Flaky extends MemoryStore {
+      active = 0;
+      peak = 0;
+      failOnce = true;
+      /** No bytes in hand: every blob goes through fetch(). */
+      override bytesOf(): undefined {
+        return undefined;
+      }
+      override async fetch(desc: Descriptor) {
+        this.active++;
+        this.peak = Math.max(this.peak, this.active);
+        try {
+          await new Promise((r) => setTimeout(r, 5));
+          if (desc.digest === layer.digest && this.failOnce) {
+            this.failOnce = false;
+            throw new WasmOciError('NETWORK', 'connection lost');
+          }
+          return await src.fetch(desc);
+        } finally {
+          this.active--;
+        }
+      }
+    }
+    const flaky = new Flaky();
+    for (const d of [layer, packed.config.desc]) await flaky.push(d, await readAll(await src.fetch(d), 100));
+    await flaky.pushReference(packed.desc, packed.bytes, 'v1');
+    await flaky.pushReference(packed.desc, packed.bytes, 'v2');
+    const dst = new CountingStore();
+    const session = new CopySession(1);
+    // The first copy fails on the layer; the failure is not remembered by the session.
+    await assert.rejects(copy(flaky, 'v1', dst, 'v1', { session }), /connection lost/);
+    const copies = await Promise.all(
+      ['v1', 'v2'].map((tag) => copy(flaky, tag, dst, tag, { session, concurrency: 8 })),
+    );
+    assert.deepEqual(
+      copies.map((d) => d.digest),
+      [packed.desc.digest, packed.desc.digest],
+    );
+    assert.equal(dst.pushed.filter((d) => d === layer.digest).length, 1, 'the shared layer went once');
+    assert.equal(flaky.peak, 1, "the session's limit of 1 holds for both copies (not their own 8)");
+    assert.equal(await session.run(async () => 'own request'), 'own request');
+  });
+
+  it('takes a resolved root descriptor without resolving it again', async () => {
+    const src = new MemoryStore();
+    const { packed } = await artifact(src, 'v1');
+    let resolved = 0;
+    const counting = Object.assign(Object.create(src) as MemoryStore, {
+      resolve: (ref: string) => {
+        resolved++;
+        return src.resolve(ref);
+      },
+    });
+    const dst = new MemoryStore();
+    assert.deepEqual(await copy(counting, packed.desc, dst, 'v9'), packed.desc);
+    assert.equal(resolved, 0);
+    assert.deepEqual(await dst.resolve('v9'), packed.desc);
   });
 });

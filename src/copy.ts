@@ -46,7 +46,9 @@ export type ProgressEvent =
   /** `desc` was mounted from the source repository of the same registry: nothing was sent. */
   | { type: 'mount'; desc: Descriptor }
   /** `desc` is stored at the destination. */
-  | { type: 'done'; desc: Descriptor };
+  | { type: 'done'; desc: Descriptor }
+  /** `desc` comes from the local blob cache, not the registry (a pull; its `done` follows). */
+  | { type: 'cached'; desc: Descriptor };
 
 export interface CopyGraphOptions {
   /**
@@ -61,6 +63,11 @@ export interface CopyGraphOptions {
    * layer of a manifest.
    */
   findSuccessors?: (desc: Descriptor, parsed: ParsedManifest) => Descriptor[];
+  /**
+   * Shared with other copies into the same destination: each node is copied once across all of them
+   * and all their requests share the session's limit (its `concurrency` wins over this one's).
+   */
+  session?: CopySession | undefined;
 }
 
 export interface CopyOptions extends CopyGraphOptions {
@@ -84,6 +91,34 @@ class Semaphore {
       this.waiting.shift()?.();
     }
   }
+}
+
+/**
+ * What several copies into one destination share (`copyAllTags` copies each tag with one): the nodes
+ * copied or being copied, by digest, so a blob two tags share is sent once, and one limit on the
+ * requests of them all. A node whose copy failed is forgotten, so another copy tries it again.
+ */
+export class CopySession {
+  constructor(concurrency: number = DEFAULT_CONCURRENCY) {
+    sessionState.set(this, { nodes: new Map(), requests: new Semaphore(Math.max(1, concurrency)) });
+  }
+
+  /** Runs one request of the caller's own (a check, a listing) within the session's limit. */
+  run<T>(job: () => Promise<T>): Promise<T> {
+    return stateOf(this).requests.run(job);
+  }
+}
+
+interface SessionState {
+  nodes: Map<string, Promise<void>>;
+  requests: Semaphore;
+}
+
+/** Kept beside the class, so the public type shows none of it. */
+const sessionState = new WeakMap<CopySession, SessionState>();
+
+function stateOf(session: CopySession): SessionState {
+  return sessionState.get(session) as SessionState;
 }
 
 /** Counts bytes flowing through and reports them. */
@@ -126,7 +161,7 @@ function missingContent(err: unknown): boolean {
 const MISSING_CONTENT_RETRIES = 3;
 
 class GraphCopier {
-  private readonly done = new Map<string, Promise<void>>();
+  private readonly done: Map<string, Promise<void>>;
   /** Every request to either target runs inside this limit: checks, fetches, mounts and transfers. */
   private readonly requests: Semaphore;
 
@@ -135,11 +170,13 @@ class GraphCopier {
     private readonly dst: Storage,
     private readonly options: CopyGraphOptions,
   ) {
-    this.requests = new Semaphore(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
+    const state = stateOf(options.session ?? new CopySession(options.concurrency));
+    this.done = state.nodes;
+    this.requests = state.requests;
   }
 
   /** Runs one request within the concurrency limit (a slot is never held while children are copied). */
-  private limit<T>(job: () => Promise<T>): Promise<T> {
+  limit<T>(job: () => Promise<T>): Promise<T> {
     return this.requests.run(async () => {
       throwIfAborted(this.options.signal);
       return job();
@@ -150,8 +187,13 @@ class GraphCopier {
   copyNode(desc: Descriptor): Promise<void> {
     let pending = this.done.get(desc.digest);
     if (!pending) {
-      pending = this.copyNodeOnce(desc);
-      this.done.set(desc.digest, pending);
+      const started = this.copyNodeOnce(desc);
+      this.done.set(desc.digest, started);
+      // A failure is not remembered: a later copy sharing the session tries the node again.
+      started.catch(() => {
+        if (this.done.get(desc.digest) === started) this.done.delete(desc.digest);
+      });
+      pending = started;
     }
     return pending;
   }
@@ -281,26 +323,28 @@ export async function copyGraph(
 }
 
 /**
- * Copies the artifact `srcRef` names from `src` to `dst`, then points `dstRef` (and `options.tags`) at
- * it (no tag at all when `dstRef` is undefined: a copy by digest). The root manifest is written last,
- * under its tag in one request where the destination can, so a failed copy never moves a tag. Returns
- * the root descriptor.
+ * Copies the artifact `srcRef` names (a reference, or the descriptor it resolved to) from `src` to
+ * `dst`, then points `dstRef` (and `options.tags`) at it (no tag at all when `dstRef` is undefined: a
+ * copy by digest). The root manifest is written last, under its tag in one request where the
+ * destination can, so a failed copy never moves a tag. Returns the root descriptor.
  */
 export async function copy(
   src: ReadOnlyTarget,
-  srcRef: string,
+  srcRef: string | Descriptor,
   dst: Target,
   dstRef: string | undefined,
   options: CopyOptions = {},
 ): Promise<Descriptor> {
   const { signal } = options;
-  const root = await src.resolve(srcRef, { signal });
   const copier = new GraphCopier(src, dst, options);
+  // A descriptor is the root resolved already (by the caller's own check): no request to resolve it again.
+  const root =
+    typeof srcRef === 'string' ? await copier.limit(() => src.resolve(srcRef, { signal })) : srcRef;
   if (!isManifestMediaType(root.mediaType)) {
     await copier.copyNode(root);
     if (dstRef !== undefined) await dst.tag(root, dstRef, { signal });
   } else {
-    const bytes = await fetchManifest(src, root, signal);
+    const bytes = await copier.limit(() => fetchManifest(src, root, signal));
     await copier.copyChildren(root, bytes);
     await copier.pushManifest(root, bytes, async () => {
       if (dstRef !== undefined && canPushReference(dst))

@@ -25,7 +25,29 @@ export {
 } from './credentials/source.js';
 export { type ErrorCode, hasCode, WasmOciError, type WasmOciErrorOptions } from './errors.js';
 export type { Annotations, Descriptor, Platform } from './oci/descriptor.js';
-export { type CopyArtifactOptions, type CopyArtifactResult, copyArtifact, splitTags } from './ops/copy.js';
+export {
+  type AttachFile,
+  type AttachOptions,
+  type AttachResult,
+  attach,
+  type DetachOptions,
+  type DetachResult,
+  detach,
+  EMPTY_DESCRIPTOR,
+  parseAttachFile,
+} from './ops/attach.js';
+export {
+  type CopiedTag,
+  type CopyAllTagsOptions,
+  type CopyAllTagsResult,
+  type CopyArtifactOptions,
+  type CopyArtifactResult,
+  copyAllTags,
+  copyArtifact,
+  type FailedTag,
+  splitTags,
+  type TagOutcome,
+} from './ops/copy.js';
 export {
   type CosignSignOptions,
   type CosignSignResult,
@@ -69,6 +91,7 @@ export {
   tagReference,
 } from './ops/repository.js';
 export { type RunOptions, runWasm } from './ops/run.js';
+export type { TagSelection } from './ops/tag-glob.js';
 export {
   type ConnectOptions,
   formatTarget,

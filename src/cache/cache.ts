@@ -40,7 +40,7 @@ export class BlobCache {
      */
     readonly onError?: ((err: unknown) => void) | undefined,
   ) {
-    this.store = new OciLayoutStore(root, { private: true });
+    this.store = new OciLayoutStore(root, { private: true, indexReferrers: false });
   }
 
   /** The cached blobs as a source for `copy()`, which verifies what it reads. */

@@ -79,6 +79,17 @@ export const NETWORK_OPTIONS: OptionSpec[] = [
   { name: 'debug', type: 'boolean', description: 'alias of --verbose' },
 ];
 
+/** Options of the commands that move blobs (push, pull, copy, blob get, run). */
+export const PROGRESS_OPTIONS: OptionSpec[] = [
+  {
+    name: 'quiet',
+    short: 'q',
+    type: 'boolean',
+    description: 'no progress and no notes on stderr: only the result (and errors)',
+  },
+  { name: 'no-progress', type: 'boolean', description: 'no progress bar (it is drawn only on a terminal)' },
+];
+
 const CREDENTIAL_NAMES = new Set(['username', 'password', 'password-stdin', 'registry-config']);
 
 /**
@@ -422,4 +433,29 @@ export async function trustOptions(options: OptionValues, ctx: Context, signing:
     tlsCaCert: tlscacert ? await readPem(tlscacert, '--tlscacert') : undefined,
     passphrases: passphraseSource(ctx),
   };
+}
+
+/** `--annotation k=v` (repeatable) and `--annotation-file <json>` (a map of strings). */
+export async function annotations(options: OptionValues): Promise<Record<string, string> | undefined> {
+  const { WasmOciError } = await import('../errors.js');
+  const out: Record<string, string> = {};
+  const file = text(options, 'annotation-file');
+  if (file) {
+    let json: unknown;
+    try {
+      json = JSON.parse(await readFile(file, 'utf8'));
+    } catch (cause) {
+      throw new WasmOciError('USAGE', `--annotation-file ${file} is not readable JSON`, { cause });
+    }
+    if (typeof json !== 'object' || json === null || Object.values(json).some((v) => typeof v !== 'string')) {
+      throw new WasmOciError('USAGE', `--annotation-file ${file} must map strings to strings`);
+    }
+    Object.assign(out, json);
+  }
+  for (const pair of list(options, 'annotation')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new WasmOciError('USAGE', `--annotation wants key=value, not "${pair}"`);
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return Object.keys(out).length ? out : undefined;
 }

@@ -149,12 +149,18 @@ export function completionScript(shell: Shell, commands: readonly CommandSpec[])
   return shell === 'bash' ? bash(commands) : shell === 'zsh' ? zsh(commands) : fish(commands);
 }
 
-export async function runCompletion(args: string[], ctx: Context, commands: readonly CommandSpec[]) {
+export async function runCompletion(
+  args: string[],
+  ctx: Context,
+  commands: readonly CommandSpec[],
+  json = false,
+) {
   const [shell] = args;
   if (!SHELLS.includes(shell as Shell)) {
     throw new WasmOciError('USAGE', `no completion for the shell '${shell}'`, {
       hint: `use one of: ${SHELLS.join(', ')} (for example: source <(wasm-to-oci completion bash))`,
     });
   }
-  ctx.io.stdout.write(completionScript(shell as Shell, commands));
+  const script = completionScript(shell as Shell, commands);
+  ctx.io.stdout.write(json ? `${JSON.stringify({ shell, script })}\n` : script);
 }

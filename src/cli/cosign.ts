@@ -7,9 +7,11 @@ import {
   generateCosignKeyPair,
   type PasswordSource,
   type SignatureFound,
+  type SignatureWritten,
 } from '../ops/cosign.js';
 import type { OptionValues } from './args.js';
 import { type Context, connectOptions, flag, text } from './common.js';
+import { descriptorJson } from './json.js';
 import { lineSafe, printResult } from './output.js';
 import { ask } from './prompt.js';
 
@@ -104,7 +106,7 @@ export async function runSign(args: string[], options: OptionValues, ctx: Contex
   const where =
     signature.kind === 'legacy'
       ? `the tag ${signature.tag}${signature.existed ? ' (already signed by this key)' : ''}`
-      : `a Sigstore bundle referrer${signature.tag ? ` (listed in the index ${signature.tag})` : ''}`;
+      : 'a Sigstore bundle referrer';
   printResult(
     ctx.io,
     flag(options, 'json'),
@@ -112,13 +114,38 @@ export async function runSign(args: string[], options: OptionValues, ctx: Contex
       ['Signed', result.reference],
       ['Signature', `${signature.manifest.digest} in ${where}`],
     ],
-    result,
+    {
+      reference: result.reference,
+      subject: descriptorJson(result.subject),
+      signature: signatureJson(signature),
+    },
   );
+}
+
+/** A signature written, in the JSON contract (its manifest a descriptor). */
+export function signatureJson(s: SignatureWritten) {
+  return {
+    kind: s.kind,
+    manifest: descriptorJson(s.manifest),
+    ...(s.tag !== undefined ? { tag: s.tag } : {}),
+    ...(s.existed ? { existed: true } : {}),
+  };
+}
+
+/** A signature found, in the JSON contract. */
+export function foundJson(s: SignatureFound) {
+  return {
+    kind: s.kind,
+    manifest: descriptorJson(s.manifest),
+    ...(s.layer ? { layer: descriptorJson(s.layer) } : {}),
+    verified: s.verified,
+    ...(s.reason !== undefined ? { reason: s.reason } : {}),
+  };
 }
 
 function signatureLine(s: SignatureFound): string {
   const kind = s.kind === 'bundle' ? 'bundle' : '.sig  ';
-  return `${s.verified ? 'OK  ' : 'FAIL'} ${kind} ${s.manifest}${s.reason ? `: ${s.reason}` : ''}`;
+  return `${s.verified ? 'OK  ' : 'FAIL'} ${kind} ${s.manifest.digest}${s.reason ? `: ${s.reason}` : ''}`;
 }
 
 export async function runVerify(args: string[], options: OptionValues, ctx: Context): Promise<void> {
@@ -126,7 +153,11 @@ export async function runVerify(args: string[], options: OptionValues, ctx: Cont
   const publicKey = await keyOption(options);
   const result = await cosignVerify({ ...(await targetOptions(reference, options, ctx)), publicKey });
   if (flag(options, 'json')) {
-    printResult(ctx.io, true, [], result);
+    printResult(ctx.io, true, [], {
+      reference: result.reference,
+      subject: descriptorJson(result.subject),
+      signatures: result.signatures.map(foundJson),
+    });
     return;
   }
   const verified = result.signatures.filter((s) => s.verified).length;

@@ -8,6 +8,8 @@ const FLAGS: Readonly<Record<string, string>> = {
   cert: '--cert <pem>',
   configFile: '--registry-config',
   created: '--created',
+  exclude: '--exclude',
+  include: '--include',
   insecure: '--insecure',
   key: '--key <pem>',
   layer: '--layer',

@@ -73,6 +73,16 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     '# every signature found, as JSON',
     'wasm-to-oci verify oci:./layout:v1 --key cosign.pub --json',
   ],
+  attach: [
+    '# attach an SBOM to what v1 names (a referrer: its subject is that manifest)',
+    'wasm-to-oci attach localhost:5000/hello:v1 --artifact-type application/vnd.example.sbom.v1+json sbom.json:application/spdx+json',
+    '# two files and an annotation, as JSON',
+    'wasm-to-oci attach localhost:5000/hello:v1 --artifact-type application/vnd.example.report.v1 report.txt notes.md:text/markdown -a org.example.by=ci --json',
+  ],
+  detach: [
+    '# remove a referrer that discover shows',
+    'wasm-to-oci detach localhost:5000/hello:v1 sha256:<digest of the referrer>',
+  ],
   resolve: [
     'wasm-to-oci resolve localhost:5000/hello:v1',
     'wasm-to-oci resolve localhost:5000/hello:v1 --json',

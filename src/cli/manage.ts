@@ -1,7 +1,7 @@
 import { DEFAULT_CONCURRENCY } from '../content/defaults.js';
 
 import { WasmOciError } from '../errors.js';
-import { copyArtifact } from '../ops/copy.js';
+import { type CopiedTag, copyAllTags, copyArtifact, type TagOutcome } from '../ops/copy.js';
 import type { ReferrerNode } from '../ops/discover.js';
 import {
   deleteManifest,
@@ -14,9 +14,11 @@ import {
 } from '../ops/repository.js';
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
-import { type Context, connectOptions, copyConnectOptions, flag, text } from './common.js';
+import { annotations, type Context, connectOptions, copyConnectOptions, flag, list, text } from './common.js';
+import { withFlags } from './flags.js';
+import { descriptorJson, errorJson } from './json.js';
 import { EXIT_FAILED, jsonSafe, lineSafe, printResult } from './output.js';
-import { progressBar } from './progress.js';
+import { progressBar, progressSettings } from './progress.js';
 
 /** Nesting deeper than this is not indented (JSON.stringify recurses; a hostile manifest can nest deep). */
 const MAX_PRETTY_DEPTH = 512;
@@ -58,11 +60,22 @@ async function targetOptions(reference: string, options: OptionValues, ctx: Cont
   };
 }
 
-export async function runCopy(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+export async function runCopy(
+  args: string[],
+  options: OptionValues,
+  ctx: Context,
+): Promise<number | undefined> {
   const [source, destination] = args as [string, string];
   const json = flag(options, 'json');
-  const bar = progressBar(ctx.io.stderr, 'Copying');
   const concurrency = wholeNumber(options, 'concurrency', 1) ?? DEFAULT_CONCURRENCY;
+  if (flag(options, 'all-tags')) return copyEveryTag(source, destination, options, ctx, concurrency);
+  for (const name of ['include', 'exclude']) {
+    if (options[name] !== undefined)
+      throw new WasmOciError('USAGE', `--${name} selects tags of --all-tags`, {
+        hint: `copy every tag: wasm-to-oci copy --all-tags <source-repository> <destination-repository> --${name} <glob>`,
+      });
+  }
+  const bar = progressBar(ctx.io.stderr, 'Copying', progressSettings(options, 'up'));
   let result: Awaited<ReturnType<typeof copyArtifact>>;
   try {
     result = await copyArtifact({
@@ -74,11 +87,12 @@ export async function runCopy(args: string[], options: OptionValues, ctx: Contex
       recursive: flag(options, 'recursive'),
       concurrency,
       signal: ctx.signal,
-      onProgress: json ? undefined : bar.onProgress,
+      onProgress: bar.onProgress,
     });
   } finally {
     bar.finish();
   }
+  bar.summary();
   printResult(
     ctx.io,
     json,
@@ -92,14 +106,89 @@ export async function runCopy(args: string[], options: OptionValues, ctx: Contex
       ],
       ...(flag(options, 'recursive') ? [['Referrers', result.referrers] as [string, number]] : []),
     ],
-    result,
+    {
+      source: result.source,
+      references: result.destinations,
+      manifest: descriptorJson(result.manifest),
+      bytesSent: result.copiedBytes,
+      blobsMounted: result.mountedBlobs,
+      skipped: result.skipped,
+      referrers: result.referrers,
+    },
   );
+  return undefined;
+}
+
+/** How a settled tag reads: `Copied v1 sha256:... (N bytes)`, `Skipped v2 (up to date)`, `Failed v3: ...`. */
+function tagLine(outcome: TagOutcome): string {
+  const tag = lineSafe(outcome.tag);
+  if ('error' in outcome) return `Failed ${tag}: ${lineSafe(withFlags(outcome.error.message))}`;
+  const referrers = outcome.referrers !== undefined ? `, ${outcome.referrers} referrers` : '';
+  if (outcome.skipped) return `Skipped ${tag} (up to date${referrers})`;
+  return `Copied ${tag} ${outcome.manifest.digest} (${outcome.bytesSent} bytes${referrers})`;
+}
+
+/** `copy --all-tags`: a line per tag as it settles, a summary, and exit 1 when a tag failed. */
+async function copyEveryTag(
+  source: string,
+  destination: string,
+  options: OptionValues,
+  ctx: Context,
+  concurrency: number,
+): Promise<number | undefined> {
+  const json = flag(options, 'json');
+  const bar = progressBar(ctx.io.stderr, 'Copying', progressSettings(options, 'up'));
+  let result: Awaited<ReturnType<typeof copyAllTags>>;
+  try {
+    result = await copyAllTags({
+      ...(await copyConnectOptions(options, ctx, source, destination)),
+      source,
+      destination,
+      include: list(options, 'include'),
+      exclude: list(options, 'exclude'),
+      fromOciLayout: flag(options, 'from-oci-layout'),
+      toOciLayout: flag(options, 'to-oci-layout'),
+      recursive: flag(options, 'recursive'),
+      concurrency,
+      signal: ctx.signal,
+      onProgress: bar.onProgress,
+      onTag: json
+        ? undefined
+        : (outcome) => {
+            bar.finish();
+            ctx.io.stdout.write(`${tagLine(outcome)}\n`);
+          },
+    });
+  } finally {
+    bar.finish();
+  }
+  bar.summary();
+  const skipped = result.tags.filter((t: CopiedTag) => t.skipped).length;
+  const total = result.tags.length + result.failed.length;
+  if (json) {
+    const tags = result.tags.map((t) => ({ ...t, manifest: descriptorJson(t.manifest) }));
+    ctx.io.stdout.write(`${jsonSafe({ ...result, tags })}\n`);
+  } else {
+    ctx.io.stdout.write(
+      `${total} tags from ${lineSafe(result.source)} to ${lineSafe(result.destination)}: ` +
+        `${result.tags.length - skipped} copied, ${skipped} skipped, ${result.failed.length} failed; ` +
+        `${result.bytesSent} bytes sent\n`,
+    );
+  }
+  if (result.failed.length === 0) return undefined;
+  const message = `${result.failed.length} of ${total} tags failed to copy`;
+  const hint = 'run the same copy again: what is there already is skipped';
+  if (json) {
+    const code = result.failed[0]?.error.code ?? 'REGISTRY';
+    ctx.io.stderr.write(`${jsonSafe(errorJson(code, message, hint))}\n`);
+  } else ctx.io.stderr.write(`Error: ${message}\nHint: ${hint}\n`);
+  return EXIT_FAILED;
 }
 
 export async function runTags(args: string[], options: OptionValues, ctx: Context): Promise<void> {
   const target = await targetOptions(args[0] as string, options, ctx);
   if (flag(options, 'json')) {
-    ctx.io.stdout.write(`${jsonSafe({ tags: await listTags(target) })}\n`);
+    ctx.io.stdout.write(`${jsonSafe({ repository: args[0], tags: await listTags(target) })}\n`);
     return;
   }
   // Printed page by page, as they arrive.
@@ -127,7 +216,18 @@ export async function runDiscover(args: string[], options: OptionValues, ctx: Co
     depth,
   });
   if (flag(options, 'json')) {
-    ctx.io.stdout.write(`${jsonSafe(result)}\n`);
+    const node = (n: ReferrerNode): object => ({
+      manifest: descriptorJson(n.descriptor),
+      referrers: n.referrers.map(node),
+    });
+    ctx.io.stdout.write(
+      `${jsonSafe({
+        reference: result.reference,
+        subject: descriptorJson(result.subject),
+        via: result.via,
+        referrers: result.referrers.map(node),
+      })}\n`,
+    );
     return;
   }
   const lines = [lineSafe(result.reference)];
@@ -147,9 +247,66 @@ export async function runDiscover(args: string[], options: OptionValues, ctx: Co
   ctx.io.stdout.write(`${lines.join('\n')}\n`);
 }
 
+export async function runAttach(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const [reference, ...files] = args as [string, ...string[]];
+  const artifactType = text(options, 'artifact-type');
+  if (artifactType === undefined) {
+    throw new WasmOciError('USAGE', 'attach needs --artifact-type', {
+      hint: 'for example --artifact-type application/vnd.example.sbom.v1+json',
+    });
+  }
+  const { attach, parseAttachFile } = await import('../ops/attach.js');
+  const json = flag(options, 'json');
+  const bar = progressBar(ctx.io.stderr, 'Attaching', progressSettings(options, 'up'));
+  let result: Awaited<ReturnType<typeof attach>>;
+  try {
+    result = await attach({
+      ...(await targetOptions(reference, options, ctx)),
+      artifactType,
+      files: files.map(parseAttachFile),
+      annotations: await annotations(options),
+      onProgress: bar.onProgress,
+    });
+  } finally {
+    bar.finish();
+  }
+  bar.summary();
+  printResult(
+    ctx.io,
+    json,
+    [
+      ['Attached', result.reference],
+      ['Digest', result.manifest.digest],
+    ],
+    {
+      reference: result.reference,
+      subject: descriptorJson(result.subject),
+      manifest: descriptorJson(result.manifest),
+      artifactType: result.artifactType,
+      layers: result.layers.map(descriptorJson),
+    },
+  );
+}
+
+export async function runDetach(args: string[], options: OptionValues, ctx: Context): Promise<void> {
+  const [reference, referrer] = args as [string, string];
+  const { detach } = await import('../ops/attach.js');
+  const result = await detach({ ...(await targetOptions(reference, options, ctx)), referrer });
+  printResult(
+    ctx.io,
+    flag(options, 'json'),
+    [
+      ['Detached', result.digest],
+      ['From', result.reference],
+    ],
+    { reference: result.reference, subject: descriptorJson(result.subject), detached: result.digest },
+  );
+}
+
 export async function runResolve(args: string[], options: OptionValues, ctx: Context): Promise<void> {
   const desc = await resolveReference(await targetOptions(args[0] as string, options, ctx));
-  if (flag(options, 'json')) ctx.io.stdout.write(`${jsonSafe(desc)}\n`);
+  if (flag(options, 'json'))
+    ctx.io.stdout.write(`${jsonSafe({ reference: args[0], manifest: descriptorJson(desc) })}\n`);
   else ctx.io.stdout.write(`${desc.digest}\n`);
 }
 
@@ -163,7 +320,7 @@ export async function runTag(args: string[], options: OptionValues, ctx: Context
     ctx.io,
     flag(options, 'json'),
     [...references.map((r): [string, string] => ['Tagged', r]), ['Digest', desc.digest]],
-    { digest: desc.digest, mediaType: desc.mediaType, size: desc.size, references },
+    { reference, manifest: descriptorJson(desc), references },
   );
 }
 
@@ -177,7 +334,11 @@ export async function runManifest(
   const target = await targetOptions(reference, options, ctx);
   if (action === 'get') {
     const { desc, bytes } = await getManifest(target);
-    if (flag(options, 'descriptor')) ctx.io.stdout.write(`${jsonSafe(desc)}\n`);
+    if (flag(options, 'json')) {
+      ctx.io.stdout.write(
+        `${jsonSafe({ reference, manifest: descriptorJson(desc), content: JSON.parse(prettyJson(bytes)) })}\n`,
+      );
+    } else if (flag(options, 'descriptor')) ctx.io.stdout.write(`${jsonSafe(desc)}\n`);
     else if (flag(options, 'pretty')) ctx.io.stdout.write(`${prettyJson(bytes)}\n`);
     else ctx.io.stdout.write(bytes);
     return;
@@ -210,7 +371,11 @@ export async function runManifest(
         `Resolved tag ${result.resolvedFromTag} to ${result.digest}: the manifest is deleted with every tag that points at it\n`,
       );
     }
-    printResult(ctx.io, flag(options, 'json'), [['Deleted', result.digest]], result);
+    printResult(ctx.io, flag(options, 'json'), [['Deleted', result.digest]], {
+      reference,
+      manifest: descriptorJson(result.manifest),
+      ...(result.resolvedFromTag !== undefined ? { resolvedFromTag: result.resolvedFromTag } : {}),
+    });
     return;
   }
   throw new WasmOciError('USAGE', `unknown manifest action '${action}'`, {
@@ -227,7 +392,18 @@ export async function runBlob(args: string[], options: OptionValues, ctx: Contex
   if (reference === undefined) throw new WasmOciError('USAGE', "missing required argument 'reference'");
   const output = text(options, 'out');
   if (output === undefined) throw new WasmOciError('USAGE', 'blob get needs --out <file>');
-  const desc = await getBlob({ ...(await targetOptions(reference, options, ctx)), output });
+  const bar = progressBar(ctx.io.stderr, 'Downloading', progressSettings(options, 'down'));
+  let desc: Awaited<ReturnType<typeof getBlob>>;
+  try {
+    desc = await getBlob({
+      ...(await targetOptions(reference, options, ctx)),
+      output,
+      onProgress: bar.onProgress,
+    });
+  } finally {
+    bar.finish();
+  }
+  bar.summary();
   printResult(
     ctx.io,
     flag(options, 'json'),
@@ -236,10 +412,7 @@ export async function runBlob(args: string[], options: OptionValues, ctx: Contex
       ['Size', desc.size],
       ['Written', output],
     ],
-    {
-      ...desc,
-      output,
-    },
+    { reference, blob: descriptorJson(desc), output, bytesReceived: desc.size },
   );
 }
 

@@ -1,5 +1,6 @@
 import { errnoError, isErrnoError, WasmOciError } from '../errors.js';
 import { withFlags } from './flags.js';
+import { errorJson } from './json.js';
 
 export interface Io {
   stdin?: (AsyncIterable<unknown> & { isTTY?: boolean | undefined }) | undefined;
@@ -53,11 +54,19 @@ export function printResult(
   else io.stdout.write(lines.map(([k, v]) => `${k}: ${lineSafe(String(v))}\n`).join(''));
 }
 
-/** Renders an error as one line (plus a hint) and picks the exit code; stack traces only in verbose mode. */
-export function reportError(io: Io, err: unknown, verbose: boolean): number {
+/**
+ * Renders an error as one line (plus a hint) and picks the exit code; stack traces only in verbose mode.
+ * With `json`, the error is one JSON object on stderr instead (`{"error": {"code", "message", "hint"}}`).
+ */
+export function reportError(io: Io, err: unknown, verbose: boolean, json = false): number {
   if (err instanceof WasmOciError) {
-    io.stderr.write(`Error: ${lineSafe(withFlags(err.message))}\n`);
-    if (err.hint) io.stderr.write(`Hint: ${lineSafe(withFlags(err.hint))}\n`);
+    const message = withFlags(err.message);
+    const hint = err.hint ? withFlags(err.hint) : undefined;
+    if (json) io.stderr.write(`${jsonSafe(errorJson(err.code, message, hint))}\n`);
+    else {
+      io.stderr.write(`Error: ${lineSafe(message)}\n`);
+      if (hint) io.stderr.write(`Hint: ${lineSafe(hint)}\n`);
+    }
     if (verbose && err.cause) io.stderr.write(`Cause: ${String((err.cause as Error).stack ?? err.cause)}\n`);
     if (err.code === 'ABORTED') return EXIT_INTERRUPTED;
     return err.code === 'USAGE' || err.code === 'INVALID_REFERENCE' ? EXIT_USAGE : EXIT_FAILED;
@@ -71,14 +80,14 @@ export function reportError(io: Io, err: unknown, verbose: boolean): number {
     const path =
       typeof e.path === 'string' && !/\.part$|wasm-to-oci-[a-z]+-/.test(e.path) ? e.path : undefined;
     const what = path ?? (uvwasi ? 'WASI set-up' : `${e.syscall} failed`);
-    return reportError(io, errnoError(e, what, code), verbose);
+    return reportError(io, errnoError(e, what, code), verbose, json);
   }
   const e = err as Error;
-  io.stderr.write(`Error: ${lineSafe(e?.message ?? String(err))}\n`);
-  io.stderr.write(
-    verbose
-      ? `${e?.stack ?? ''}\n`
-      : 'Hint: this looks like a bug in wasm-to-oci; run again with --verbose for details\n',
-  );
+  const message = e?.message ?? String(err);
+  const hint = 'this looks like a bug in wasm-to-oci; run again with --verbose for details';
+  if (json) io.stderr.write(`${jsonSafe(errorJson('INTERNAL', message, hint))}\n`);
+  else io.stderr.write(`Error: ${lineSafe(message)}\n`);
+  if (verbose) io.stderr.write(`${e?.stack ?? ''}\n`);
+  else if (!json) io.stderr.write(`Hint: ${hint}\n`);
   return EXIT_FAILED;
 }

@@ -8,6 +8,7 @@ import {
   JSON_OPTION,
   LAYOUT_OPTION,
   NETWORK_OPTIONS,
+  PROGRESS_OPTIONS,
   TRUST_OPTIONS,
 } from './common.js';
 import { EXIT_OK, EXIT_USAGE, type Io } from './output.js';
@@ -41,6 +42,23 @@ const SELECT_OPTIONS: OptionSpec[] = [
 
 /** sign and verify take `--key` for the cosign key: the TLS client certificate options are not offered. */
 const COSIGN_NETWORK_OPTIONS = NETWORK_OPTIONS.filter((o) => o.name !== 'key' && o.name !== 'cert');
+/** `-a k=v` and `--annotation-file`: manifest annotations (push, attach). */
+const ANNOTATION_OPTIONS: OptionSpec[] = [
+  {
+    name: 'annotation',
+    short: 'a',
+    type: 'string',
+    multiple: true,
+    value: '<k=v>',
+    description: 'manifest annotation (repeatable)',
+  },
+  {
+    name: 'annotation-file',
+    type: 'string',
+    value: '<json>',
+    description: 'manifest annotations from a JSON map',
+  },
+];
 
 const COMMANDS: Command[] = [
   {
@@ -74,20 +92,7 @@ const COMMANDS: Command[] = [
         value: '<name>',
         description: 'the layer title annotation (default: the path as typed)',
       },
-      {
-        name: 'annotation',
-        short: 'a',
-        type: 'string',
-        multiple: true,
-        value: '<k=v>',
-        description: 'manifest annotation (repeatable)',
-      },
-      {
-        name: 'annotation-file',
-        type: 'string',
-        value: '<json>',
-        description: 'manifest annotations from a JSON map',
-      },
+      ...ANNOTATION_OPTIONS,
       {
         name: 'artifact-type',
         type: 'string',
@@ -126,6 +131,7 @@ const COMMANDS: Command[] = [
       },
       LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
+      ...PROGRESS_OPTIONS,
     ],
     details:
       'Prints "Pushed:", "Size:" (the module) and "Digest:" (the manifest). Blobs the registry already\n' +
@@ -185,6 +191,7 @@ const COMMANDS: Command[] = [
       ...TRUST_OPTIONS,
       LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
+      ...PROGRESS_OPTIONS,
     ],
     details:
       'Prints "Pulled:", "Size:" and "Digest:" (the module). The file appears only once its digest and\n' +
@@ -249,10 +256,12 @@ const COMMANDS: Command[] = [
       },
       ...SELECT_OPTIONS,
       ...NETWORK_OPTIONS,
+      ...PROGRESS_OPTIONS,
     ],
     details:
       'WASI preview1 and wasi_unstable modules; stdin, stdout and stderr are passed through and the\n' +
-      "module's exit code becomes wasm-to-oci's. Components need a component runtime (wasmtime, jco).",
+      "module's exit code becomes wasm-to-oci's. Components need a component runtime (wasmtime, jco).\n" +
+      "With --json the module's stdout goes to stderr and stdout gets {reference, manifest, layer, exitCode}.",
     run: async (args, options, ctx) => (await ctx.load('wasm')).runRun(args, options, ctx),
   },
   {
@@ -283,17 +292,41 @@ const COMMANDS: Command[] = [
         description: 'also copy artifacts that refer to it (signatures)',
       },
       {
+        name: 'all-tags',
+        type: 'boolean',
+        description: 'copy every tag of the source repository (source and destination without a tag)',
+      },
+      {
+        name: 'include',
+        type: 'string',
+        multiple: true,
+        value: '<glob>',
+        description: 'with --all-tags: only the tags matching this shell glob (repeatable)',
+      },
+      {
+        name: 'exclude',
+        type: 'string',
+        multiple: true,
+        value: '<glob>',
+        description: 'with --all-tags: not the tags matching this shell glob (repeatable)',
+      },
+      {
         name: 'concurrency',
         type: 'string',
         value: '<n>',
         default: String(DEFAULT_CONCURRENCY),
-        description: 'blob transfers at once',
+        description: 'blob transfers at once (with --all-tags: tags and requests at once)',
       },
       ...COPY_NETWORK_OPTIONS,
+      ...PROGRESS_OPTIONS,
     ],
     details:
       'Skips what the destination has, mounts blobs across repositories of one registry, streams between\n' +
-      'registries without temporary files. The destination tag moves only once everything is copied.',
+      'registries without temporary files. The destination tag moves only once everything is copied.\n' +
+      'With --all-tags: one line per tag (Copied, Skipped when the destination has it on the same\n' +
+      'manifest, Failed) and a summary; a failed tag does not stop the others, and the exit code is 1.\n' +
+      'Globs: * ? [a-z] [!x]; --include keeps the tags matching any of them, --exclude then drops some.\n' +
+      '--json prints {source, destination, tags: [{tag, manifest, bytesSent, skipped}], bytesSent, failed}.',
     run: async (args, options, ctx) => (await ctx.load('manage')).runCopy(args, options, ctx),
   },
   {
@@ -319,6 +352,48 @@ const COMMANDS: Command[] = [
       ...NETWORK_OPTIONS,
     ],
     run: async (args, options, ctx) => (await ctx.load('manage')).runDiscover(args, options, ctx),
+  },
+  {
+    name: 'attach',
+    summary: 'attach files (an SBOM, a signature...) to a manifest as a referrer (OCI 1.1 subject)',
+    arguments: [
+      { name: 'reference', description: 'the subject: host/repo[:tag][@digest] or oci:<dir>[:tag]' },
+      {
+        name: 'file',
+        description: 'a file to attach, as file[:mediaType] (default application/octet-stream)',
+        optional: true,
+        variadic: true,
+      },
+    ],
+    options: [
+      {
+        name: 'artifact-type',
+        type: 'string',
+        value: '<type>',
+        description: 'the artifactType of the attached artifact (required)',
+      },
+      ...ANNOTATION_OPTIONS,
+      LAYOUT_OPTION,
+      ...NETWORK_OPTIONS,
+      ...PROGRESS_OPTIONS,
+    ],
+    details:
+      'Pushes an image manifest whose subject is the manifest <reference> names, with the empty config\n' +
+      'and one layer per file (titled by its base name). Prints "Attached:" (the referrer, by digest) and\n' +
+      '"Digest:". A registry without the referrers API (no OCI-Subject answer) and a layout get the\n' +
+      "subject's sha256-<hex> index updated: read, changed, written, read back, retried when raced.",
+    run: async (args, options, ctx) => (await ctx.load('manage')).runAttach(args, options, ctx),
+  },
+  {
+    name: 'detach',
+    summary: 'remove a referrer of a manifest (from its sha256-<hex> index, then the manifest itself)',
+    arguments: [
+      { name: 'reference', description: 'the subject: host/repo[:tag][@digest] or oci:<dir>[:tag]' },
+      { name: 'referrer', description: 'the digest of the referrer, as discover shows it' },
+    ],
+    options: [LAYOUT_OPTION, ...NETWORK_OPTIONS],
+    details: 'The registry must allow deletes (Distribution: storage.delete.enabled).',
+    run: async (args, options, ctx) => (await ctx.load('manage')).runDetach(args, options, ctx),
   },
   {
     name: 'generate-key-pair',
@@ -427,6 +502,7 @@ const COMMANDS: Command[] = [
       { name: 'out', short: 'o', type: 'string', value: '<file>', description: 'where to write the blob' },
       LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
+      ...PROGRESS_OPTIONS,
     ],
     run: async (args, options, ctx) => (await ctx.load('manage')).runBlob(args, options, ctx),
   },
@@ -463,9 +539,12 @@ const COMMANDS: Command[] = [
     name: 'completion',
     summary: 'print a shell completion script (bash, zsh or fish)',
     arguments: [{ name: 'shell', description: 'bash, zsh or fish', choices: ['bash', 'zsh', 'fish'] }],
-    options: [],
-    details: 'The script completes commands, options, actions and option values, from this command table.',
-    run: async (args, _options, ctx) => (await ctx.load('completion')).runCompletion(args, ctx, COMMANDS),
+    options: [JSON_OPTION],
+    details:
+      'The script completes commands, options, actions and option values, from this command table.\n' +
+      '--json prints {"shell", "script"}.',
+    run: async (args, options, ctx) =>
+      (await ctx.load('completion')).runCompletion(args, ctx, COMMANDS, options.json === true),
   },
 ];
 
@@ -493,6 +572,9 @@ export async function main(
 ): Promise<number> {
   const [first, ...rest] = argv;
   let verbose = false;
+  // With --json, errors are JSON too, even those found while the command line is read.
+  const dashes = rest.indexOf('--');
+  let json = (dashes === -1 ? rest : rest.slice(0, dashes)).includes('--json');
   try {
     if (first === undefined) {
       const { programHelp } = await load('help');
@@ -536,6 +618,7 @@ export async function main(
     // --debug is --verbose under the name other tools give it.
     if (parsed.options.debug === true) parsed.options.verbose = true;
     verbose = parsed.options.verbose === true;
+    json = parsed.options.json === true;
     const { cacheWarning, loadRegistryMemory } = await import('./registry-memory.js');
     const ctx: Context = { io, env, signal, load, warned: new Set() };
     // Told once, with the digest and blob caches' warning (the same directory).
@@ -549,6 +632,6 @@ export async function main(
   } catch (err) {
     const { reportError } = await import('./output.js');
     const { refineError } = await import('./hints.js');
-    return reportError(io, await refineError(err), verbose);
+    return reportError(io, await refineError(err), verbose, json);
   }
 }

@@ -7,8 +7,9 @@ import { pull } from '../ops/pull.js';
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
 import { type Context, connectOptions, flag, text, trustOptions } from './common.js';
+import { descriptorJson } from './json.js';
 import { lineSafe, printResult } from './output.js';
-import { progressBar } from './progress.js';
+import { progressBar, progressSettings } from './progress.js';
 
 export async function runPull(args: string[], options: OptionValues, ctx: Context): Promise<void> {
   const [reference] = args as [string];
@@ -33,7 +34,8 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
     });
   }
   const temp = toStdout ? join(await mkdtemp(join(tmpdir(), 'wasm-to-oci-pull-')), 'module.wasm') : undefined;
-  const bar = progressBar(ctx.io.stderr, 'Pulling');
+  const bar = progressBar(ctx.io.stderr, 'Pulling', progressSettings(options, 'down'));
+  const quiet = flag(options, 'quiet');
   let result: Awaited<ReturnType<typeof pull>>;
   try {
     result = await pull({
@@ -48,7 +50,7 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
       verify: await trustOptions(options, ctx, flag(options, 'sign') || flag(options, 'verify')),
       verifyKey: await verifyKey(options),
       signal: ctx.signal,
-      onProgress: json ? undefined : bar.onProgress,
+      onProgress: bar.onProgress,
     });
   } catch (err) {
     // The private directory of `--out -` goes with a failed pull too.
@@ -57,7 +59,8 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
   } finally {
     bar.finish();
   }
-  if (result.defaultedTag && !json) ctx.io.stderr.write('Using default tag: latest\n');
+  bar.summary();
+  if (result.defaultedTag && !json && !quiet) ctx.io.stderr.write('Using default tag: latest\n');
   if (temp) {
     try {
       for await (const chunk of createReadStream(temp)) ctx.io.stdout.write(chunk as Buffer);
@@ -65,9 +68,10 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
       await rm(dirname(temp), { recursive: true, force: true });
     }
     // --json was refused above: the summary goes to stderr, beside the module on stdout.
-    ctx.io.stderr.write(
-      `Pulled: ${result.reference}\n${unpackedLine(result)}Size: ${result.unpacked?.size ?? result.size}\nDigest: ${result.digest}\n`,
-    );
+    if (!quiet)
+      ctx.io.stderr.write(
+        `Pulled: ${result.reference}\n${unpackedLine(result)}Size: ${result.unpacked?.size ?? result.size}\nDigest: ${result.digest}\n`,
+      );
     if (result.verified) ctx.io.stderr.write(`Verified: ${verifiedLine(result.verified)}\n`);
     if (result.cosignVerified) ctx.io.stderr.write(`Verified: ${cosignLine(result.cosignVerified)}\n`);
     return;
@@ -87,15 +91,17 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
     ],
     {
       reference: result.reference,
-      digest: result.digest,
-      size: result.size,
-      mediaType: result.mediaType,
-      manifest: result.manifest,
+      manifest: descriptorJson(result.manifest),
+      layer: descriptorJson(result.layer),
       output: result.output,
+      // Blob bytes downloaded: none when the cache had the layer.
+      bytesReceived: result.fromCache ? 0 : result.layer.size,
       fromCache: result.fromCache,
       ...(result.unpacked ? { unpacked: result.unpacked } : {}),
       ...(result.verified ? { verified: result.verified } : {}),
-      ...(result.cosignVerified ? { cosignVerified: result.cosignVerified } : {}),
+      ...(result.cosignVerified
+        ? { cosignVerified: result.cosignVerified.map((await import('./cosign.js')).foundJson) }
+        : {}),
     },
   );
 }

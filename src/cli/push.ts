@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -11,33 +11,10 @@ import { splitTags } from '../ops/copy.js';
 import { push } from '../ops/push.js';
 import type { OptionValues } from './args.js';
 import { cacheDir, cacheWarning } from './cache-dir.js';
-import { type Context, connectOptions, flag, list, text, trustOptions } from './common.js';
+import { annotations, type Context, connectOptions, flag, list, text, trustOptions } from './common.js';
+import { descriptorJson } from './json.js';
 import { printResult } from './output.js';
-import { progressBar } from './progress.js';
-
-/** `--annotation k=v` (repeatable) and `--annotation-file <json>` (a map of strings). */
-async function annotations(options: OptionValues): Promise<Record<string, string> | undefined> {
-  const out: Record<string, string> = {};
-  const file = text(options, 'annotation-file');
-  if (file) {
-    let json: unknown;
-    try {
-      json = JSON.parse(await readFile(file, 'utf8'));
-    } catch (cause) {
-      throw new WasmOciError('USAGE', `--annotation-file ${file} is not readable JSON`, { cause });
-    }
-    if (typeof json !== 'object' || json === null || Object.values(json).some((v) => typeof v !== 'string')) {
-      throw new WasmOciError('USAGE', `--annotation-file ${file} must map strings to strings`);
-    }
-    Object.assign(out, json);
-  }
-  for (const pair of list(options, 'annotation')) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) throw new WasmOciError('USAGE', `--annotation wants key=value, not "${pair}"`);
-    out[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return Object.keys(out).length ? out : undefined;
-}
+import { progressBar, progressSettings } from './progress.js';
 
 /** Reads stdin into a private temporary file, so `-` pushes like a file (hashed, size known). */
 async function stdinToFile(ctx: Context): Promise<{ path: string; remove(): Promise<void> }> {
@@ -84,7 +61,8 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
   const signKeyFile = text(options, 'sign-key');
   const signKey = signKeyFile ? await cosignKey(signKeyFile, ctx) : undefined;
   const fromStdin = file === '-' ? await stdinToFile(ctx) : undefined;
-  const bar = progressBar(ctx.io.stderr, 'Pushing');
+  const bar = progressBar(ctx.io.stderr, 'Pushing', progressSettings(options, 'up'));
+  const quiet = flag(options, 'quiet');
   let result: Awaited<ReturnType<typeof push>>;
   try {
     result = await push({
@@ -112,20 +90,24 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
       sign: await trustOptions(options, ctx, flag(options, 'sign')),
       signKey,
       signal: ctx.signal,
-      onProgress: json ? undefined : bar.onProgress,
+      onProgress: bar.onProgress,
     });
   } finally {
     bar.finish();
     await fromStdin?.remove();
   }
+  bar.summary();
   const { signed } = result;
-  if (signed?.created && !json) {
+  if (signed?.created && !json && !quiet) {
     ctx.io.stderr.write(
       `Created the trusted collection ${signed.collection} on ${signed.server}; back up the root key in ` +
         `${text(options, 'dir') ?? '~/.wasm-to-oci'}/private (see the README).\n`,
     );
   }
-  if (result.defaultedTag && !json) ctx.io.stderr.write('Using default tag: latest\n');
+  if (result.defaultedTag && !json && !quiet) ctx.io.stderr.write('Using default tag: latest\n');
+  const cosignJson = result.cosignSignature
+    ? (await import('./cosign.js')).signatureJson(result.cosignSignature)
+    : undefined;
   printResult(
     ctx.io,
     json,
@@ -140,15 +122,14 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
     ],
     {
       reference: result.reference,
-      digest: result.digest,
-      size: result.size,
-      mediaType: result.mediaType,
-      layer: result.layer,
-      uploadedBytes: result.uploadedBytes,
       references: result.references,
+      manifest: descriptorJson(result.manifest),
+      config: descriptorJson(result.config),
+      layer: descriptorJson(result.layer),
       kind: result.kind,
+      bytesSent: result.uploadedBytes,
       ...(signed ? { signed } : {}),
-      ...(result.cosignSignature ? { cosignSignature: result.cosignSignature } : {}),
+      ...(cosignJson ? { cosignSignature: cosignJson } : {}),
     },
   );
 }

@@ -6,6 +6,7 @@ import type { ArtifactReport, FileReport, WasmReport } from '../ops/inspect.js';
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
 import { type Context, connectOptions, flag, list, text } from './common.js';
+import { descriptorJson } from './json.js';
 import { jsonSafe, lineSafe } from './output.js';
 
 /** `inspect` and `run`: a local file, or a reference (pulled verified, through the cache). */
@@ -100,7 +101,7 @@ export async function runInspect(args: string[], options: OptionValues, ctx: Con
     });
   }
   if (json) {
-    ctx.io.stdout.write(`${jsonSafe(result)}\n`);
+    ctx.io.stdout.write(`${jsonSafe('file' in result ? result : artifactJson(result))}\n`);
     return;
   }
   const lines =
@@ -114,6 +115,27 @@ export async function runInspect(args: string[], options: OptionValues, ctx: Con
       : artifactLines(result);
   // Names, titles and annotations come from the artifact and the binary: never obeyed by the terminal.
   ctx.io.stdout.write(`${lines.map(lineSafe).join('\n')}\n`);
+}
+
+/** An artifact report in the JSON contract: every descriptor `{mediaType, digest, size, ...}`. */
+function artifactJson(r: ArtifactReport): object {
+  const { index, config, layer } = r;
+  return {
+    ...r,
+    manifest: descriptorJson(r.manifest),
+    ...(index
+      ? {
+          index: {
+            ...descriptorJson(index.descriptor),
+            ...(index.annotations ? { annotations: index.annotations } : {}),
+            manifests: index.manifests.map(descriptorJson),
+          },
+        }
+      : {}),
+    ...(config ? { config: descriptorJson(config) } : {}),
+    layers: r.layers.map(descriptorJson),
+    ...(layer ? { layer: descriptorJson(layer) } : {}),
+  };
 }
 
 function pairs(values: string[], what: string, separator: string): Array<[string, string]> {
@@ -137,8 +159,17 @@ export async function runRun(args: string[], options: OptionValues, ctx: Context
   const preopens = Object.fromEntries(
     pairs(list(options, 'dir'), 'dir', ':').map(([host, guest]) => [guest, resolve(host)]),
   );
+  // With --json, standard output carries the result alone: the module writes to stderr instead.
+  const json = flag(options, 'json');
+  const stdoutFd = json ? 2 : undefined;
+  const report = (exitCode: number, fields: object) => {
+    if (json) ctx.io.stdout.write(`${jsonSafe({ ...fields, exitCode })}\n`);
+    return exitCode;
+  };
   if (await isLocalFile(subject, options)) {
-    return runWasm({ file: subject, args: moduleArgs, env, preopens });
+    return report(await runWasm({ file: subject, args: moduleArgs, env, preopens, stdoutFd }), {
+      file: subject,
+    });
   }
   const { pull } = await import('../ops/pull.js');
   const { rm } = await import('node:fs/promises');
@@ -146,6 +177,8 @@ export async function runRun(args: string[], options: OptionValues, ctx: Context
   // The module goes to a private directory (0700), not a world-readable file in /tmp.
   const dir = await privateTempDir('wasm-to-oci-run-');
   const temp = join(dir, 'module.wasm');
+  const { progressBar, progressSettings } = await import('./progress.js');
+  const bar = progressBar(ctx.io.stderr, 'Pulling', progressSettings(options, 'down'));
   try {
     const pulled = await pull({
       ...(await connectOptions(options, ctx, subject)),
@@ -157,8 +190,22 @@ export async function runRun(args: string[], options: OptionValues, ctx: Context
       layer: text(options, 'layer'),
       cache: flag(options, 'no-cache') ? undefined : cliCache(ctx),
       signal: ctx.signal,
+      onProgress: bar.onProgress,
+    }).finally(() => bar.finish());
+    bar.summary();
+    const exitCode = await runWasm({
+      file: temp,
+      name: pulled.reference,
+      args: moduleArgs,
+      env,
+      preopens,
+      stdoutFd,
     });
-    return await runWasm({ file: temp, name: pulled.reference, args: moduleArgs, env, preopens });
+    return report(exitCode, {
+      reference: pulled.reference,
+      manifest: descriptorJson(pulled.manifest),
+      layer: descriptorJson(pulled.layer),
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -7,6 +7,7 @@
 export {
   type CopyGraphOptions,
   type CopyOptions,
+  CopySession,
   copy,
   copyGraph,
   fetchManifest,
@@ -38,7 +39,15 @@ export { FileBackedStore, FileOutputStore } from './file.js';
 export { type LayoutOptions, OciLayoutStore } from './layout.js';
 export { MemoryStore } from './memory.js';
 export { type FileRange, isFileRange } from './range.js';
-export { listReferrers, referrersFromTagSchema } from './referrers.js';
+export {
+  addReferrer,
+  listReferrers,
+  type ReferrersIndexOptions,
+  referrerEntry,
+  referrerOf,
+  referrersFromTagSchema,
+  removeReferrer,
+} from './referrers.js';
 export {
   type BlobPushOptions,
   type BlobStat,
@@ -53,12 +62,14 @@ export {
   canForget,
   canListReferrers,
   canListTags,
+  canLockIndex,
   canMount,
   canOpenWriter,
   canPushReference,
   canStatBlob,
   type Fetcher,
   holdsBytes,
+  type IndexLock,
   type Ingester,
   type IngestOptions,
   type IngestSource,

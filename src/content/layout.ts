@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import {
   chmod,
@@ -22,6 +23,7 @@ import { isManifestMediaType, MediaType } from '../oci/mediatypes.js';
 import { renameInto, temporaryPath, writeAtomic } from './atomic.js';
 import { fileError, fileWriter } from './output.js';
 import { isFileRange } from './range.js';
+import { addReferrer, referrerOf, removeReferrer } from './referrers.js';
 import {
   type BlobStat,
   type ChunkFetcher,
@@ -29,6 +31,7 @@ import {
   type ChunkSink,
   type ChunkWriter,
   type Content,
+  type IndexLock,
   type Ingester,
   type IngestOptions,
   type IngestSource,
@@ -56,6 +59,16 @@ const LOCK_TIMEOUT_MS = 15_000;
 export interface LayoutOptions {
   /** Directories 0700 and files 0600 (the blob cache): nobody else on the machine reads them. */
   private?: boolean | undefined;
+  /**
+   * The layout is only read: a directory that does not exist is NOT_FOUND instead of an empty
+   * layout (a layout that is written is created on the first write).
+   */
+  existing?: boolean | undefined;
+  /**
+   * List each manifest pushed with a `subject` in its subject's referrers index, the tag `<alg>-<hex>`
+   * (default true; the blob cache keeps no tags).
+   */
+  indexReferrers?: boolean | undefined;
 }
 
 export class OciLayoutStore
@@ -67,18 +80,25 @@ export class OciLayoutStore
     ChunkFetcher,
     TagLister,
     BlobStat,
-    ManifestDeleter
+    ManifestDeleter,
+    IndexLock
 {
   readonly root: string;
   private ready: Promise<void> | undefined;
+  private readonly indexReferrers: boolean;
+  /** Set inside withLock: a nested call (tag() within lockIndex()) does not wait for itself. */
+  private readonly holding = new AsyncLocalStorage<boolean>();
   /** Modes for what the store creates (the umask still applies). */
   private readonly dirMode: number;
   private readonly fileMode: number;
+  private readonly existing: boolean;
 
   constructor(root: string, options: LayoutOptions = {}) {
     this.root = root;
     this.dirMode = options.private ? 0o700 : 0o777;
     this.fileMode = options.private ? 0o600 : 0o666;
+    this.existing = options.existing === true;
+    this.indexReferrers = options.indexReferrers ?? true;
   }
 
   /**
@@ -190,6 +210,15 @@ export class OciLayoutStore
   }
 
   async push(desc: Descriptor, content: Content, options: OperationOptions = {}): Promise<void> {
+    await this.writeBlob(desc, content, options);
+    if (this.indexReferrers && isManifestMediaType(desc.mediaType) && desc.size <= MAX_MANIFEST_BYTES) {
+      const bytes = content instanceof Uint8Array ? content : await readRegular(this.blobPath(desc.digest));
+      const referrer = referrerOf(desc, bytes);
+      if (referrer) await addReferrer(this, referrer.subject, referrer.entry, options);
+    }
+  }
+
+  private async writeBlob(desc: Descriptor, content: Content, options: OperationOptions): Promise<void> {
     await this.init();
     if (await this.exists(desc)) {
       if (!(content instanceof Uint8Array)) content.resume();
@@ -275,8 +304,14 @@ export class OciLayoutStore
       bytes = await readRegular(join(this.root, 'index.json'));
     } catch (err) {
       if (err instanceof WasmOciError) throw err;
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyIndex();
-      throw fileError(err as NodeJS.ErrnoException, join(this.root, 'index.json'));
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw fileError(err as NodeJS.ErrnoException, join(this.root, 'index.json'));
+      if (this.existing && !(await stat(this.root).catch(() => undefined))?.isDirectory()) {
+        throw new WasmOciError('NOT_FOUND', `no OCI layout at ${this.root}`, {
+          hint: 'oci:<dir> names an OCI image-layout directory (oci-layout, index.json, blobs/); check the path',
+        });
+      }
+      return emptyIndex();
     }
     const parsed = parseManifest(bytes, MediaType.ociIndex);
     if (parsed.kind !== 'index') {
@@ -393,12 +428,22 @@ export class OciLayoutStore
     }
   }
 
-  /** Removes every index entry of a manifest (its blobs stay until garbage-collected). */
+  /**
+   * Removes every index entry of a manifest, and its entry in its subject's referrers index when it has
+   * a subject (its blobs stay until garbage-collected).
+   */
   async deleteManifest(digest: string): Promise<void> {
+    let unreferred = false;
+    const bytes = await readRegular(this.blobPath(digest)).catch(() => undefined);
+    if (bytes && bytes.length <= MAX_MANIFEST_BYTES) {
+      const referrer = referrerOf({ mediaType: '', digest, size: bytes.length }, bytes);
+      if (referrer) unreferred = await removeReferrer(this, referrer.subject, digest);
+    }
     await this.withLock(async () => {
       const index = await this.index();
       const manifests = index.manifests.filter((m) => m.digest !== digest);
       if (manifests.length === index.manifests.length) {
+        if (unreferred) return;
         throw new WasmOciError('NOT_FOUND', `${digest} is not listed in ${this.root}/index.json`);
       }
       await this.writeIndex({ ...index, manifests });
@@ -418,7 +463,13 @@ export class OciLayoutStore
    * Runs `fn` holding `index.json.lock` (created exclusively). A lock older than 30 s is taken to be
    * left by a crashed process and broken.
    */
+  async lockIndex<T>(fn: () => Promise<T>): Promise<T> {
+    await this.init();
+    return this.withLock(fn);
+  }
+
   private async withLock<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.holding.getStore()) return fn();
     const lock = join(this.root, 'index.json.lock');
     const started = Date.now();
     for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
@@ -441,7 +492,7 @@ export class OciLayoutStore
       }
     }
     try {
-      return await fn();
+      return await this.holding.run(true, fn);
     } finally {
       await unlink(lock).catch(() => {});
     }

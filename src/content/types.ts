@@ -199,6 +199,19 @@ export interface ReferrerLister {
   referrers(subject: Descriptor, query?: ReferrersQuery): Promise<Descriptor[] | undefined>;
 }
 
+/**
+ * Optional capability: run `fn` while no other writer updates the target's index (a layout's lock
+ * file), so a read-modify-write of a tag (the referrers index under `<alg>-<hex>`) cannot be raced.
+ * Calls nest: `tag()` inside `fn` does not wait for the lock it is already under.
+ */
+export interface IndexLock {
+  lockIndex<T>(fn: () => Promise<T>): Promise<T>;
+}
+
+export function canLockIndex(target: object): target is IndexLock {
+  return typeof (target as Partial<IndexLock>).lockIndex === 'function';
+}
+
 export function canListReferrers(target: object): target is ReferrerLister {
   return typeof (target as Partial<ReferrerLister>).referrers === 'function';
 }

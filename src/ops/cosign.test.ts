@@ -1,13 +1,19 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { OciLayoutStore } from '../content/layout.js';
 import { MemoryStore } from '../content/memory.js';
+import type { Target } from '../content/types.js';
+import { copy, fetchManifest } from '../copy.js';
 import { hasCode } from '../errors.js';
 import { parseManifest } from '../oci/manifest.js';
 import { MediaType } from '../oci/mediatypes.js';
 import { keySigner } from '../sign/cosign/signer.js';
 import { findSignatures, requireVerified, signManifest } from './cosign.js';
-import { updateTag } from './referrers-index.js';
+import { updateTag } from './tag-update.js';
 import type { TargetSpec } from './target.js';
 
 /**
@@ -27,18 +33,26 @@ function subjectIn(store: MemoryStore) {
   return subject;
 }
 
+/** A layout in a temporary directory (it keeps the referrers index itself), with a subject in it. */
+async function layoutWithSubject() {
+  const store = new OciLayoutStore(join(await mkdtemp(join(tmpdir(), 'wasm-to-oci-cosign-')), 'layout'));
+  const memory = new MemoryStore();
+  const subject = subjectIn(memory);
+  await copy(memory, subject.digest, store, 'v1');
+  return { store, subject };
+}
+
 const signers = (n: number) =>
   Array.from({ length: n }, () => keySigner(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey));
 
-async function manifestAt(store: MemoryStore, tag: string) {
+async function manifestAt(store: Target, tag: string) {
   const desc = await store.resolve(tag);
-  return parseManifest(store.get(desc.digest) as Buffer, desc.mediaType);
+  return parseManifest(await fetchManifest(store, desc), desc.mediaType);
 }
 
 describe('signing with many writers at once', () => {
-  it('10 bundle referrers signed at once are all listed in the fallback index', async () => {
-    const store = new MemoryStore();
-    const subject = subjectIn(store);
+  it('10 bundle referrers signed at once are all listed in a layout’s fallback index', async () => {
+    const { store, subject } = await layoutWithSubject();
     const written = await Promise.all(
       signers(10).map((s) => signManifest(store, spec, subject, s, { settleMs: 5 })),
     );
@@ -91,8 +105,7 @@ describe('signing with many writers at once', () => {
 
 describe('findSignatures and requireVerified', () => {
   it('no signature at all, and none by the key, are SIGNATURE_INVALID with what was found', async () => {
-    const store = new MemoryStore();
-    const subject = subjectIn(store);
+    const { store, subject } = await layoutWithSubject();
     const [mine, theirs] = signers(2) as [ReturnType<typeof keySigner>, ReturnType<typeof keySigner>];
     assert.throws(
       () => requireVerified([], 'x@sha256:1'),
@@ -173,7 +186,7 @@ describe('findSignatures and requireVerified', () => {
     );
     const found = await findSignatures(store, subject, signer.verifier());
     assert.deepEqual(
-      found.map((f) => [f.manifest, f.verified]),
+      found.map((f) => [f.manifest.digest, f.verified]),
       [[written.manifest.digest, true]],
     );
   });

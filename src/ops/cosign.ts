@@ -32,8 +32,8 @@ import {
   simpleSigningPayload,
 } from '../sign/cosign/simplesigning.js';
 import { checkBundle, checkSimpleSigning, type SignatureCheck } from '../sign/cosign/verify.js';
-import { pushReferrer, readTagged, type SettleOptions, updateTag } from './referrers-index.js';
 import type { TargetOptions } from './repository.js';
+import { readTagged, type SettleOptions, updateTag } from './tag-update.js';
 import { formatTarget, openTarget, parseTarget, type TargetSpec, targetReference } from './target.js';
 
 /**
@@ -101,7 +101,7 @@ export interface SignatureWritten {
   kind: 'bundle' | 'legacy';
   /** The manifest holding it (the referrer, or the `.sig` manifest). */
   manifest: Descriptor;
-  /** For `legacy`: the tag; for `bundle` without a referrers API: the fallback index tag. */
+  /** For `legacy`: the `.sig` tag. */
   tag?: string | undefined;
   /** True when an identical signature by this key was there already (nothing was written). */
   existed?: boolean | undefined;
@@ -159,8 +159,10 @@ export async function signManifest(
   const signature = await signer.sign(pae(IN_TOTO_PAYLOAD_TYPE, statement));
   const bundle = buildBundle(statement, signature, signer.material());
   const built = bundleReferrer(subject, bundle, options.now ?? new Date());
-  const { indexTag } = await pushReferrer(target, storeOf(built), built.descriptor, subject, options);
-  return { kind: 'bundle', manifest: built.descriptor, ...(indexTag ? { tag: indexTag } : {}) };
+  // Pushed by digest: the target lists it (a registry with the referrers API by itself; else the push
+  // keeps the sha256-<hex> fallback index, content/referrers.ts addReferrer).
+  await copy(storeOf(built), built.descriptor.digest, target, undefined, { signal: options.signal });
+  return { kind: 'bundle', manifest: built.descriptor };
 }
 
 /** The `.sig` manifest now: its digest and layers (none when the tag does not exist). */
@@ -218,10 +220,10 @@ async function appendLegacySignature(
 /** One signature found, and what checking it said. */
 export interface SignatureFound {
   kind: 'bundle' | 'legacy';
-  /** The manifest that holds it. */
-  manifest: string;
-  /** The layer (the bundle or the payload). */
-  layer: string;
+  /** The manifest that holds it (the referrer, or the `.sig` manifest). */
+  manifest: Descriptor;
+  /** The layer (the bundle or the payload); none when the manifest itself failed. */
+  layer?: Descriptor | undefined;
   verified: boolean;
   reason?: string | undefined;
 }
@@ -272,7 +274,7 @@ export async function findSignatures(
     const tagged = sig;
     let layers: Descriptor[] = [];
     // A .sig manifest that cannot be read is one failed signature: the bundles may still verify.
-    const whole = await checked({ kind: 'legacy', manifest: sig.digest, layer: '' }, async () => {
+    const whole = await checked({ kind: 'legacy', manifest: sig }, async () => {
       const parsed = parseManifest(await fetchManifest(target, tagged, signal), tagged.mediaType);
       layers = parsed.kind === 'manifest' ? parsed.manifest.layers : [];
       return { ok: true };
@@ -280,7 +282,7 @@ export async function findSignatures(
     if (!whole.verified) found.push(whole);
     for (const layer of layers.slice(0, MAX_SIGNATURES)) {
       if (layer.mediaType !== SIMPLE_SIGNING_MEDIA_TYPE) continue;
-      const where = { kind: 'legacy' as const, manifest: sig.digest, layer: layer.digest };
+      const where = { kind: 'legacy' as const, manifest: tagged, layer };
       found.push(
         await checked(where, async () =>
           checkSimpleSigning(
@@ -306,7 +308,7 @@ async function checkReferrer(
   verifier: Verifier,
   signal: AbortSignal | undefined,
 ): Promise<SignatureFound[]> {
-  const whole = { kind: 'bundle' as const, manifest: referrer.digest, layer: '' };
+  const whole = { kind: 'bundle' as const, manifest: referrer };
   let layers: Descriptor[] = [];
   const manifestCheck = await checked(whole, async () => {
     const parsed = parseManifest(await fetchManifest(target, referrer, signal), referrer.mediaType);
@@ -331,7 +333,7 @@ async function checkReferrer(
   const out: SignatureFound[] = [];
   for (const layer of layers) {
     out.push(
-      await checked({ ...whole, layer: layer.digest }, async () =>
+      await checked({ ...whole, layer }, async () =>
         checkBundle(await blobBytes(target, layer, MAX_BUNDLE_BYTES, signal), subject.digest, verifier),
       ),
     );

@@ -163,6 +163,7 @@ async function pullFromCache(
   if (!(await cache.has(layer))) return false;
   const sink = new FileOutputStore();
   sink.expect(layer, output, witness?.(), options.outputMode);
+  options.onProgress?.({ type: 'cached', desc: layer });
   try {
     await copyGraph(cache.source, sink, layer, { signal: options.signal, onProgress: options.onProgress });
   } catch (err) {

@@ -68,6 +68,8 @@ export interface PushResult {
   /** Size of the wasm layer (the module). */
   size: number;
   manifest: Descriptor;
+  /** The config blob's descriptor. */
+  config: Descriptor;
   layer: Descriptor;
   kind: WasmKind;
   /** Every reference written (one per tag). */
@@ -141,6 +143,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
       mediaType: packed.root.mediaType,
       size: packed.layer.size,
       manifest: packed.root,
+      config: packed.config,
       layer: packed.layer,
       kind: packed.kind,
       uploadedBytes,

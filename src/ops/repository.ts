@@ -141,15 +141,18 @@ export function getManifest(options: TargetOptions): Promise<{ desc: Descriptor;
  */
 export function deleteManifest(
   options: TargetOptions,
-): Promise<{ digest: string; resolvedFromTag: string | undefined }> {
+): Promise<{ digest: string; manifest: Descriptor; resolvedFromTag: string | undefined }> {
   return withTarget(options, 'push', async (t, spec) => {
     const reference = targetReference(spec);
-    const digest = isDigest(reference)
-      ? reference
-      : (await t.resolve(reference, { signal: options.signal })).digest;
+    // Resolved by digest too: the result names what was deleted, and a missing one is NOT_FOUND.
+    const manifest = await t.resolve(reference, { signal: options.signal });
     if (!canDeleteManifest(t)) throw unsupported('delete manifests', options.reference);
-    await t.deleteManifest(digest, { signal: options.signal });
-    return { digest, resolvedFromTag: isDigest(reference) ? undefined : reference };
+    await t.deleteManifest(manifest.digest, { signal: options.signal });
+    return {
+      digest: manifest.digest,
+      manifest,
+      resolvedFromTag: isDigest(reference) ? undefined : reference,
+    };
   });
 }
 

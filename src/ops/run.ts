@@ -20,6 +20,8 @@ export interface RunOptions {
   env?: Readonly<Record<string, string>> | undefined;
   /** Guest path -> host path. */
   preopens?: Readonly<Record<string, string>> | undefined;
+  /** The file descriptor the module's standard output goes to (default 1). */
+  stdoutFd?: number | undefined;
 }
 
 /** The slice of the WebAssembly JS API used here (the ES lib has no typings for it; the DOM lib does). */
@@ -117,6 +119,7 @@ export async function runWasm(options: RunOptions): Promise<number> {
       args: [options.name ?? options.file, ...(options.args ?? [])],
       env: { ...(options.env ?? {}) },
       preopens: { ...(options.preopens ?? {}) },
+      ...(options.stdoutFd !== undefined ? { stdout: options.stdoutFd } : {}),
       returnOnExit: true,
     });
   } catch (err) {

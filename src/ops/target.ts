@@ -95,7 +95,9 @@ export function openTarget(
   access: 'pull' | 'push',
   options: ConnectOptions = {},
 ): OpenTarget {
-  if (spec.kind === 'layout') return { target: new OciLayoutStore(spec.path), close: () => {} };
+  if (spec.kind === 'layout') {
+    return { target: new OciLayoutStore(spec.path, { existing: access === 'pull' }), close: () => {} };
+  }
   const repo = openRepository(spec.ref, access, options);
   return { target: repo, close: () => repo.client.close() };
 }

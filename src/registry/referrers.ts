@@ -16,7 +16,7 @@ import { nextPage } from './tags.js';
  * `?artifactType=` (a registry that applied the filter says so in `OCI-Filters-Applied`; otherwise the
  * list is filtered here), paged with `Link: <…>; rel="next"` on the same origin. A registry without
  * the API answers 404 (Distribution 2.8), 400 or 406, or a 200 that is no image index; then the answer
- * is `undefined` and the caller falls back to the tag schema.
+ * is `undefined` and the caller falls back to the tag schema. Harbor's `{}` for none is an empty list.
  */
 
 /** Bytes of one referrers page, and pages in all. */
@@ -61,6 +61,8 @@ export async function referrersFromApi(
     if (res.status !== 200)
       throw await client.responseError(res, `list referrers of ${where}@${subject.digest}`);
     const type = baseMediaType(header(res, 'content-type') ?? '');
+    // Harbor answers `{}` for a subject nothing refers to: the API is there and lists none.
+    if (pages === 0 && /^\s*\{\s*\}\s*$/.test(bytes.toString('utf8'))) return [];
     let page: Descriptor[];
     try {
       const parsed = parseManifest(bytes, type === MediaType.ociIndex ? type : undefined);

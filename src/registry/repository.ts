@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Readable as ReadableStream } from 'node:stream';
 import { type Action, repositoryScope } from '../auth/scope.js';
+import { addReferrer, referrerOf, removeReferrer } from '../content/referrers.js';
 import type {
   BlobPushOptions,
   BlobStat,
@@ -267,7 +268,7 @@ export class RemoteRepository
       if (!(content instanceof Uint8Array)) {
         throw new WasmOciError('USAGE', 'manifests are pushed from memory, not from a stream');
       }
-      await this.putManifest(desc, content, desc.digest, options.signal);
+      await this.putManifest(desc, content, desc.digest, options.signal, true);
       return;
     }
     const source =
@@ -291,7 +292,7 @@ export class RemoteRepository
     reference: string,
     options: OperationOptions = {},
   ): Promise<void> {
-    await this.putManifest(desc, content, reference, options.signal);
+    await this.putManifest(desc, content, reference, options.signal, true);
   }
 
   /**
@@ -336,8 +337,13 @@ export class RemoteRepository
     return { mediaType: 'application/octet-stream', digest, size };
   }
 
-  /** `DELETE /manifests/<digest>` (registries must allow deletes). */
+  /**
+   * `DELETE /manifests/<digest>` (registries must allow deletes). A manifest with a `subject` first
+   * leaves its subject's referrers index (the `<alg>-<hex>` tag), if one lists it.
+   */
   async deleteManifest(digest: string, options: OperationOptions = {}): Promise<void> {
+    const referrer = await this.referrerAt(digest, options.signal);
+    if (referrer) await removeReferrer(this, referrer.subject, digest, { signal: options.signal });
     const res = await this.client.send({
       method: 'DELETE',
       url: api.manifest(this.name, digest),
@@ -364,11 +370,34 @@ export class RemoteRepository
     await this.putManifest(desc, bytes, reference, options.signal);
   }
 
+  /** The subject a stored manifest refers to (nothing when it has none or cannot be read as one). */
+  private async referrerAt(
+    digest: string,
+    signal: AbortSignal | undefined,
+  ): Promise<ReturnType<typeof referrerOf>> {
+    let desc: Descriptor;
+    try {
+      desc = await this.resolve(digest, { signal });
+    } catch (err) {
+      if (hasCode(err, 'NOT_FOUND') || hasCode(err, 'INVALID_MANIFEST') || hasCode(err, 'DIGEST_MISMATCH'))
+        return undefined;
+      throw err;
+    }
+    const { readVerified } = await import('../content/verify.js');
+    return referrerOf(desc, await readVerified(await this.fetch(desc, { signal }), desc, MAX_MANIFEST_BYTES));
+  }
+
+  /**
+   * `PUT /manifests/<reference>`. A pushed manifest (`pushed`, not a re-tag) with a `subject` that the
+   * registry does not acknowledge with `OCI-Subject` (it has no referrers API: Distribution 2.8) is
+   * listed in its subject's referrers index, which is kept here (content/referrers.ts addReferrer).
+   */
   private async putManifest(
     desc: Descriptor,
     bytes: Uint8Array,
     reference: string,
     signal: AbortSignal | undefined,
+    pushed = false,
   ): Promise<void> {
     const res = await this.client.send({
       method: 'PUT',
@@ -406,6 +435,10 @@ export class RemoteRepository
       );
     }
     this.remember(desc.digest, Buffer.from(bytes));
+    if (pushed && !header(res, 'oci-subject')) {
+      const referrer = referrerOf(desc, bytes);
+      if (referrer) await addReferrer(this, referrer.subject, referrer.entry, { signal });
+    }
   }
 
   /**

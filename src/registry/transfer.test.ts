@@ -39,6 +39,8 @@ const plan = {
   redirect: false,
   /** Cut the first PATCH after this many received bytes (the session keeps them). */
   cutPatchAt: -1,
+  /** With cutPatchAt: the session keeps the bytes of the cut PATCH with one of them changed. */
+  garbleCut: false,
   /** Refuse PATCH bodies larger than this with 416. */
   patchCap: Number.POSITIVE_INFINITY,
   /** Answer PATCHes with a Range that never advances. */
@@ -65,6 +67,7 @@ function reset(): void {
     wrongRange: false,
     redirect: false,
     cutPatchAt: -1,
+    garbleCut: false,
     patchCap: Number.POSITIVE_INFINITY,
     stuckRange: false,
     loseCommitAnswer: false,
@@ -177,6 +180,10 @@ before(async () => {
         let piece = chunk;
         if (cut >= 0 && got + piece.length > cut) piece = piece.subarray(0, cut - got);
         got += piece.length;
+        if (cut >= 0 && plan.garbleCut && piece.length > 0 && got - piece.length === 0) {
+          piece = Buffer.from(piece);
+          piece[0] = (piece[0] as number) ^ 0xff;
+        }
         if (!plan.stuckRange) {
           session.bytes.push(piece);
           session.size += piece.length;
@@ -340,6 +347,23 @@ describe('resumable uploads', () => {
       seen.some((s) => s.method === 'GET' && s.url.includes('/uploads/')),
       'the session was asked',
     );
+  });
+
+  it('a resumed session that assembled other bytes (DIGEST_INVALID at the commit) starts over, once', async () => {
+    plan.cutPatchAt = 1_500_000;
+    plan.garbleCut = true;
+    const bytes = randomBytes(4 * 1024 * 1024);
+    const { repo } = repository();
+    const desc = await ingest(repo, bytes);
+    assert.equal(desc.digest, sha256(bytes));
+    assert.ok(blobs.get(desc.digest)?.equals(bytes), 'the registry holds the exact bytes');
+    const methods = seen.filter((s) => s.url.includes('/uploads/')).map((s) => s.method);
+    // POST, PATCH (cut), GET (holds 1500000), PATCH (the rest), PUT (refused), then a new session
+    // from byte 0 without asking it what it holds: POST, PATCH, PUT.
+    assert.deepEqual(methods.slice(-3), ['POST', 'PATCH', 'PUT'], methods.join(' '));
+    assert.equal(methods.filter((m) => m === 'PUT').length, 2, methods.join(' '));
+    const lastPatch = seen.filter((s) => s.method === 'PATCH').at(-1);
+    assert.match(lastPatch?.contentRange ?? '', /^0-/, 'the new session starts at byte 0');
   });
 
   it('a registry that caps PATCH bodies gets chunks (of at least OCI-Chunk-Min-Length), remembered', async () => {

@@ -324,6 +324,14 @@ export async function uploadBlob(
   let session: Session | undefined;
   let offset = 0;
   let committing: string | undefined;
+  /** The upload went on from the byte count the registry reported after a lost connection. */
+  let resumed = false;
+  /**
+   * The registry's count was not to be trusted: the content it assembled did not hash to the digest
+   * (Distribution can report bytes of a dropped PATCH it did not keep in order). From then on, a lost
+   * connection starts the blob over in a new session.
+   */
+  let distrust = false;
   const size = target.size ?? source.size;
   const digestNow = async (): Promise<string> => {
     if (target.digest) return target.digest;
@@ -427,7 +435,19 @@ export async function uploadBlob(
     url.searchParams.set('digest', digest);
     committing = digest;
     const res = await send({ method: 'PUT', url });
-    if (res.status !== 201) throw await failure(res, `commit upload to ${req.where}`);
+    if (res.status !== 201) {
+      const err = await failure(res, `commit upload to ${req.where}`);
+      // Our digest is the content's (hashed once, in order); a resumed session that holds something
+      // else is the registry's mistake: once more from the start, in a new session.
+      if (resumed && !distrust && registryCodes(err).includes('DIGEST_INVALID')) {
+        distrust = true;
+        throw new WasmOciError(err.code, err.message, {
+          status: err.status,
+          details: { ...(err.details ?? {}), transient: true },
+        });
+      }
+      throw err;
+    }
     await discard(res.body);
   };
 
@@ -545,12 +565,18 @@ export async function uploadBlob(
         return { digest: committing, size: size ?? offset };
       }
       committing = undefined;
-      const held = session && !directPut && scheme !== 'monolithic' ? await status(req, session) : undefined;
+      const held =
+        session && !directPut && scheme !== 'monolithic' && !distrust
+          ? await status(req, session)
+          : undefined;
       if (held === undefined || (held > 0 && !source.seekable)) {
         if (session) await cancel(req, session);
         session = undefined;
         offset = 0;
-      } else offset = held;
+      } else {
+        offset = held;
+        if (held > 0) resumed = true;
+      }
     }
   }
 }

@@ -62,6 +62,7 @@ export interface Packed {
   store: FileBackedStore;
   /** The manifest. */
   root: Descriptor;
+  config: Descriptor;
   layer: Descriptor;
   kind: WasmKind;
   /** Drops the digest cache's entry for the file (a copy found it no longer matches). */
@@ -123,6 +124,7 @@ export async function packModule(options: PackOptions): Promise<Packed> {
     return {
       store,
       root: packed.desc,
+      config: packed.config.desc,
       layer: packed.manifest.layers[0] as Descriptor,
       kind,
       forgetDigest: async () => {

@@ -77,21 +77,23 @@ describe('wasm-to-oci CLI end to end', () => {
     assert.match(pull.stdout, /^Pulled: .*:latest\n/);
   });
 
-  it('--json prints one JSON object with reference, digest, size and mediaType', async () => {
+  it('--json prints one JSON object: the manifest and layer descriptors', async () => {
     const push = await cli(['push', 'testdata/hello.wasm', `${registry.host}/json:v1`, '--json']);
     assert.equal(push.code, 0, push.stderr);
     const pushed = JSON.parse(push.stdout) as Record<string, unknown>;
     assert.equal(pushed.reference, `${registry.host}/json:v1`);
-    assert.equal(pushed.digest, sha256(expectedManifest('testdata/hello.wasm')));
-    assert.equal(pushed.size, module.length);
-    assert.equal(pushed.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+    const manifest = pushed.manifest as { digest: string; mediaType: string };
+    assert.equal(manifest.digest, sha256(expectedManifest('testdata/hello.wasm')));
+    assert.equal((pushed.layer as { size: number }).size, module.length);
+    assert.equal(manifest.mediaType, 'application/vnd.oci.image.manifest.v1+json');
     assert.equal(push.stdout.trim().split('\n').length, 1);
 
     const pull = await cli(['pull', `${registry.host}/json:v1`, '--json', '-o', 'json.wasm']);
     const pulled = JSON.parse(pull.stdout) as Record<string, unknown>;
-    assert.equal(pulled.digest, sha256(module));
-    assert.equal(pulled.mediaType, 'application/vnd.wasm.content.layer.v1+wasm');
-    assert.equal(pulled.size, module.length);
+    const layer = pulled.layer as { digest: string; mediaType: string; size: number };
+    assert.equal(layer.digest, sha256(module));
+    assert.equal(layer.mediaType, 'application/vnd.wasm.content.layer.v1+wasm');
+    assert.equal(layer.size, module.length);
   });
 
   it('--plain-http and --use-http are accepted', async () => {

@@ -242,11 +242,11 @@ for (const scheme of ['plain HTTP', 'TLS'] as const) {
       const result = JSON.parse(pushed.stdout);
       assert.equal(result.cosignSignature.kind, 'bundle');
       const publicKey = createPublicKey(await readFile(`${keys}.pub`, 'utf8'));
-      await independentBundleCheck(host(), repo, result.digest, publicKey);
+      await independentBundleCheck(host(), repo, result.manifest.digest, publicKey);
       for (let run = 0; run < 15; run++) {
         const verified = await ok(['verify', ref, '--key', `${keys}.pub`, '--json']);
         const json = JSON.parse(verified.stdout);
-        assert.equal(json.subject.digest, result.digest);
+        assert.equal(json.subject.digest, result.manifest.digest);
         assert.deepEqual(
           json.signatures.map((s: { kind: string; verified: boolean }) => [s.kind, s.verified]),
           [['bundle', true]],
@@ -346,7 +346,7 @@ describe('a medium module over TLS', () => {
     await independentBundleCheck(
       tls.host,
       'cosign/big',
-      pushed.digest,
+      pushed.manifest.digest,
       createPublicKey(await readFile(`${keys}.pub`, 'utf8')),
     );
     const out = join(work.path, 'big-out.wasm');
@@ -369,7 +369,7 @@ describe('concurrent signers', () => {
     );
     const written = results.map((r) => JSON.parse(r.stdout).signature.manifest.digest as string);
     assert.equal(new Set(written).size, 10);
-    const index = await manifestOf(plain.host, 'cosign/race', `sha256-${pushed.digest.slice(7)}`);
+    const index = await manifestOf(plain.host, 'cosign/race', `sha256-${pushed.manifest.digest.slice(7)}`);
     const listed = (index.json.manifests as Descriptor[]).map((m) => m.digest);
     assert.deepEqual([...new Set(listed)].sort(), [...written].sort(), 'no entry lost, none twice');
     const verified = JSON.parse((await ok(['verify', ref, '--key', `${keys}.pub`, '--json'])).stdout);
@@ -429,7 +429,12 @@ describe('signatures made from the spec with node:crypto', () => {
       const pushed = JSON.parse(
         (await ok(['push', HELLO_WASM, `${plain.host}/${repo}:v1`, '--json'])).stdout,
       );
-      await pushLegacy(repo, pushed.digest, names === 'subject' ? pushed.digest : other, tamper);
+      await pushLegacy(
+        repo,
+        pushed.manifest.digest,
+        names === 'subject' ? pushed.manifest.digest : other,
+        tamper,
+      );
       const args = ['verify', `${plain.host}/${repo}:v1`, '--key', pub];
       if (repo === 'spec/good') await ok(args);
       else await refused(args, tamper ? /does not verify with this key/ : /names sha256:0{64}, not sha256:/);

@@ -64,7 +64,7 @@ describe('layouts and housekeeping from the command line', () => {
 
     const resolved = JSON.parse((await cli(['resolve', `${ref}:v1`, '--json'])).stdout);
     const raw = await cli(['manifest', 'get', `${ref}:v1`]);
-    assert.equal(sha256(raw.stdout), resolved.digest, 'manifest get prints the exact bytes');
+    assert.equal(sha256(raw.stdout), resolved.manifest.digest, 'manifest get prints the exact bytes');
     const pretty = await cli(['manifest', 'get', `${ref}:v1`, '--pretty']);
     assert.match(pretty.stdout, /^\{\n {2}"schemaVersion": 2,/);
 
@@ -84,7 +84,7 @@ describe('layouts and housekeeping from the command line', () => {
     assert.equal((await cli(['resolve', `${ref}:extra`])).code, 0, 'nothing was deleted');
     const del = await cli(['manifest', 'delete', `${ref}:extra`, '--force']);
     assert.equal(del.code, 0, del.stderr);
-    assert.equal(del.stdout, `Deleted: ${resolved.digest}\n`);
+    assert.equal(del.stdout, `Deleted: ${resolved.manifest.digest}\n`);
     assert.match(
       del.stderr,
       /Resolved tag extra to sha256:[0-9a-f]{64}: the manifest is deleted with every tag/,

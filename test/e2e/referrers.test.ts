@@ -58,7 +58,7 @@ async function seed(host: string, repo: string): Promise<Seeded> {
   assert.equal(pushed.code, 0, pushed.stderr);
   const resolved = await runCli(['resolve', `${host}/${repo}:v1`, '--json'], { env: env() });
   assert.equal(resolved.code, 0, resolved.stderr);
-  const manifest = JSON.parse(resolved.stdout) as Descriptor;
+  const { manifest } = JSON.parse(resolved.stdout) as { manifest: Descriptor };
   const subject: Descriptor = { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.size };
   const target = openRepository(parseReference(`${host}/${repo}`), 'push', { ca: [caPem] });
   const referrersOf = new Map<string, Descriptor[]>();
@@ -133,9 +133,7 @@ interface Tree {
   reference: string;
   via: string;
   referrers: Array<{
-    descriptor: Descriptor;
-    artifactType?: string;
-    annotations?: Record<string, string>;
+    manifest: Descriptor;
     referrers: Tree['referrers'];
   }>;
 }
@@ -156,12 +154,12 @@ describe('discover', () => {
         assert.equal(tree.via, 'tag-schema');
         assert.ok(tree.reference.endsWith(`@${seeded.subject.digest}`));
         assert.deepEqual(
-          tree.referrers.map((r) => [r.descriptor.digest, r.artifactType]),
+          tree.referrers.map((r) => [r.manifest.digest, r.manifest.artifactType]),
           [...seeded.sboms.map((d) => [d.digest, SBOM]), [seeded.signature.digest, SIG]],
         );
-        assert.equal(tree.referrers[0]?.annotations?.['org.example.note'], 'sbom one');
+        assert.equal(tree.referrers[0]?.manifest.annotations?.['org.example.note'], 'sbom one');
         assert.deepEqual(
-          tree.referrers[0]?.referrers.map((r) => r.artifactType),
+          tree.referrers[0]?.referrers.map((r) => r.manifest.artifactType),
           [SIG],
           'the signature of the first SBOM, one level down',
         );
@@ -173,7 +171,7 @@ describe('discover', () => {
     const seeded = await seed(plain.host, 'refs/filter');
     const sigs = await discover([`${plain.host}/refs/filter:v1`, '--artifact-type', SIG]);
     assert.deepEqual(
-      sigs.referrers.map((r) => r.descriptor.digest),
+      sigs.referrers.map((r) => r.manifest.digest),
       [seeded.signature.digest],
     );
     const one = await discover([`${plain.host}/refs/filter:v1`, '--depth', '1']);
@@ -267,10 +265,10 @@ describe('discover through a referrers API', () => {
       const tree = await discover([`${proxy.host}/refs/api:v1`]);
       assert.equal(tree.via, 'api');
       assert.deepEqual(
-        tree.referrers.map((r) => r.descriptor.digest),
+        tree.referrers.map((r) => r.manifest.digest),
         [...seeded.sboms, seeded.signature].map((d) => d.digest),
       );
-      assert.equal(tree.referrers[0]?.referrers[0]?.artifactType, SIG);
+      assert.equal(tree.referrers[0]?.referrers[0]?.manifest.artifactType, SIG);
     }
     assert.ok(
       served.some((s) => s.includes('page=2')),
@@ -278,7 +276,7 @@ describe('discover through a referrers API', () => {
     );
     const filtered = await discover([`${proxy.host}/refs/api:v1`, '--artifact-type', SBOM]);
     assert.deepEqual(
-      filtered.referrers.map((r) => r.descriptor.digest),
+      filtered.referrers.map((r) => r.manifest.digest),
       seeded.sboms.map((d) => d.digest),
     );
     assert.ok(served.some((s) => s.includes(`artifactType=${encodeURIComponent(SBOM)}`)));

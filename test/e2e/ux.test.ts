@@ -311,9 +311,14 @@ describe('pull -o -', () => {
     const res = await cli(['pull', `${registry.host}/tagged/hello:v1`, '-o', '-', '--json']);
     assert.equal(res.code, 2, res.stderr);
     assert.equal(res.stdout, '');
-    const [error, hint] = plain(res.stderr);
-    assert.equal(error, 'Error: --json cannot be used with --out -: standard output carries only the module');
-    assert.match(hint ?? '', /-o <file>/);
+    // With --json the error is JSON too (on stderr).
+    const { error } = JSON.parse(res.stderr) as { error: { code: string; message: string; hint: string } };
+    assert.equal(error.code, 'USAGE');
+    assert.equal(
+      error.message,
+      '--json cannot be used with --out -: standard output carries only the module',
+    );
+    assert.match(error.hint, /-o <file>/);
   });
 
   it('writes only the module to a pipe, the summary to stderr, and names no temporary path', async () => {

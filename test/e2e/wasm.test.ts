@@ -95,8 +95,8 @@ describe('--format cncf', () => {
     });
     assert.equal(first.code, 0, first.stderr);
     assert.equal(
-      JSON.parse(first.stdout).digest,
-      JSON.parse(second.stdout).digest,
+      JSON.parse(first.stdout).manifest.digest,
+      JSON.parse(second.stdout).manifest.digest,
       'same input, same digest',
     );
     const config = `{"created":"2023-11-14T22:13:20Z","author":"Ann Example","architecture":"wasm","os":"wasip2","layerDigests":["${sha256(component)}"],"component":{"imports":["wasi:cli/environment@0.2.0","log"],"exports":["run","test:demo/greet@0.1.0"],"target":"test:demo/demo@0.1.0"}}`;
