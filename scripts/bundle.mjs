@@ -6,7 +6,11 @@
 //                loaded only when that command runs;
 //   help.cjs, completion.cjs  help text (with the examples) and the shell completion scripts, loaded
 //                only when asked for;
-//   signing.cjs  Notary v1 (src/sign/, loaded only with --sign).
+//   signing.cjs  Notary v1 (src/sign/, loaded only with --sign);
+//   cosign.cjs   the generate-key-pair, sign and verify commands (cli/cosign.ts);
+//   sigstore.cjs cosign signing and verification (ops/cosign.ts, src/sign/cosign/, @noble/hashes'
+//                scrypt and @noble/ciphers' secretbox), loaded by cosign.cjs and by push and pull only
+//                with --sign-key / --verify-key.
 // CommonJS because Node 20 starts a CommonJS file faster than an ES module (about 5 ms and 12 ms over
 // `node -e 0` for a file that prints one line, measured with hyperfine here); one file per command
 // because compiling what a command does not run costs too (bench/peers.mjs has the figures). The
@@ -27,22 +31,39 @@ const MODULES = {
   help: 'cli/help.ts',
   completion: 'cli/completion.ts',
   signing: 'sign/index.ts',
+  cosign: 'cli/cosign.ts',
+  sigstore: 'ops/cosign.ts',
 };
 
-/** Imports of another bundle stay outside: `./push.js`, `../sign/index.js` and so on become `./<name>.cjs`. */
+/**
+ * Imports of another bundle stay outside: `./push.js`, `../sign/index.js` and so on become `./<name>.cjs`.
+ * `./cosign.js` is the command module cli/cosign.ts when imported from cli/, and ops/cosign.ts (the
+ * bundle sigstore.cjs) when imported from ops/.
+ */
 const separate = {
   name: 'separate-bundles',
   setup(b) {
     b.onResolve(
-      { filter: /^\.\.?\/(program|push|pull|manage|wasm|login|help|completion|sign\/index)\.js$/ },
+      {
+        filter:
+          /^\.\.?\/(program|push|pull|manage|wasm|login|help|completion|cosign|sign\/index|ops\/cosign)\.js$/,
+      },
       (args) => {
-        const name = args.path.endsWith('/sign/index.js') ? 'signing' : basename(args.path, '.js');
+        const fromOps = args.importer.startsWith(`${root}ops/`);
+        const name = args.path.endsWith('/sign/index.js')
+          ? 'signing'
+          : args.path === '../ops/cosign.js' || (fromOps && args.path === './cosign.js')
+            ? 'sigstore'
+            : basename(args.path, '.js');
         const own = args.importer.endsWith(MODULES[name]);
-        // The command modules are cli/<name>.ts, imported as './<name>.js' from cli/; sign/ from outside it.
+        // The command modules are cli/<name>.ts, imported as './<name>.js' from cli/; sign/ from outside
+        // it; ops/cosign.ts from cli/ and from the other operations.
         const wanted =
           name === 'signing'
             ? !args.importer.startsWith(`${root}sign/`)
-            : args.path.startsWith('./') && args.importer.startsWith(`${root}cli/`);
+            : name === 'sigstore'
+              ? true
+              : args.path.startsWith('./') && args.importer.startsWith(`${root}cli/`);
         return own || !wanted ? undefined : { path: `./${name}.cjs`, external: true };
       },
     );

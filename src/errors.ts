@@ -56,8 +56,13 @@ export type ErrorCode =
   | 'TRUST'
   /** A signing key's passphrase is wrong or none could be obtained. */
   | 'PASSPHRASE'
-  /** A signing key is missing from the trust directory or cannot be read. */
-  | 'SIGNING_KEY';
+  /** A signing key is missing from the trust directory or cannot be read (or a key file is malformed). */
+  | 'SIGNING_KEY'
+  /**
+   * No signature verifies: none by the given key, a signature that does not match its payload, a
+   * payload that names another digest, or a malformed signature artifact (cosign).
+   */
+  | 'SIGNATURE_INVALID';
 
 export interface WasmOciErrorOptions {
   hint?: string;

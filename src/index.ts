@@ -48,6 +48,24 @@ export {
   splitTags,
   type TagOutcome,
 } from './ops/copy.js';
+export {
+  type CosignSignOptions,
+  type CosignSignResult,
+  type CosignVerifyOptions,
+  type CosignVerifyResult,
+  cosignSign,
+  cosignVerify,
+  type GenerateKeyPairOptions,
+  type GenerateKeyPairResult,
+  generateCosignKeyPair,
+  type PasswordSource,
+  type SignatureFound,
+  type SignatureWritten,
+  type Signer,
+  type SignOptions,
+  type VerificationMaterial,
+  type Verifier,
+} from './ops/cosign.js';
 export { type DiscoverOptions, type DiscoverResult, discover, type ReferrerNode } from './ops/discover.js';
 export {
   type ArtifactFormat,

@@ -108,6 +108,36 @@ describe('architecture', () => {
     }
   });
 
+  it('sign/cosign/ (cosign formats) uses only sign/, the spec model, errors and its crypto', () => {
+    const cosign = files.filter((x) => x.rel.startsWith('sign/cosign/'));
+    assert.ok(cosign.length >= 5);
+    for (const f of cosign) {
+      for (const l of f.local) {
+        assert.ok(
+          ['sign', 'oci'].includes(room(l)) || ['errors.ts', 'content/types.ts'].includes(l),
+          `${f.rel} imports ${l}`,
+        );
+      }
+      for (const i of f.imports.filter((x) => !x.startsWith('.'))) {
+        assert.ok(
+          ['node:crypto', '@noble/hashes/scrypt.js', '@noble/ciphers/salsa.js'].includes(i),
+          `${f.rel} imports ${i}`,
+        );
+      }
+    }
+    // scrypt and secretbox stay off every other path (push and pull reach them only through a lazy
+    // import of ops/cosign.ts).
+    for (const f of files.filter((x) => !x.rel.startsWith('sign/cosign/'))) {
+      for (const i of f.imports) assert.ok(!i.startsWith('@noble/'), `${f.rel} imports ${i}`);
+    }
+    for (const f of files.filter((x) => ['ops/push.ts', 'ops/pull.ts'].includes(x.rel))) {
+      assert.ok(
+        !/^import (?!type )[^'"]*from '\.\/cosign\.js'/m.test(f.text),
+        `${f.rel} loads cosign eagerly`,
+      );
+    }
+  });
+
   it('sign/index.ts orchestrates signing without reaching into operations, stores or the CLI', () => {
     for (const f of files.filter((x) => x.rel.startsWith('sign/'))) {
       for (const l of f.local) {

@@ -117,6 +117,7 @@ export interface CommandModules {
   manage: typeof import('./manage.js');
   help: typeof import('./help.js');
   completion: typeof import('./completion.js');
+  cosign: typeof import('./cosign.js');
 }
 
 export type CommandLoader = <K extends keyof CommandModules>(name: K) => Promise<CommandModules[K]>;

@@ -14,12 +14,16 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'wasm-to-oci push hello.wasm localhost:5000/hello:v1,latest --format cncf',
     '# into an OCI layout directory, no registry needed',
     'wasm-to-oci push hello.wasm oci:./layout:v1',
+    '# signed with a cosign key once pushed',
+    'wasm-to-oci push hello.wasm localhost:5000/hello:v1 --sign-key cosign.key',
   ],
   pull: [
     '# pull into hello.wasm',
     'wasm-to-oci pull localhost:5000/hello:v1 -o hello.wasm',
     '# the wasip2 entry of an image index',
     'wasm-to-oci pull ghcr.io/org/app:v1 --platform wasip2/wasm -o app.wasm',
+    '# only with a cosign signature by this key',
+    'wasm-to-oci pull localhost:5000/hello:v1 --verify-key cosign.pub -o hello.wasm',
   ],
   login: [
     '# prompt for the password on a terminal',
@@ -52,6 +56,22 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'wasm-to-oci discover localhost:5000/hello:v1',
     '# only the signatures, one level, as JSON',
     'wasm-to-oci discover localhost:5000/hello:v1 --artifact-type application/vnd.dev.sigstore.bundle.v0.3+json --depth 1 --json',
+  ],
+  'generate-key-pair': [
+    '# cosign.key and cosign.pub (the password from COSIGN_PASSWORD, else asked twice)',
+    'wasm-to-oci generate-key-pair',
+    'COSIGN_PASSWORD=... wasm-to-oci generate-key-pair --output-key-prefix release',
+  ],
+  sign: [
+    '# a Sigstore bundle attached as a referrer, as cosign 3 does',
+    'wasm-to-oci sign localhost:5000/hello:v1 --key cosign.key',
+    '# the sha256-<hex>.sig tag that cosign 1 and 2 read',
+    'wasm-to-oci sign localhost:5000/hello:v1 --key cosign.key --legacy-tag',
+  ],
+  verify: [
+    'wasm-to-oci verify localhost:5000/hello:v1 --key cosign.pub',
+    '# every signature found, as JSON',
+    'wasm-to-oci verify oci:./layout:v1 --key cosign.pub --json',
   ],
   attach: [
     '# attach an SBOM to what v1 names (a referrer: its subject is that manifest)',

@@ -40,6 +40,8 @@ const SELECT_OPTIONS: OptionSpec[] = [
   LAYOUT_OPTION,
 ];
 
+/** sign and verify take `--key` for the cosign key: the TLS client certificate options are not offered. */
+const COSIGN_NETWORK_OPTIONS = NETWORK_OPTIONS.filter((o) => o.name !== 'key' && o.name !== 'cert');
 /** `-a k=v` and `--annotation-file`: manifest annotations (push, attach). */
 const ANNOTATION_OPTIONS: OptionSpec[] = [
   {
@@ -121,6 +123,12 @@ const COMMANDS: Command[] = [
         description: 'sign the module with Notary v1 (a target per tag on the trust server)',
       },
       ...TRUST_OPTIONS,
+      {
+        name: 'sign-key',
+        type: 'string',
+        value: '<cosign.key>',
+        description: 'sign the pushed manifest with this cosign key (a Sigstore bundle referrer)',
+      },
       LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
       ...PROGRESS_OPTIONS,
@@ -130,7 +138,9 @@ const COMMANDS: Command[] = [
       'has are not sent again; the tag moves only once everything it points at is stored. With --sign\n' +
       'the trust data is checked and the keys unlocked before the push (passphrases from\n' +
       'SIGNY_ROOT_PASSPHRASE, SIGNY_TARGETS_PASSPHRASE, SIGNY_SNAPSHOT_PASSPHRASE, else a prompt), then\n' +
-      'the module is signed as the target named after the tag in the collection <registry>/<repository>.',
+      'the module is signed as the target named after the tag in the collection <registry>/<repository>.\n' +
+      'With --sign-key the key is decrypted first (COSIGN_PASSWORD, else a prompt), and the manifest is\n' +
+      'signed as `sign` does once it is pushed.',
     run: async (args, options, ctx) => (await ctx.load('push')).runPush(args, options, ctx),
   },
   {
@@ -172,6 +182,12 @@ const COMMANDS: Command[] = [
         description: "accept the module only if its Notary v1 signature (the tag's target) vouches for it",
       },
       { name: 'verify', type: 'boolean', description: 'alias of --sign' },
+      {
+        name: 'verify-key',
+        type: 'string',
+        value: '<cosign.pub>',
+        description: 'accept the module only with a cosign signature that verifies with this public key',
+      },
       ...TRUST_OPTIONS,
       LAYOUT_OPTION,
       ...NETWORK_OPTIONS,
@@ -181,7 +197,8 @@ const COMMANDS: Command[] = [
       'Prints "Pulled:", "Size:" and "Digest:" (the module). The file appears only once its digest and\n' +
       'size are verified; a failed pull leaves no file and an existing one untouched. With --sign the\n' +
       'trust data is verified first (root pinned in the trust directory on first use) and the module\n' +
-      'must have the signed length, SHA-256 and SHA-512.',
+      'must have the signed length, SHA-256 and SHA-512. With --verify-key the manifest must have a\n' +
+      'cosign signature by that key (a bundle referrer or the .sig tag), checked before any download.',
     run: async (args, options, ctx) => (await ctx.load('pull')).runPull(args, options, ctx),
   },
   {
@@ -379,6 +396,61 @@ const COMMANDS: Command[] = [
     run: async (args, options, ctx) => (await ctx.load('manage')).runDetach(args, options, ctx),
   },
   {
+    name: 'generate-key-pair',
+    summary: 'write a cosign key pair: cosign.key (ECDSA P-256, encrypted) and cosign.pub',
+    arguments: [],
+    options: [
+      {
+        name: 'output-key-prefix',
+        type: 'string',
+        value: '<prefix>',
+        default: 'cosign',
+        description: 'write <prefix>.key and <prefix>.pub',
+      },
+      { name: 'force', short: 'f', type: 'boolean', description: 'replace existing key files' },
+      JSON_OPTION,
+    ],
+    details:
+      'The password comes from COSIGN_PASSWORD (empty for none), else a prompt (asked twice). The files\n' +
+      'are the ones cosign writes and reads: cosign.key (0600, scrypt + NaCl secretbox) and cosign.pub.',
+    run: async (args, options, ctx) => (await ctx.load('cosign')).runGenerateKeyPair(args, options, ctx),
+  },
+  {
+    name: 'sign',
+    summary: 'sign a manifest with a cosign key (a Sigstore bundle referrer, or the cosign 1/2 .sig tag)',
+    arguments: [{ name: 'reference', description: 'host/repo[:tag][@digest] or oci:<dir>[:tag]' }],
+    options: [
+      { name: 'key', type: 'string', value: '<cosign.key>', description: 'the private key (required)' },
+      {
+        name: 'legacy-tag',
+        type: 'boolean',
+        description: 'write the signature as cosign 1 and 2 do: a layer of the sha256-<hex>.sig tag',
+      },
+      LAYOUT_OPTION,
+      ...COSIGN_NETWORK_OPTIONS,
+    ],
+    details:
+      'A tag is resolved once; its digest is what is signed. By default the signature is a Sigstore bundle\n' +
+      '(DSSE, in-toto statement, predicate https://sigstore.dev/cosign/sign/v1) attached as an OCI 1.1\n' +
+      'referrer, listed in the sha256-<hex> index where the registry has no referrers API. No\n' +
+      'transparency log entry is made: cosign verifies it with --insecure-ignore-tlog.',
+    run: async (args, options, ctx) => (await ctx.load('cosign')).runSign(args, options, ctx),
+  },
+  {
+    name: 'verify',
+    summary: 'verify the cosign signatures of a manifest with a public key',
+    arguments: [{ name: 'reference', description: 'host/repo[:tag][@digest] or oci:<dir>[:tag]' }],
+    options: [
+      { name: 'key', type: 'string', value: '<cosign.pub>', description: 'the public key (required)' },
+      LAYOUT_OPTION,
+      ...COSIGN_NETWORK_OPTIONS,
+    ],
+    details:
+      'Reads both kinds: bundle referrers (referrers API or the sha256-<hex> index) and the layers of the\n' +
+      'sha256-<hex>.sig tag. Prints each signature found; exits 1 when none verifies with the key.',
+    run: async (args, options, ctx) => (await ctx.load('cosign')).runVerify(args, options, ctx),
+  },
+  {
     name: 'resolve',
     summary: 'print the digest a reference names',
     arguments: [{ name: 'reference', description: 'host/repo[:tag] or oci:<dir>[:tag]' }],
@@ -486,6 +558,7 @@ const importCommand: CommandLoader = async (name) => {
     manage: () => import('./manage.js'),
     help: () => import('./help.js'),
     completion: () => import('./completion.js'),
+    cosign: () => import('./cosign.js'),
   };
   return (await modules[name]()) as never;
 };

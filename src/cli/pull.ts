@@ -48,6 +48,7 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
       outputMode: temp ? 0o600 : undefined,
       layer: text(options, 'layer'),
       verify: await trustOptions(options, ctx, flag(options, 'sign') || flag(options, 'verify')),
+      verifyKey: await verifyKey(options),
       signal: ctx.signal,
       onProgress: bar.onProgress,
     });
@@ -72,6 +73,7 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
         `Pulled: ${result.reference}\n${unpackedLine(result)}Size: ${result.unpacked?.size ?? result.size}\nDigest: ${result.digest}\n`,
       );
     if (result.verified) ctx.io.stderr.write(`Verified: ${verifiedLine(result.verified)}\n`);
+    if (result.cosignVerified) ctx.io.stderr.write(`Verified: ${cosignLine(result.cosignVerified)}\n`);
     return;
   }
   printResult(
@@ -85,6 +87,7 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
       ['Size', result.unpacked?.size ?? result.size],
       ['Digest', result.digest],
       ...(result.verified ? [['Verified', verifiedLine(result.verified)] as [string, string]] : []),
+      ...(result.cosignVerified ? [['Verified', cosignLine(result.cosignVerified)] as [string, string]] : []),
     ],
     {
       reference: result.reference,
@@ -96,8 +99,24 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
       fromCache: result.fromCache,
       ...(result.unpacked ? { unpacked: result.unpacked } : {}),
       ...(result.verified ? { verified: result.verified } : {}),
+      ...(result.cosignVerified
+        ? { cosignVerified: result.cosignVerified.map((await import('./cosign.js')).foundJson) }
+        : {}),
     },
   );
+}
+
+function cosignLine(found: NonNullable<Awaited<ReturnType<typeof pull>>['cosignVerified']>): string {
+  const ok = found.filter((s) => s.verified);
+  return `${ok.length} cosign signature${ok.length === 1 ? '' : 's'} (${[...new Set(ok.map((s) => s.kind))].join(', ')})`;
+}
+
+/** `--verify-key`: the public key's text (the cosign module is loaded only then). */
+async function verifyKey(options: OptionValues): Promise<string | undefined> {
+  const path = text(options, 'verify-key');
+  if (path === undefined) return undefined;
+  const { readKeyFile } = await import('./cosign.js');
+  return readKeyFile(path, 'verify-key');
 }
 
 function unpackedLine(result: Awaited<ReturnType<typeof pull>>): string {

@@ -58,6 +58,8 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
           hint: 'set it to classic or cncf, unset it, or override it with --format classic|cncf',
         });
   }
+  const signKeyFile = text(options, 'sign-key');
+  const signKey = signKeyFile ? await cosignKey(signKeyFile, ctx) : undefined;
   const fromStdin = file === '-' ? await stdinToFile(ctx) : undefined;
   const bar = progressBar(ctx.io.stderr, 'Pushing', progressSettings(options, 'up'));
   const quiet = flag(options, 'quiet');
@@ -86,6 +88,7 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
       digestCache:
         dir && !fromStdin ? new FileDigestCache(join(dir, 'digests.json'), cacheWarning(ctx)) : undefined,
       sign: await trustOptions(options, ctx, flag(options, 'sign')),
+      signKey,
       signal: ctx.signal,
       onProgress: bar.onProgress,
     });
@@ -102,6 +105,9 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
     );
   }
   if (result.defaultedTag && !json && !quiet) ctx.io.stderr.write('Using default tag: latest\n');
+  const cosignJson = result.cosignSignature
+    ? (await import('./cosign.js')).signatureJson(result.cosignSignature)
+    : undefined;
   printResult(
     ctx.io,
     json,
@@ -110,6 +116,9 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
       ['Size', result.size],
       ['Digest', result.digest],
       ...(signed ? signed.targets.map((t): [string, string] => ['Signed', `${signed.collection}:${t}`]) : []),
+      ...(result.cosignSignature
+        ? [['Signature', `${result.cosignSignature.manifest.digest} (cosign)`] as [string, string]]
+        : []),
     ],
     {
       reference: result.reference,
@@ -120,6 +129,13 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
       kind: result.kind,
       bytesSent: result.uploadedBytes,
       ...(signed ? { signed } : {}),
+      ...(cosignJson ? { cosignSignature: cosignJson } : {}),
     },
   );
+}
+
+/** `--sign-key`: the key file and where its password comes from (the cosign module is loaded only then). */
+async function cosignKey(path: string, ctx: Context) {
+  const { cosignPassword, readKeyFile } = await import('./cosign.js');
+  return { privateKey: await readKeyFile(path, 'sign-key'), password: cosignPassword(ctx) };
 }

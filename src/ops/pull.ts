@@ -13,6 +13,7 @@ import { parseManifest } from '../oci/manifest.js';
 import type { PullVerifier, TrustOptions } from '../sign/index.js';
 import { DIAGNOSIS_LENGTH, PREAMBLE_LENGTH, requireWasm } from '../wasm/detect.js';
 import { isArchiveLayer, selectIndexEntry, selectWasmLayer } from '../wasm/select.js';
+import type { SignatureFound } from './cosign.js';
 import {
   type ConnectOptions,
   formatTarget,
@@ -47,6 +48,12 @@ export interface PullOptions extends ConnectOptions {
    * nothing.
    */
   verify?: TrustOptions | undefined;
+  /**
+   * Accept the module only if the manifest the reference names has a cosign signature that verifies
+   * with this public key (PEM text of cosign.pub): a Sigstore bundle referrer or the `.sig` tag.
+   * Checked before anything is downloaded; without one nothing is written.
+   */
+  verifyKey?: string | undefined;
 }
 
 export interface PullResult {
@@ -74,6 +81,8 @@ export interface PullResult {
   fromCache: boolean;
   /** With `verify`: the signed target that vouched for the module. */
   verified?: { collection: string; target: string; role: string; server: string } | undefined;
+  /** With `verifyKey`: the cosign signatures found (at least one verified). */
+  cosignVerified?: SignatureFound[] | undefined;
 }
 
 /** True for a regular file (not a device or FIFO the module was written through to). */
@@ -281,9 +290,20 @@ export async function pull(options: PullOptions): Promise<PullResult> {
   const { signal } = options;
   // With verify: the trust data first, so that an unsigned tag costs no download.
   const trust = options.verify ? await signedTarget(spec, options, options.verify) : undefined;
+  const cosign = options.verifyKey ? await import('./cosign.js') : undefined;
+  const keyVerifier = options.verifyKey ? cosign?.openKeyVerifier(options.verifyKey) : undefined;
   const { target: repo, close } = openTarget(spec, 'pull', options);
   try {
     let manifestDesc = await repo.resolve(targetReference(spec), { signal });
+    let cosignVerified: SignatureFound[] | undefined;
+    if (cosign && keyVerifier) {
+      // The manifest the reference names is what is signed; nothing is fetched beyond it before.
+      cosignVerified = await cosign.findSignatures(repo, manifestDesc, keyVerifier, signal);
+      cosign.requireVerified(
+        cosignVerified,
+        formatTarget({ ...spec, tag: undefined, digest: manifestDesc.digest }),
+      );
+    }
     let parsed = parseManifest(await fetchManifest(repo, manifestDesc, signal), manifestDesc.mediaType);
     if (parsed.kind === 'index') {
       manifestDesc = selectIndexEntry(parsed.index, options.platform);
@@ -310,6 +330,7 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       fromCache,
       ...(unpacked ? { unpacked } : {}),
       ...(trust ? { verified: trust.verified } : {}),
+      ...(cosignVerified ? { cosignVerified } : {}),
     };
   } finally {
     close();

@@ -1,4 +1,5 @@
 import type { DigestCache } from '../cache/digest-cache.js';
+import type { Target } from '../content/types.js';
 import { copy, type ProgressEvent } from '../copy.js';
 import { hasCode, WasmOciError } from '../errors.js';
 import type { Annotations, Descriptor } from '../oci/descriptor.js';
@@ -7,6 +8,7 @@ import { isValidTag } from '../reference.js';
 import type { PushSigner, SignResult, TrustOptions } from '../sign/index.js';
 import type { WasmKind } from '../wasm/detect.js';
 import { checkFormat, checkModuleFile, type PackFormat, packModule } from '../wasm/pack.js';
+import type { PasswordSource, SignatureWritten, Signer } from './cosign.js';
 import {
   type ConnectOptions,
   formatTarget,
@@ -47,6 +49,11 @@ export interface PushOptions extends ConnectOptions {
    * of the trust server. The trust data is checked and the keys made ready before anything is pushed.
    */
   sign?: TrustOptions | undefined;
+  /**
+   * Sign the pushed manifest with a cosign key right after the push: a Sigstore bundle attached as a
+   * referrer (`legacyTag`: the cosign 1/2 `.sig` tag). The key is decrypted before anything is pushed.
+   */
+  signKey?: { privateKey: string; password: PasswordSource; legacyTag?: boolean | undefined } | undefined;
 }
 
 export interface PushResult {
@@ -71,6 +78,8 @@ export interface PushResult {
   uploadedBytes: number;
   /** What was signed, with `sign`. */
   signed?: SignResult | undefined;
+  /** The cosign signature written, with `signKey`. */
+  cosignSignature?: SignatureWritten | undefined;
 }
 
 /**
@@ -105,6 +114,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
   // A file that is no module fails before signing asks for passphrases or creates keys.
   if (options.sign) await checkModuleFile(options.file, options.name);
   const signer = options.sign ? await openSigner(spec, options, options.sign) : undefined;
+  const keySigner = options.signKey ? await openKeySigner(options.signKey) : undefined;
   const { target, close } = openTarget(spec, 'push', options);
   try {
     const packed = await packModule({ ...options, format, destination: target, onProgress });
@@ -123,6 +133,9 @@ export async function push(options: PushOptions): Promise<PushResult> {
     }
     const references = tags.map((t) => formatTarget(spec, t));
     const signed = await signer?.publish(options.file, packed.layer, tags, references);
+    const cosignSignature = keySigner
+      ? await signPushed(target, spec, packed.root, keySigner, options, references)
+      : undefined;
     return {
       reference: formatTarget(spec),
       defaultedTag: spec.defaultedTag,
@@ -136,6 +149,7 @@ export async function push(options: PushOptions): Promise<PushResult> {
       uploadedBytes,
       references,
       ...(signed ? { signed } : {}),
+      ...(cosignSignature ? { cosignSignature } : {}),
     };
   } finally {
     signer?.close();
@@ -156,4 +170,34 @@ async function openSigner(spec: TargetSpec, options: PushOptions, trust: TrustOp
   }
   const { openPushSigner } = await import('../sign/index.js');
   return openPushSigner(spec.ref, trust, options);
+}
+
+/** The cosign signer of `signKey`, ready before anything is pushed (a wrong password fails first). */
+async function openKeySigner(signKey: NonNullable<PushOptions['signKey']>): Promise<Signer> {
+  const { openKeySigner } = await import('./cosign.js');
+  return openKeySigner(signKey.privateKey, signKey.password);
+}
+
+/** Signs the pushed manifest; a failure says the tags now point to an unsigned manifest. */
+async function signPushed(
+  target: Target,
+  spec: TargetSpec,
+  manifest: Descriptor,
+  signer: Signer,
+  options: PushOptions,
+  references: string[],
+): Promise<SignatureWritten> {
+  const { signManifest } = await import('./cosign.js');
+  try {
+    return await signManifest(target, spec, manifest, signer, {
+      legacyTag: options.signKey?.legacyTag,
+      signal: options.signal,
+    });
+  } catch (err) {
+    const e = err instanceof WasmOciError ? err : new WasmOciError('REGISTRY', String(err), { cause: err });
+    throw new WasmOciError(e.code, `pushed ${references.join(', ')} but signing failed: ${e.message}`, {
+      cause: err,
+      hint: 'the tag now points to an unsigned manifest; sign it with the sign command',
+    });
+  }
 }

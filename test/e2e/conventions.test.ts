@@ -52,6 +52,9 @@ const COMMANDS = [
   'cache',
   'version',
   'completion',
+  'generate-key-pair',
+  'sign',
+  'verify',
 ];
 
 /** Sources the bash completion in bash and asks it to complete `words` (the last one is being typed). */
@@ -79,6 +82,8 @@ describe('shell completion', () => {
     assert.deepEqual(await complete(script, ['wasm-to-oci', 'manifest', '']), ['delete', 'get']);
     assert.deepEqual(await complete(script, ['wasm-to-oci', 'manifest', 'get', '--pr']), ['--pretty']);
     assert.deepEqual(await complete(script, ['wasm-to-oci', 'completion', '']), ['bash', 'fish', 'zsh']);
+    assert.deepEqual(await complete(script, ['wasm-to-oci', 'sign', '--le']), ['--legacy-tag']);
+    assert.deepEqual(await complete(script, ['wasm-to-oci', 'push', '--sign-']), ['--sign-key']);
     assert.deepEqual(await complete(script, ['wasm-to-oci', 'help', 'ma']), ['manifest']);
     assert.deepEqual(await complete(script, ['wasm-to-oci', 'push', 'hel']), ['hello.wasm']);
     // An option's value is a file: `-o hel` offers files, and the next word is an argument again.

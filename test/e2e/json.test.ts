@@ -214,6 +214,25 @@ describe('the JSON contract', () => {
       );
       const detached = (await run('detach', ['detach', `${repo}:v1`, referrer])).value;
       assert.equal(detached.detached, referrer);
+      const cosign = { ...e, COSIGN_PASSWORD: 'pw' };
+      const prefix = out('cosign');
+      const keys = await runCli(['generate-key-pair', '--output-key-prefix', prefix, '--json'], {
+        env: cosign,
+      });
+      assert.equal(keys.code, 0, keys.stderr);
+      checkShape('generate-key-pair', rows.get('generate-key-pair'), JSON.parse(keys.stdout));
+      for (const extra of [[], ['--legacy-tag']]) {
+        const signed = await runCli(['sign', `${repo}:v1`, '--key', `${prefix}.key`, ...extra, '--json'], {
+          env: cosign,
+        });
+        assert.equal(signed.code, 0, signed.stderr);
+        checkShape('sign', rows.get('sign'), JSON.parse(signed.stdout));
+      }
+      const verified = (await run('verify', ['verify', `${repo}:v1`, '--key', `${prefix}.pub`])).value;
+      assert.deepEqual(
+        (verified.signatures as Array<{ kind: string }>).map((s) => s.kind),
+        ['bundle', 'legacy'],
+      );
       await run('resolve', ['resolve', `${repo}:v1`]);
       await run('resolve', ['resolve', layout]);
       const tagged = (await run('tag', ['tag', `${repo}:v1`, 'v2'])).value;

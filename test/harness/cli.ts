@@ -33,6 +33,8 @@ export function runCli(
       reject(new Error(`CLI timed out: ${args.join(' ')}\n${stderr}`));
     }, options.timeoutMs ?? 60_000);
     child.on('error', reject);
+    // A command that reads no input may exit before its stdin is closed: that EPIPE is no failure.
+    child.stdin.on('error', () => {});
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });

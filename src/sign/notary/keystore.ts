@@ -3,12 +3,12 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeAtomic } from '../../content/atomic.js';
 import { hasCode, WasmOciError } from '../../errors.js';
+import { parsePem, pem } from '../pem.js';
 import { bareKeyId } from './keys.js';
 import { encryptPkcs8, isWrongPassphrase, pbkdf2Rounds } from './pbes2.js';
-import { parsePem, pem } from './pem.js';
 
+export { parsePem } from '../pem.js';
 export { encryptPkcs8, pbkdf2Rounds } from './pbes2.js';
-export { parsePem } from './pem.js';
 
 /**
  * The trust directory, in Notary's layout so that the `notary` CLI and the original wasm-to-oci read

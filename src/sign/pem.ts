@@ -1,4 +1,4 @@
-/** PEM blocks with RFC 1421 headers (`role: targets`, `gun: ...`), as Notary writes its key files. */
+/** PEM blocks, with the RFC 1421 headers Notary writes in its key files (`role: targets`, `gun: ...`); cosign writes none. */
 
 /** A PEM block of `type` with `headers` before the base64 of `der` (64 characters a line). */
 export function pem(type: string, headers: Record<string, string>, der: Buffer): string {
