@@ -18,7 +18,7 @@ import { annotations, type Context, connectOptions, copyConnectOptions, flag, li
 import { withFlags } from './flags.js';
 import { descriptorJson, errorJson } from './json.js';
 import { EXIT_FAILED, jsonSafe, lineSafe, printResult } from './output.js';
-import { progressBar, progressSettings } from './progress.js';
+import { progressSettings, showingProgress } from './progress.js';
 
 /** Nesting deeper than this is not indented (JSON.stringify recurses; a hostile manifest can nest deep). */
 const MAX_PRETTY_DEPTH = 512;
@@ -75,24 +75,10 @@ export async function runCopy(
         hint: `copy every tag: wasm-to-oci copy --all-tags <source-repository> <destination-repository> --${name} <glob>`,
       });
   }
-  const bar = progressBar(ctx.io.stderr, 'Copying', progressSettings(options, 'up'));
-  let result: Awaited<ReturnType<typeof copyArtifact>>;
-  try {
-    result = await copyArtifact({
-      ...(await copyConnectOptions(options, ctx, source, destination)),
-      source,
-      destination,
-      fromOciLayout: flag(options, 'from-oci-layout'),
-      toOciLayout: flag(options, 'to-oci-layout'),
-      recursive: flag(options, 'recursive'),
-      concurrency,
-      signal: ctx.signal,
-      onProgress: bar.onProgress,
-    });
-  } finally {
-    bar.finish();
-  }
-  bar.summary();
+  const sides = await copySides(source, destination, options, ctx, concurrency);
+  const result = await showingProgress(ctx.io.stderr, 'Copying', progressSettings(options, 'up'), (bar) =>
+    copyArtifact({ ...sides, onProgress: bar.onProgress }),
+  );
   printResult(
     ctx.io,
     json,
@@ -128,6 +114,26 @@ function tagLine(outcome: TagOutcome): string {
   return `Copied ${tag} ${outcome.manifest.digest} (${outcome.bytesSent} bytes${referrers})`;
 }
 
+/** What both forms of copy take from the command line: the two sides, their credentials, the limits. */
+async function copySides(
+  source: string,
+  destination: string,
+  options: OptionValues,
+  ctx: Context,
+  concurrency: number,
+) {
+  return {
+    ...(await copyConnectOptions(options, ctx, source, destination)),
+    source,
+    destination,
+    fromOciLayout: flag(options, 'from-oci-layout'),
+    toOciLayout: flag(options, 'to-oci-layout'),
+    recursive: flag(options, 'recursive'),
+    concurrency,
+    signal: ctx.signal,
+  };
+}
+
 /** `copy --all-tags`: a line per tag as it settles, a summary, and exit 1 when a tag failed. */
 async function copyEveryTag(
   source: string,
@@ -137,20 +143,12 @@ async function copyEveryTag(
   concurrency: number,
 ): Promise<number | undefined> {
   const json = flag(options, 'json');
-  const bar = progressBar(ctx.io.stderr, 'Copying', progressSettings(options, 'up'));
-  let result: Awaited<ReturnType<typeof copyAllTags>>;
-  try {
-    result = await copyAllTags({
-      ...(await copyConnectOptions(options, ctx, source, destination)),
-      source,
-      destination,
+  const sides = await copySides(source, destination, options, ctx, concurrency);
+  const result = await showingProgress(ctx.io.stderr, 'Copying', progressSettings(options, 'up'), (bar) =>
+    copyAllTags({
+      ...sides,
       include: list(options, 'include'),
       exclude: list(options, 'exclude'),
-      fromOciLayout: flag(options, 'from-oci-layout'),
-      toOciLayout: flag(options, 'to-oci-layout'),
-      recursive: flag(options, 'recursive'),
-      concurrency,
-      signal: ctx.signal,
       onProgress: bar.onProgress,
       onTag: json
         ? undefined
@@ -158,11 +156,8 @@ async function copyEveryTag(
             bar.finish();
             ctx.io.stdout.write(`${tagLine(outcome)}\n`);
           },
-    });
-  } finally {
-    bar.finish();
-  }
-  bar.summary();
+    }),
+  );
   const skipped = result.tags.filter((t: CopiedTag) => t.skipped).length;
   const total = result.tags.length + result.failed.length;
   if (json) {
@@ -257,20 +252,17 @@ export async function runAttach(args: string[], options: OptionValues, ctx: Cont
   }
   const { attach, parseAttachFile } = await import('../ops/attach.js');
   const json = flag(options, 'json');
-  const bar = progressBar(ctx.io.stderr, 'Attaching', progressSettings(options, 'up'));
-  let result: Awaited<ReturnType<typeof attach>>;
-  try {
-    result = await attach({
-      ...(await targetOptions(reference, options, ctx)),
+  const target = await targetOptions(reference, options, ctx);
+  const extra = await annotations(options);
+  const result = await showingProgress(ctx.io.stderr, 'Attaching', progressSettings(options, 'up'), (bar) =>
+    attach({
+      ...target,
       artifactType,
       files: files.map(parseAttachFile),
-      annotations: await annotations(options),
+      annotations: extra,
       onProgress: bar.onProgress,
-    });
-  } finally {
-    bar.finish();
-  }
-  bar.summary();
+    }),
+  );
   printResult(
     ctx.io,
     json,
@@ -392,18 +384,10 @@ export async function runBlob(args: string[], options: OptionValues, ctx: Contex
   if (reference === undefined) throw new WasmOciError('USAGE', "missing required argument 'reference'");
   const output = text(options, 'out');
   if (output === undefined) throw new WasmOciError('USAGE', 'blob get needs --out <file>');
-  const bar = progressBar(ctx.io.stderr, 'Downloading', progressSettings(options, 'down'));
-  let desc: Awaited<ReturnType<typeof getBlob>>;
-  try {
-    desc = await getBlob({
-      ...(await targetOptions(reference, options, ctx)),
-      output,
-      onProgress: bar.onProgress,
-    });
-  } finally {
-    bar.finish();
-  }
-  bar.summary();
+  const target = await targetOptions(reference, options, ctx);
+  const desc = await showingProgress(ctx.io.stderr, 'Downloading', progressSettings(options, 'down'), (bar) =>
+    getBlob({ ...target, output, onProgress: bar.onProgress }),
+  );
   printResult(
     ctx.io,
     flag(options, 'json'),

@@ -202,3 +202,24 @@ export function progressBar(
     },
   };
 }
+
+/**
+ * Runs a transfer with its progress on `sink`: the bar is cleared however it ends, and the summary
+ * (with -v, or the note of a re-push) follows a transfer that succeeded.
+ */
+export async function showingProgress<T>(
+  sink: ProgressSink,
+  label: string,
+  settings: ProgressSettings,
+  run: (bar: ReturnType<typeof progressBar>) => Promise<T>,
+): Promise<T> {
+  const bar = progressBar(sink, label, settings);
+  let result: T;
+  try {
+    result = await run(bar);
+  } finally {
+    bar.finish();
+  }
+  bar.summary();
+  return result;
+}

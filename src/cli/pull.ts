@@ -9,7 +9,7 @@ import { cliCache } from './cache-dir.js';
 import { type Context, connectOptions, flag, text, trustOptions } from './common.js';
 import { descriptorJson } from './json.js';
 import { lineSafe, printResult } from './output.js';
-import { progressBar, progressSettings } from './progress.js';
+import { progressSettings, showingProgress } from './progress.js';
 
 export async function runPull(args: string[], options: OptionValues, ctx: Context): Promise<void> {
   const [reference] = args as [string];
@@ -34,32 +34,30 @@ export async function runPull(args: string[], options: OptionValues, ctx: Contex
     });
   }
   const temp = toStdout ? join(await mkdtemp(join(tmpdir(), 'wasm-to-oci-pull-')), 'module.wasm') : undefined;
-  const bar = progressBar(ctx.io.stderr, 'Pulling', progressSettings(options, 'down'));
   const quiet = flag(options, 'quiet');
   let result: Awaited<ReturnType<typeof pull>>;
   try {
-    result = await pull({
-      platform: text(options, 'platform'),
-      ...(await connectOptions(options, ctx, reference)),
-      reference,
-      ociLayout: flag(options, 'oci-layout'),
-      cache: flag(options, 'no-cache') ? undefined : cliCache(ctx),
-      output: temp ?? out,
-      outputMode: temp ? 0o600 : undefined,
-      layer: text(options, 'layer'),
-      verify: await trustOptions(options, ctx, flag(options, 'sign') || flag(options, 'verify')),
-      verifyKey: await verifyKey(options),
-      signal: ctx.signal,
-      onProgress: bar.onProgress,
-    });
+    result = await showingProgress(ctx.io.stderr, 'Pulling', progressSettings(options, 'down'), async (bar) =>
+      pull({
+        platform: text(options, 'platform'),
+        ...(await connectOptions(options, ctx, reference)),
+        reference,
+        ociLayout: flag(options, 'oci-layout'),
+        cache: flag(options, 'no-cache') ? undefined : cliCache(ctx),
+        output: temp ?? out,
+        outputMode: temp ? 0o600 : undefined,
+        layer: text(options, 'layer'),
+        verify: await trustOptions(options, ctx, flag(options, 'sign') || flag(options, 'verify')),
+        verifyKey: await verifyKey(options),
+        signal: ctx.signal,
+        onProgress: bar.onProgress,
+      }),
+    );
   } catch (err) {
     // The private directory of `--out -` goes with a failed pull too.
     if (temp) await rm(dirname(temp), { recursive: true, force: true });
     throw err;
-  } finally {
-    bar.finish();
   }
-  bar.summary();
   if (result.defaultedTag && !json && !quiet) ctx.io.stderr.write('Using default tag: latest\n');
   if (temp) {
     try {

@@ -14,7 +14,7 @@ import { cacheDir, cacheWarning } from './cache-dir.js';
 import { annotations, type Context, connectOptions, flag, list, text, trustOptions } from './common.js';
 import { descriptorJson } from './json.js';
 import { printResult } from './output.js';
-import { progressBar, progressSettings } from './progress.js';
+import { progressSettings, showingProgress } from './progress.js';
 
 /** Reads stdin into a private temporary file, so `-` pushes like a file (hashed, size known). */
 async function stdinToFile(ctx: Context): Promise<{ path: string; remove(): Promise<void> }> {
@@ -61,42 +61,41 @@ export async function runPush(args: string[], options: OptionValues, ctx: Contex
   const signKeyFile = text(options, 'sign-key');
   const signKey = signKeyFile ? await cosignKey(signKeyFile, ctx) : undefined;
   const fromStdin = file === '-' ? await stdinToFile(ctx) : undefined;
-  const bar = progressBar(ctx.io.stderr, 'Pushing', progressSettings(options, 'up'));
   const quiet = flag(options, 'quiet');
   let result: Awaited<ReturnType<typeof push>>;
   try {
-    result = await push({
-      ...(await connectOptions(options, ctx, reference)),
-      file: fromStdin?.path ?? file,
-      name: fromStdin ? 'standard input' : undefined,
-      title: fromStdin ? (text(options, 'title') ?? '') : text(options, 'title'),
-      reference,
-      tags: [...tags, ...list(options, 'tag')],
-      format:
-        format === 'cncf'
-          ? {
-              kind: 'cncf',
-              created: text(options, 'created'),
-              sourceDateEpoch: ctx.env.SOURCE_DATE_EPOCH,
-              author: text(options, 'author'),
-              targetWorld: text(options, 'target-world'),
-            }
-          : { kind: 'classic' },
-      annotations: await annotations(options),
-      artifactType: text(options, 'artifact-type'),
-      ociLayout: flag(options, 'oci-layout'),
-      digestCache:
-        dir && !fromStdin ? new FileDigestCache(join(dir, 'digests.json'), cacheWarning(ctx)) : undefined,
-      sign: await trustOptions(options, ctx, flag(options, 'sign')),
-      signKey,
-      signal: ctx.signal,
-      onProgress: bar.onProgress,
-    });
+    result = await showingProgress(ctx.io.stderr, 'Pushing', progressSettings(options, 'up'), async (bar) =>
+      push({
+        ...(await connectOptions(options, ctx, reference)),
+        file: fromStdin?.path ?? file,
+        name: fromStdin ? 'standard input' : undefined,
+        title: fromStdin ? (text(options, 'title') ?? '') : text(options, 'title'),
+        reference,
+        tags: [...tags, ...list(options, 'tag')],
+        format:
+          format === 'cncf'
+            ? {
+                kind: 'cncf',
+                created: text(options, 'created'),
+                sourceDateEpoch: ctx.env.SOURCE_DATE_EPOCH,
+                author: text(options, 'author'),
+                targetWorld: text(options, 'target-world'),
+              }
+            : { kind: 'classic' },
+        annotations: await annotations(options),
+        artifactType: text(options, 'artifact-type'),
+        ociLayout: flag(options, 'oci-layout'),
+        digestCache:
+          dir && !fromStdin ? new FileDigestCache(join(dir, 'digests.json'), cacheWarning(ctx)) : undefined,
+        sign: await trustOptions(options, ctx, flag(options, 'sign')),
+        signKey,
+        signal: ctx.signal,
+        onProgress: bar.onProgress,
+      }),
+    );
   } finally {
-    bar.finish();
     await fromStdin?.remove();
   }
-  bar.summary();
   const { signed } = result;
   if (signed?.created && !json && !quiet) {
     ctx.io.stderr.write(

@@ -177,22 +177,23 @@ export async function runRun(args: string[], options: OptionValues, ctx: Context
   // The module goes to a private directory (0700), not a world-readable file in /tmp.
   const dir = await privateTempDir('wasm-to-oci-run-');
   const temp = join(dir, 'module.wasm');
-  const { progressBar, progressSettings } = await import('./progress.js');
-  const bar = progressBar(ctx.io.stderr, 'Pulling', progressSettings(options, 'down'));
+  const { progressSettings, showingProgress } = await import('./progress.js');
   try {
-    const pulled = await pull({
-      ...(await connectOptions(options, ctx, subject)),
-      reference: subject,
-      output: temp,
-      outputMode: 0o600,
-      ociLayout: flag(options, 'oci-layout'),
-      platform: text(options, 'platform'),
-      layer: text(options, 'layer'),
-      cache: flag(options, 'no-cache') ? undefined : cliCache(ctx),
-      signal: ctx.signal,
-      onProgress: bar.onProgress,
-    }).finally(() => bar.finish());
-    bar.summary();
+    const settings = progressSettings(options, 'down');
+    const pulled = await showingProgress(ctx.io.stderr, 'Pulling', settings, async (bar) =>
+      pull({
+        ...(await connectOptions(options, ctx, subject)),
+        reference: subject,
+        output: temp,
+        outputMode: 0o600,
+        ociLayout: flag(options, 'oci-layout'),
+        platform: text(options, 'platform'),
+        layer: text(options, 'layer'),
+        cache: flag(options, 'no-cache') ? undefined : cliCache(ctx),
+        signal: ctx.signal,
+        onProgress: bar.onProgress,
+      }),
+    );
     const exitCode = await runWasm({
       file: temp,
       name: pulled.reference,

@@ -7,9 +7,9 @@ import { referrersFromTagSchema } from '../../src/content/referrers.js';
 import type { Descriptor } from '../../src/oci/descriptor.js';
 import { openRepository } from '../../src/ops/target.js';
 import { parseReference } from '../../src/reference.js';
-import { type CertificateFiles, makeCa, makeCert } from '../harness/certs.js';
+import { registryCertificates } from '../harness/certs.js';
 import { runCli } from '../harness/cli.js';
-import { HELLO_WASM, tempDir } from '../harness/fixtures.js';
+import { cliEnv, HELLO_WASM, tempDir } from '../harness/fixtures.js';
 import { type ReferrersApi, startReferrersApi } from '../harness/referrers-api.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';
 
@@ -26,7 +26,6 @@ let work: Awaited<ReturnType<typeof tempDir>>;
 let plain: RegistryServer;
 let second: RegistryServer;
 let tls: RegistryServer;
-let server: CertificateFiles;
 let caPem: string;
 let caFile: string;
 let tiny: string;
@@ -34,13 +33,7 @@ let medium: string;
 let mediumBytes: Buffer;
 
 const sha = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const env = () => ({
-  HOME: work.path,
-  DOCKER_CONFIG: join(work.path, 'docker'),
-  XDG_CACHE_HOME: join(work.path, 'cache'),
-  SSL_CERT_FILE: caFile,
-  NODE_EXTRA_CA_CERTS: '',
-});
+const env = () => cliEnv(work.path, caFile);
 
 async function cli(args: string[], expected = 0) {
   const res = await runCli(args, { env: env() });
@@ -116,13 +109,11 @@ async function tags(ref: string): Promise<string[]> {
 
 before(async () => {
   work = await tempDir();
-  const ca = await makeCa(work.path);
-  caPem = await readFile(ca.certPath, 'utf8');
-  caFile = ca.certPath;
-  server = await makeCert(ca, work.path, 'registry', { sans: ['127.0.0.1', 'localhost'] });
+  const certs = await registryCertificates(work.path);
+  ({ caPem, caFile } = certs);
   plain = await startRegistry();
   second = await startRegistry();
-  tls = await startRegistry({ tls: { certificate: server.certPath, key: server.keyPath } });
+  tls = await startRegistry({ tls: certs.tls });
   tiny = join(work.path, 'sbom.json');
   await writeFile(tiny, '{"spdxVersion":"SPDX-2.3"}\n');
   medium = join(work.path, 'report.bin');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Descriptor } from '../../src/oci/descriptor.js';
@@ -10,10 +10,10 @@ import { push } from '../../src/ops/push.js';
 import { getManifest, listTags, resolveReference } from '../../src/ops/repository.js';
 import { openRepository } from '../../src/ops/target.js';
 import { parseReference } from '../../src/reference.js';
-import { type CertificateFiles, makeCa, makeCert } from '../harness/certs.js';
+import { registryCertificates } from '../harness/certs.js';
 import { CLI, runCli } from '../harness/cli.js';
 import { type FaultyProxy, startFaultyProxy } from '../harness/fault-proxy.js';
-import { tempDir, writeLargeWasm } from '../harness/fixtures.js';
+import { cliEnv, tempDir, writeLargeWasm } from '../harness/fixtures.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';
 import { startTokenProxy } from '../harness/token-proxy.js';
 
@@ -39,7 +39,6 @@ const MEDIUM_BYTES = 3 * 1024 * 1024 + 17;
 let work: Awaited<ReturnType<typeof tempDir>>;
 let caPem: string;
 let caFile: string;
-let server: CertificateFiles;
 const registries: Record<'plain' | 'tls', { a?: RegistryServer; b?: RegistryServer }> = {
   plain: {},
   tls: {},
@@ -50,13 +49,7 @@ const seeded = new Map<string, Map<string, Descriptor>>();
 let blobBytes = 0;
 const moduleFile = (tag: string) => join(work.path, `${SAME_AS[tag] ?? tag}.wasm`);
 
-const env = () => ({
-  HOME: work.path,
-  DOCKER_CONFIG: join(work.path, 'docker'),
-  XDG_CACHE_HOME: join(work.path, 'cache'),
-  SSL_CERT_FILE: caFile,
-  NODE_EXTRA_CA_CERTS: '',
-});
+const env = () => cliEnv(work.path, caFile);
 const cli = (args: string[]) => runCli(args, { env: env(), cwd: work.path, timeoutMs: 120_000 });
 const connect = { ca: [] as string[] };
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -103,12 +96,10 @@ async function assertSameDigests(reference: string, expected: Map<string, Descri
 
 before(async () => {
   work = await tempDir();
-  const ca = await makeCa(work.path);
-  caPem = await readFile(ca.certPath, 'utf8');
-  caFile = ca.certPath;
+  const certs = await registryCertificates(work.path);
+  ({ caPem, caFile } = certs);
   connect.ca = [caPem];
-  server = await makeCert(ca, work.path, 'registry', { sans: ['127.0.0.1', 'localhost'] });
-  const tls = { certificate: server.certPath, key: server.keyPath };
+  const { tls } = certs;
   [registries.plain.a, registries.plain.b, registries.tls.a, registries.tls.b] = await Promise.all([
     startRegistry(),
     startRegistry(),

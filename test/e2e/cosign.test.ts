@@ -6,9 +6,9 @@ import { after, before, describe, it } from 'node:test';
 import type { Descriptor } from '../../src/oci/descriptor.js';
 import { openRepository } from '../../src/ops/target.js';
 import { parseReference } from '../../src/reference.js';
-import { makeCa, makeCert } from '../harness/certs.js';
+import { registryCertificates } from '../harness/certs.js';
 import { runCli } from '../harness/cli.js';
-import { HELLO_WASM, tempDir, writeLargeWasm } from '../harness/fixtures.js';
+import { cliEnv, HELLO_WASM, tempDir, writeLargeWasm } from '../harness/fixtures.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';
 import { runInTerminal } from '../harness/terminal.js';
 
@@ -28,15 +28,8 @@ let caPem: string;
 let caFile: string;
 let keys: string;
 
-const env = (extra: NodeJS.ProcessEnv = {}) => ({
-  HOME: work.path,
-  DOCKER_CONFIG: join(work.path, 'docker'),
-  XDG_CACHE_HOME: join(work.path, 'cache'),
-  SSL_CERT_FILE: caFile,
-  NODE_EXTRA_CA_CERTS: '',
-  COSIGN_PASSWORD: PASSWORD,
-  ...extra,
-});
+const env = (extra: NodeJS.ProcessEnv = {}) =>
+  cliEnv(work.path, caFile, { COSIGN_PASSWORD: PASSWORD, ...extra });
 const cli = (args: string[], extra?: NodeJS.ProcessEnv) => runCli(args, { env: env(extra), cwd: work.path });
 const sha = (b: Uint8Array | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -59,12 +52,10 @@ async function refused(args: string[], pattern: RegExp, extra?: NodeJS.ProcessEn
 
 before(async () => {
   work = await tempDir();
-  const ca = await makeCa(work.path);
-  caPem = await readFile(ca.certPath, 'utf8');
-  caFile = ca.certPath;
-  const server = await makeCert(ca, work.path, 'registry', { sans: ['127.0.0.1', 'localhost'] });
+  const certs = await registryCertificates(work.path);
+  ({ caPem, caFile } = certs);
   plain = await startRegistry();
-  tls = await startRegistry({ tls: { certificate: server.certPath, key: server.keyPath } });
+  tls = await startRegistry({ tls: certs.tls });
   keys = join(work.path, 'cosign');
   await ok(['generate-key-pair']);
   await ok(['generate-key-pair', '--output-key-prefix', 'other']);

@@ -3,9 +3,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { makeCa, makeCert } from '../harness/certs.js';
+import { registryCertificates } from '../harness/certs.js';
 import { runCli } from '../harness/cli.js';
-import { HELLO_WASM, tempDir } from '../harness/fixtures.js';
+import { cliEnv, HELLO_WASM, tempDir } from '../harness/fixtures.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';
 
 /**
@@ -105,13 +105,9 @@ let rows: Map<string, Shape[]>;
 
 before(async () => {
   work = await tempDir();
-  const ca = await makeCa(work.path);
-  caFile = ca.certPath;
-  const server = await makeCert(ca, work.path, 'registry', { sans: ['127.0.0.1', 'localhost'] });
-  [plain, tls] = await Promise.all([
-    startRegistry(),
-    startRegistry({ tls: { certificate: server.certPath, key: server.keyPath } }),
-  ]);
+  const certs = await registryCertificates(work.path);
+  caFile = certs.caFile;
+  [plain, tls] = await Promise.all([startRegistry(), startRegistry({ tls: certs.tls })]);
   rows = await contract();
 });
 after(async () => {
@@ -120,12 +116,7 @@ after(async () => {
   await work?.remove();
 });
 
-const env = (name: string): NodeJS.ProcessEnv => ({
-  HOME: join(work.path, name, 'home'),
-  DOCKER_CONFIG: join(work.path, name, 'docker'),
-  XDG_CACHE_HOME: join(work.path, name, 'cache'),
-  SSL_CERT_FILE: caFile,
-});
+const env = (name: string): NodeJS.ProcessEnv => cliEnv(join(work.path, name), caFile);
 
 describe('the JSON contract', () => {
   it('documents every command of the command table', async () => {

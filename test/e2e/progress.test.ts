@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { makeCa, makeCert } from '../harness/certs.js';
+import { registryCertificates } from '../harness/certs.js';
 import { runCli } from '../harness/cli.js';
-import { HELLO_WASM, tempDir, writeLargeWasm } from '../harness/fixtures.js';
+import { cliEnv, HELLO_WASM, tempDir, writeLargeWasm } from '../harness/fixtures.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';
 import { runInTerminal } from '../harness/terminal.js';
 
@@ -22,13 +22,9 @@ const BIG = 48 * 1024 * 1024;
 
 before(async () => {
   work = await tempDir();
-  const ca = await makeCa(work.path);
-  caFile = ca.certPath;
-  const server = await makeCert(ca, work.path, 'registry', { sans: ['127.0.0.1', 'localhost'] });
-  [plain, tls] = await Promise.all([
-    startRegistry(),
-    startRegistry({ tls: { certificate: server.certPath, key: server.keyPath } }),
-  ]);
+  const certs = await registryCertificates(work.path);
+  caFile = certs.caFile;
+  [plain, tls] = await Promise.all([startRegistry(), startRegistry({ tls: certs.tls })]);
   big = join(work.path, 'big.wasm');
   await writeLargeWasm(big, BIG);
 });
@@ -38,12 +34,7 @@ after(async () => {
   await work?.remove();
 });
 
-const env = (name: string): NodeJS.ProcessEnv => ({
-  HOME: join(work.path, name, 'home'),
-  DOCKER_CONFIG: join(work.path, name, 'docker'),
-  XDG_CACHE_HOME: join(work.path, name, 'cache'),
-  SSL_CERT_FILE: caFile,
-});
+const env = (name: string): NodeJS.ProcessEnv => cliEnv(join(work.path, name), caFile);
 
 /** What a terminal shows, as rows: each \r returns to column 0 and ESC[K erases the rest of the row. */
 /** `widest`: the widest bar draw. */

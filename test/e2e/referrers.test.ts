@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type * as http from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Descriptor } from '../../src/oci/descriptor.js';
 import { openRepository } from '../../src/ops/target.js';
 import { parseReference } from '../../src/reference.js';
-import { type CertificateFiles, makeCa, makeCert } from '../harness/certs.js';
+import { registryCertificates } from '../harness/certs.js';
 import { runCli } from '../harness/cli.js';
-import { HELLO_WASM, tempDir } from '../harness/fixtures.js';
+import { cliEnv, HELLO_WASM, tempDir } from '../harness/fixtures.js';
 import { type QuirkProxy, startQuirkProxy } from '../harness/quirk-proxy.js';
 import { type RegistryServer, startRegistry } from '../harness/registry.js';
 
@@ -28,18 +27,11 @@ const EMPTY = {
 let work: Awaited<ReturnType<typeof tempDir>>;
 let plain: RegistryServer;
 let tls: RegistryServer;
-let server: CertificateFiles;
 let caPem: string;
 let caFile: string;
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-const env = () => ({
-  HOME: work.path,
-  DOCKER_CONFIG: join(work.path, 'docker'),
-  XDG_CACHE_HOME: join(work.path, 'cache'),
-  SSL_CERT_FILE: caFile,
-  NODE_EXTRA_CA_CERTS: '',
-});
+const env = () => cliEnv(work.path, caFile);
 
 interface Seeded {
   subject: Descriptor;
@@ -116,12 +108,10 @@ async function seed(host: string, repo: string): Promise<Seeded> {
 
 before(async () => {
   work = await tempDir();
-  const ca = await makeCa(work.path);
-  caPem = await readFile(ca.certPath, 'utf8');
-  caFile = ca.certPath;
-  server = await makeCert(ca, work.path, 'registry', { sans: ['127.0.0.1', 'localhost'] });
+  const certs = await registryCertificates(work.path);
+  ({ caPem, caFile } = certs);
   plain = await startRegistry();
-  tls = await startRegistry({ tls: { certificate: server.certPath, key: server.keyPath } });
+  tls = await startRegistry({ tls: certs.tls });
 });
 after(async () => {
   await plain?.stop();

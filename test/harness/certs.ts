@@ -246,3 +246,25 @@ export function makeSelfSigned(
     options.days ?? 2,
   );
 }
+
+/** A test CA and a certificate for a registry on loopback (127.0.0.1, localhost), signed by it. */
+export interface RegistryCertificates {
+  /** The CA's certificate file: what a client trusts (SSL_CERT_FILE). */
+  caFile: string;
+  caPem: string;
+  server: CertificateFiles;
+  /** `startRegistry({ tls })`. */
+  tls: { certificate: string; key: string };
+}
+
+export async function registryCertificates(dir: string): Promise<RegistryCertificates> {
+  const ca = await makeCa(dir);
+  const server = await makeCert(ca, dir, 'registry', { sans: ['127.0.0.1', 'localhost'] });
+  const { readFile } = await import('node:fs/promises');
+  return {
+    caFile: ca.certPath,
+    caPem: await readFile(ca.certPath, 'utf8'),
+    server,
+    tls: { certificate: server.certPath, key: server.keyPath },
+  };
+}

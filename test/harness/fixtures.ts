@@ -37,3 +37,18 @@ export async function writeSkopeoPolicy(dir: string): Promise<string> {
   await writeFile(path, '{"default":[{"type":"insecureAcceptAnything"}]}');
   return path;
 }
+
+/**
+ * The environment of a CLI run kept inside `root` (a test's own directory): home, Docker config and
+ * cache there, `caFile` trusted for TLS, no extra CA bundle from the machine.
+ */
+export function cliEnv(root: string, caFile?: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    HOME: root,
+    DOCKER_CONFIG: join(root, 'docker'),
+    XDG_CACHE_HOME: join(root, 'cache'),
+    ...(caFile !== undefined ? { SSL_CERT_FILE: caFile } : {}),
+    NODE_EXTRA_CA_CERTS: '',
+    ...extra,
+  };
+}
