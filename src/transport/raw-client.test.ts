@@ -451,6 +451,46 @@ describe('rawRequest with a request body', () => {
         await srv.close();
       }
     });
+
+    it(`the request that follows an answer at once reuses its connection: HEAD then POST, 15 times (${scheme})`, async () => {
+      // As a push does: the code awaiting an answer sends its next request straight away, before any
+      // timer or I/O callback; the connection must be idle by then, or each step opens a new one (a
+      // TLS handshake each, over TLS).
+      const srv = await echoServer(secure);
+      const pool = new ConnectionPool();
+      try {
+        for (let run = 0; run < 15; run++) {
+          for (const size of [0, 37, 200, 64 * 1024 + 3]) {
+            const head = await rawRequest(
+              { method: 'HEAD', url: srv.url(`/head/${size}`) },
+              { timeouts, pool, tls: srv.tls },
+            );
+            assert.equal(head.status, 201);
+            await readAll(head.body, 1000);
+            const post = await rawRequest(
+              {
+                method: 'POST',
+                url: srv.url(`/post/${size}`),
+                headers: { 'content-length': String(size) },
+                body: bodyOf(size),
+              },
+              { timeouts, pool, tls: srv.tls },
+            );
+            const echo = JSON.parse((await readAll(post.body, 1000)).toString());
+            assert.deepEqual(echo, {
+              method: 'POST',
+              length: size,
+              digest: sha(bodyOf(size)),
+              declared: String(size),
+            });
+          }
+        }
+        assert.equal(srv.connections(), 1, 'one connection for all 120 requests');
+      } finally {
+        pool.close();
+        await srv.close();
+      }
+    });
   }
 
   it('stops sending and does not reuse the connection when the answer comes before the body is out', async () => {

@@ -287,14 +287,16 @@ export function rawRequest(req: HttpRequest, options: RawRequestOptions): Promis
         return;
       }
       // The answer may have ended inside a read that holds more bytes: judge the connection again once
-      // that read is over, and spoil it if anything at all arrives meanwhile.
+      // that read is over, and spoil it if anything at all arrives meanwhile. A microtask runs right
+      // after the read's callback and before the code awaiting this answer goes on, so the next
+      // request of that code finds the connection idle instead of opening another one.
       let spoiled = false;
       const spoil = () => {
         spoiled = true;
         return false;
       };
       conn.owner = { data: spoil, ended: spoil, error: spoil };
-      setImmediate(() => {
+      queueMicrotask(() => {
         if (!spoiled && parser.reusable && !socket.destroyed) pool.give(conn);
         else {
           conn.owner = undefined;
