@@ -4,6 +4,8 @@
  * optional `hint` telling the user what to do, and the underlying `cause` when there is one.
  */
 
+import { setTimeout as delay } from 'node:timers/promises';
+
 export type ErrorCode =
   /** The command line or an option object is malformed. */
   | 'USAGE'
@@ -126,6 +128,15 @@ export function abortError(signal: AbortSignal | undefined): WasmOciError {
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw abortError(signal);
+}
+
+/** Waits `ms`; a `signal` that aborts first (or already has) ends the wait with an ABORTED error. */
+export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    await delay(ms, undefined, { signal });
+  } catch {
+    throw abortError(signal);
+  }
 }
 
 const ERRNO_REASONS: Record<string, string> = {

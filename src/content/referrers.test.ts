@@ -196,3 +196,15 @@ describe('addReferrer / removeReferrer', () => {
     assert.deepEqual(options.slept, [149, 298, 596, 1192], 'doubling from 100 ms, jittered to ×1.49');
   });
 });
+
+describe('the settling wait', () => {
+  it('ends with ABORTED when the signal aborts during it', async () => {
+    const { store, subject, refer } = fixture();
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 20);
+    await assert.rejects(
+      addReferrer(store, subject, refer(), { settleMs: 10_000, signal: controller.signal }),
+      (err) => err instanceof WasmOciError && err.code === 'ABORTED',
+    );
+  });
+});

@@ -1,5 +1,4 @@
-import { setTimeout as wait } from 'node:timers/promises';
-import { hasCode, WasmOciError } from '../errors.js';
+import { sleep as abortableSleep, hasCode, WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { digestOf, referrersTag } from '../oci/digest.js';
 import {
@@ -229,7 +228,7 @@ async function updateIndex(
 ): Promise<boolean> {
   const { signal } = options;
   const attempts = Math.max(1, options.attempts ?? DEFAULT_ATTEMPTS);
-  const sleep = options.sleep ?? ((ms: number, s?: AbortSignal) => wait(ms, undefined, { signal: s }));
+  const sleep = options.sleep ?? abortableSleep;
   const random = options.random ?? Math.random;
   const jitter = (ms: number) => Math.round(ms * (0.5 + random()));
   const locked = canLockIndex(target);

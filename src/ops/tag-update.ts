@@ -1,6 +1,6 @@
 import type { ReadOnlyTarget } from '../content/types.js';
 import { fetchManifest } from '../copy.js';
-import { abortError, hasCode, WasmOciError } from '../errors.js';
+import { hasCode, sleep, WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 
 /**
@@ -25,20 +25,6 @@ export interface SettleOptions {
   rounds?: number | undefined;
   signal?: AbortSignal | undefined;
 }
-
-const sleep = (ms: number, signal: AbortSignal | undefined) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError(signal));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 /**
  * Makes our change to a tag and sees that it stays: a registry has no compare-and-swap, so a writer

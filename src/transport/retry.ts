@@ -1,5 +1,4 @@
-import { setTimeout as delay } from 'node:timers/promises';
-import { abortError } from '../errors.js';
+import { sleep } from '../errors.js';
 
 /**
  * How transient failures are retried: jittered exponential backoff, a number of tries and a total time
@@ -36,13 +35,7 @@ export interface RetryClock {
 
 export const SYSTEM_CLOCK: RetryClock = {
   now: () => Date.now(),
-  sleep: async (ms, signal) => {
-    try {
-      await delay(ms, undefined, { signal });
-    } catch {
-      throw abortError(signal);
-    }
-  },
+  sleep,
   random: () => Math.random(),
 };
 
