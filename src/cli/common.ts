@@ -435,6 +435,16 @@ export async function trustOptions(options: OptionValues, ctx: Context, signing:
   };
 }
 
+/** A command's one target (registry repository or layout): connection options, the reference, cancellation. */
+export async function targetOptions(reference: string, options: OptionValues, ctx: Context) {
+  return {
+    ...(await connectOptions(options, ctx, reference)),
+    reference,
+    ociLayout: flag(options, 'oci-layout'),
+    signal: ctx.signal,
+  };
+}
+
 /** `--annotation k=v` (repeatable) and `--annotation-file <json>` (a map of strings). */
 export async function annotations(options: OptionValues): Promise<Record<string, string> | undefined> {
   const { WasmOciError } = await import('../errors.js');

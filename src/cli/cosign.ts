@@ -10,7 +10,7 @@ import {
   type SignatureWritten,
 } from '../ops/cosign.js';
 import type { OptionValues } from './args.js';
-import { type Context, connectOptions, flag, text } from './common.js';
+import { type Context, flag, targetOptions, text } from './common.js';
 import { descriptorJson } from './json.js';
 import { lineSafe, printResult } from './output.js';
 import { ask } from './prompt.js';
@@ -69,13 +69,9 @@ async function keyOption(options: OptionValues): Promise<string> {
   return readKeyFile(path, 'key');
 }
 
-async function targetOptions(reference: string, options: OptionValues, ctx: Context) {
-  return {
-    ...(await connectOptions({ ...options, key: undefined, cert: undefined }, ctx, reference)),
-    reference,
-    ociLayout: flag(options, 'oci-layout'),
-    signal: ctx.signal,
-  };
+/** The target of sign and verify: their --key is the cosign key, not a TLS client key. */
+function signingTarget(reference: string, options: OptionValues, ctx: Context) {
+  return targetOptions(reference, { ...options, key: undefined, cert: undefined }, ctx);
 }
 
 export async function runGenerateKeyPair(
@@ -97,7 +93,7 @@ export async function runSign(args: string[], options: OptionValues, ctx: Contex
   const [reference] = args as [string];
   const privateKey = await keyOption(options);
   const result = await cosignSign({
-    ...(await targetOptions(reference, options, ctx)),
+    ...(await signingTarget(reference, options, ctx)),
     privateKey,
     password: cosignPassword(ctx),
     legacyTag: flag(options, 'legacy-tag'),
@@ -151,7 +147,7 @@ function signatureLine(s: SignatureFound): string {
 export async function runVerify(args: string[], options: OptionValues, ctx: Context): Promise<void> {
   const [reference] = args as [string];
   const publicKey = await keyOption(options);
-  const result = await cosignVerify({ ...(await targetOptions(reference, options, ctx)), publicKey });
+  const result = await cosignVerify({ ...(await signingTarget(reference, options, ctx)), publicKey });
   if (flag(options, 'json')) {
     printResult(ctx.io, true, [], {
       reference: result.reference,

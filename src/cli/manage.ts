@@ -14,10 +14,10 @@ import {
 } from '../ops/repository.js';
 import type { OptionValues } from './args.js';
 import { cliCache } from './cache-dir.js';
-import { annotations, type Context, connectOptions, copyConnectOptions, flag, list, text } from './common.js';
+import { annotations, type Context, copyConnectOptions, flag, list, targetOptions, text } from './common.js';
 import { withFlags } from './flags.js';
-import { descriptorJson, errorJson } from './json.js';
-import { EXIT_FAILED, jsonSafe, lineSafe, printResult } from './output.js';
+import { descriptorJson } from './json.js';
+import { EXIT_FAILED, jsonSafe, lineSafe, printResult, writeError } from './output.js';
 import { progressSettings, showingProgress } from './progress.js';
 
 /** Nesting deeper than this is not indented (JSON.stringify recurses; a hostile manifest can nest deep). */
@@ -25,6 +25,11 @@ const MAX_PRETTY_DEPTH = 512;
 
 /** Indented JSON of a manifest, safe for a terminal; malformed or absurdly nested JSON is an error. */
 export function prettyJson(bytes: Uint8Array): string {
+  return jsonSafe(manifestJson(bytes), 2);
+}
+
+/** A manifest's bytes as a JSON value; malformed or absurdly nested JSON is an error. */
+function manifestJson(bytes: Uint8Array): unknown {
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(bytes).toString('utf8'));
@@ -46,19 +51,10 @@ export function prettyJson(bytes: Uint8Array): string {
     }
     for (const child of Object.values(node)) pending.push([child, depth + 1]);
   }
-  return jsonSafe(value, 2);
+  return value;
 }
 
 /** The CLI side of copy, tags, resolve, tag, manifest, blob and cache. */
-
-async function targetOptions(reference: string, options: OptionValues, ctx: Context) {
-  return {
-    ...(await connectOptions(options, ctx, reference)),
-    reference,
-    ociLayout: flag(options, 'oci-layout'),
-    signal: ctx.signal,
-  };
-}
 
 export async function runCopy(
   args: string[],
@@ -173,10 +169,7 @@ async function copyEveryTag(
   if (result.failed.length === 0) return undefined;
   const message = `${result.failed.length} of ${total} tags failed to copy`;
   const hint = 'run the same copy again: what is there already is skipped';
-  if (json) {
-    const code = result.failed[0]?.error.code ?? 'REGISTRY';
-    ctx.io.stderr.write(`${jsonSafe(errorJson(code, message, hint))}\n`);
-  } else ctx.io.stderr.write(`Error: ${message}\nHint: ${hint}\n`);
+  writeError(ctx.io, json, result.failed[0]?.error.code ?? 'REGISTRY', message, hint);
   return EXIT_FAILED;
 }
 
@@ -328,7 +321,7 @@ export async function runManifest(
     const { desc, bytes } = await getManifest(target);
     if (flag(options, 'json')) {
       ctx.io.stdout.write(
-        `${jsonSafe({ reference, manifest: descriptorJson(desc), content: JSON.parse(prettyJson(bytes)) })}\n`,
+        `${jsonSafe({ reference, manifest: descriptorJson(desc), content: manifestJson(bytes) })}\n`,
       );
     } else if (flag(options, 'descriptor')) ctx.io.stdout.write(`${jsonSafe(desc)}\n`);
     else if (flag(options, 'pretty')) ctx.io.stdout.write(`${prettyJson(bytes)}\n`);

@@ -54,19 +54,28 @@ export function printResult(
   else io.stdout.write(lines.map(([k, v]) => `${k}: ${lineSafe(String(v))}\n`).join(''));
 }
 
+/** One error on stderr: an `Error:` line and a `Hint:` line, or with `json` one `{"error": ...}` object. */
+export function writeError(
+  io: Io,
+  json: boolean,
+  code: string,
+  message: string,
+  hint: string | undefined,
+): void {
+  if (json) io.stderr.write(`${jsonSafe(errorJson(code, message, hint))}\n`);
+  else {
+    io.stderr.write(`Error: ${lineSafe(message)}\n`);
+    if (hint) io.stderr.write(`Hint: ${lineSafe(hint)}\n`);
+  }
+}
+
 /**
  * Renders an error as one line (plus a hint) and picks the exit code; stack traces only in verbose mode.
  * With `json`, the error is one JSON object on stderr instead (`{"error": {"code", "message", "hint"}}`).
  */
 export function reportError(io: Io, err: unknown, verbose: boolean, json = false): number {
   if (err instanceof WasmOciError) {
-    const message = withFlags(err.message);
-    const hint = err.hint ? withFlags(err.hint) : undefined;
-    if (json) io.stderr.write(`${jsonSafe(errorJson(err.code, message, hint))}\n`);
-    else {
-      io.stderr.write(`Error: ${lineSafe(message)}\n`);
-      if (hint) io.stderr.write(`Hint: ${lineSafe(hint)}\n`);
-    }
+    writeError(io, json, err.code, withFlags(err.message), err.hint ? withFlags(err.hint) : undefined);
     if (verbose && err.cause) io.stderr.write(`Cause: ${String((err.cause as Error).stack ?? err.cause)}\n`);
     if (err.code === 'ABORTED') return EXIT_INTERRUPTED;
     return err.code === 'USAGE' || err.code === 'INVALID_REFERENCE' ? EXIT_USAGE : EXIT_FAILED;
@@ -85,9 +94,8 @@ export function reportError(io: Io, err: unknown, verbose: boolean, json = false
   const e = err as Error;
   const message = e?.message ?? String(err);
   const hint = 'this looks like a bug in wasm-to-oci; run again with --verbose for details';
-  if (json) io.stderr.write(`${jsonSafe(errorJson('INTERNAL', message, hint))}\n`);
-  else io.stderr.write(`Error: ${lineSafe(message)}\n`);
+  // In verbose text mode the stack trace takes the hint's place.
+  writeError(io, json, 'INTERNAL', message, json || !verbose ? hint : undefined);
   if (verbose) io.stderr.write(`${e?.stack ?? ''}\n`);
-  else if (!json) io.stderr.write(`Hint: ${hint}\n`);
   return EXIT_FAILED;
 }
