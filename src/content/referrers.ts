@@ -15,6 +15,7 @@ import {
   canPushReference,
   type ReadOnlyTarget,
   type ReferrersQuery,
+  resolveIfPresent,
   type Target,
 } from './types.js';
 import { readVerified } from './verify.js';
@@ -51,14 +52,8 @@ export async function referrersFromTagSchema(
   subject: Descriptor,
   query: ReferrersQuery = {},
 ): Promise<Descriptor[]> {
-  let index: Descriptor;
-  try {
-    index = await target.resolve(referrersTag(subject.digest), { signal: query.signal });
-  } catch (err) {
-    if (hasCode(err, 'NOT_FOUND')) return [];
-    throw err;
-  }
-  if (index.digest === subject.digest) return [];
+  const index = await resolveIfPresent(target, referrersTag(subject.digest), { signal: query.signal });
+  if (index === undefined || index.digest === subject.digest) return [];
   const bytes = await readVerified(
     await target.fetch(index, { signal: query.signal }),
     index,
@@ -143,12 +138,7 @@ async function tagged(
   subject: Descriptor,
   signal: AbortSignal | undefined,
 ): Promise<Descriptor | undefined> {
-  try {
-    return await target.resolve(referrersTag(subject.digest), { signal });
-  } catch (err) {
-    if (hasCode(err, 'NOT_FOUND')) return undefined;
-    throw err;
-  }
+  return resolveIfPresent(target, referrersTag(subject.digest), { signal });
 }
 
 /** What the tag `<alg>-<hex>` holds now, as a referrers index: none when it is missing or no index. */

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { hasCode } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { type FileRange, isFileRange } from './range.js';
 
@@ -39,6 +40,20 @@ export interface Storage extends Fetcher, Pusher {
 /** Turns a tag or digest into the descriptor of the manifest it names. */
 export interface Resolver {
   resolve(reference: string, options?: OperationOptions): Promise<Descriptor>;
+}
+
+/** What `reference` names, or undefined when nothing is tagged or stored so (other failures throw). */
+export async function resolveIfPresent(
+  target: Resolver,
+  reference: string,
+  options: OperationOptions = {},
+): Promise<Descriptor | undefined> {
+  try {
+    return await target.resolve(reference, options);
+  } catch (err) {
+    if (hasCode(err, 'NOT_FOUND')) return undefined;
+    throw err;
+  }
 }
 
 /** Points a tag at a manifest that is already stored. */

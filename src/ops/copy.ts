@@ -1,8 +1,8 @@
 import { DEFAULT_CONCURRENCY } from '../content/defaults.js';
 import { listReferrers } from '../content/referrers.js';
-import { canListTags, type ReadOnlyTarget, type Target } from '../content/types.js';
+import { canListTags, type ReadOnlyTarget, resolveIfPresent, type Target } from '../content/types.js';
 import { CopySession, copy, type ProgressEvent } from '../copy.js';
-import { type ErrorCode, hasCode, WasmOciError } from '../errors.js';
+import { type ErrorCode, WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { isManifestMediaType } from '../oci/mediatypes.js';
 import { registryMemory } from '../registry/client.js';
@@ -190,12 +190,7 @@ async function copyReferrers(
 
 /** True when `target` has `tag` pointing at `desc` (a missing tag is false; other failures throw). */
 async function hasTag(target: Target, tag: string, desc: Descriptor, signal?: AbortSignal): Promise<boolean> {
-  try {
-    return (await target.resolve(tag, { signal })).digest === desc.digest;
-  } catch (err) {
-    if (hasCode(err, 'NOT_FOUND')) return false;
-    throw err;
-  }
+  return (await resolveIfPresent(target, tag, { signal }))?.digest === desc.digest;
 }
 
 export interface CopyAllTagsOptions

@@ -1,6 +1,6 @@
-import type { ReadOnlyTarget } from '../content/types.js';
+import { type ReadOnlyTarget, resolveIfPresent } from '../content/types.js';
 import { fetchManifest } from '../copy.js';
-import { hasCode, sleep, WasmOciError } from '../errors.js';
+import { sleep, WasmOciError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 
 /**
@@ -61,12 +61,7 @@ export async function readTagged(
   tag: string,
   signal: AbortSignal | undefined,
 ): Promise<{ descriptor: Descriptor; bytes: Buffer } | undefined> {
-  let descriptor: Descriptor;
-  try {
-    descriptor = await target.resolve(tag, { signal });
-  } catch (err) {
-    if (hasCode(err, 'NOT_FOUND')) return undefined;
-    throw err;
-  }
+  const descriptor = await resolveIfPresent(target, tag, { signal });
+  if (descriptor === undefined) return undefined;
   return { descriptor, bytes: await fetchManifest(target, descriptor, signal) };
 }
