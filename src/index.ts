@@ -24,7 +24,7 @@ export {
   type ExplicitCredential,
 } from './credentials/source.js';
 export { type ErrorCode, hasCode, WasmOciError, type WasmOciErrorOptions } from './errors.js';
-export type { Annotations, Descriptor, Platform } from './oci/descriptor.js';
+export { type Annotations, type Descriptor, EMPTY_DESCRIPTOR, type Platform } from './oci/descriptor.js';
 export {
   type AttachFile,
   type AttachOptions,
@@ -33,7 +33,6 @@ export {
   type DetachOptions,
   type DetachResult,
   detach,
-  EMPTY_DESCRIPTOR,
   parseAttachFile,
 } from './ops/attach.js';
 export {

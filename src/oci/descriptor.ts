@@ -1,5 +1,6 @@
 import { WasmOciError } from '../errors.js';
-import { type Digest, parseDigest } from './digest.js';
+import { type Digest, digestOf, parseDigest } from './digest.js';
+import { MediaType } from './mediatypes.js';
 
 export type Annotations = Record<string, string>;
 
@@ -22,6 +23,17 @@ export interface Descriptor {
   urls?: string[];
   data?: string;
 }
+
+/**
+ * The empty JSON object `{}` and its descriptor (image-spec "Guidance for an Empty Descriptor"): the
+ * config of an artifact that needs none, or its one layer when it has no files.
+ */
+export const EMPTY_JSON = Buffer.from('{}', 'utf8');
+export const EMPTY_DESCRIPTOR: Descriptor = {
+  mediaType: MediaType.ociEmpty,
+  digest: digestOf(EMPTY_JSON),
+  size: EMPTY_JSON.length,
+};
 
 export const ANNOTATION_TITLE = 'org.opencontainers.image.title';
 export const ANNOTATION_CREATED = 'org.opencontainers.image.created';

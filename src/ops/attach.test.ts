@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { WasmOciError } from '../errors.js';
+import { EMPTY_DESCRIPTOR } from '../oci/descriptor.js';
 import { digestOf } from '../oci/digest.js';
-import { EMPTY_DESCRIPTOR, parseAttachFile } from './attach.js';
+import { parseAttachFile } from './attach.js';
 
 describe('parseAttachFile', () => {
   it('splits a media type after the last colon, as oras does', () => {

@@ -12,6 +12,8 @@ import {
   ANNOTATION_TITLE,
   type Annotations,
   type Descriptor,
+  EMPTY_DESCRIPTOR,
+  EMPTY_JSON,
   isMediaType,
 } from '../oci/descriptor.js';
 import { Digester, isDigest } from '../oci/digest.js';
@@ -19,13 +21,6 @@ import { type ImageManifest, serializeManifest } from '../oci/manifest.js';
 import { MediaType } from '../oci/mediatypes.js';
 import type { TargetOptions } from './repository.js';
 import { formatTarget, openTarget, parseTarget, targetReference } from './target.js';
-
-/** The empty descriptor of the image spec (`{}`): the config of an artifact that needs none. */
-export const EMPTY_DESCRIPTOR: Descriptor = {
-  mediaType: MediaType.ociEmpty,
-  digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a',
-  size: 2,
-};
 
 /** The layer media type of a file given without one. */
 export const DEFAULT_FILE_MEDIA_TYPE = 'application/octet-stream';
@@ -137,7 +132,7 @@ export async function attach(options: AttachOptions): Promise<AttachResult> {
     const found = await target.resolve(targetReference(spec), { signal });
     const subject: Descriptor = { mediaType: found.mediaType, digest: found.digest, size: found.size };
     const store = new FileBackedStore();
-    store.add(EMPTY_DESCRIPTOR.mediaType, Buffer.from('{}'));
+    store.add(EMPTY_DESCRIPTOR.mediaType, EMPTY_JSON);
     const layers: Descriptor[] = [];
     for (const file of options.files) layers.push(await addFile(store, file));
     // No files (annotations only): the empty descriptor as the one layer, as the image spec advises.

@@ -1,4 +1,4 @@
-import type { Descriptor } from '../../oci/descriptor.js';
+import { type Descriptor, EMPTY_DESCRIPTOR, EMPTY_JSON } from '../../oci/descriptor.js';
 import { digestOf, parseDigest } from '../../oci/digest.js';
 import { goArray, goStruct } from '../../oci/gojson.js';
 import { type ImageManifest, serializeManifest } from '../../oci/manifest.js';
@@ -19,14 +19,6 @@ export const SIGNATURE_ANNOTATION = 'dev.cosignproject.cosign/signature';
 export const BUNDLE_CONTENT_ANNOTATION = 'dev.sigstore.bundle.content';
 export const BUNDLE_PREDICATE_ANNOTATION = 'dev.sigstore.bundle.predicateType';
 export const CREATED_ANNOTATION = 'org.opencontainers.image.created';
-
-/** The empty JSON object `{}` and its descriptor (image-spec "Guidance for an Empty Descriptor"). */
-export const EMPTY_JSON = Buffer.from('{}', 'utf8');
-export const EMPTY_DESCRIPTOR: Descriptor = {
-  mediaType: MediaType.ociEmpty,
-  digest: digestOf(EMPTY_JSON),
-  size: EMPTY_JSON.length,
-};
 
 /** The tag of cosign 1/2 signatures of `digest`: `sha256-<hex>.sig`. */
 export function signatureTag(digest: string): string {

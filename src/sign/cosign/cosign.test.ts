@@ -11,9 +11,9 @@ import {
 import { describe, it } from 'node:test';
 import { xsalsa20poly1305 } from '@noble/ciphers/salsa.js';
 import { hasCode } from '../../errors.js';
+import { EMPTY_DESCRIPTOR } from '../../oci/descriptor.js';
 import {
   bundleReferrer,
-  EMPTY_DESCRIPTOR,
   rfc3339,
   SIGNATURE_ANNOTATION,
   signatureConfig,
