@@ -56,10 +56,18 @@ function rowsOf(output: string): { rows: string[]; widest: number } {
 }
 
 describe('the progress bar in a terminal', () => {
-  for (const columns of [20, 45, 80]) {
-    it(`fits ${columns} columns, on one row, through a ${BIG >> 20} MiB push and pull`, async () => {
-      const e = env(`tty-${columns}`);
-      const ref = `${plain.host}/progress/big${columns}:v1`;
+  for (const [columns, scheme] of [
+    [20, 'plain HTTP'],
+    [45, 'plain HTTP'],
+    [80, 'plain HTTP'],
+    [20, 'TLS'],
+    [45, 'TLS'],
+    [80, 'TLS'],
+  ] as const) {
+    it(`fits ${columns} columns, on one row, through a ${BIG >> 20} MiB push and pull (${scheme})`, async () => {
+      const name = `${columns}-${scheme === 'TLS' ? 'tls' : 'plain'}`;
+      const e = env(`tty-${name}`);
+      const ref = `${(scheme === 'TLS' ? tls : plain).host}/progress/big${columns}:v1`;
       const push = await runInTerminal(['push', big, ref], { dir: work.path, env: e, columns });
       assert.equal(push.code, 0, push.output);
       assert.match(push.output, /Pushing/, 'the bar was drawn');
@@ -72,7 +80,7 @@ describe('the progress bar in a terminal', () => {
         push.output,
       );
       const pull = await runInTerminal(
-        ['pull', ref, '-o', join(work.path, `big${columns}.wasm`), '--no-cache'],
+        ['pull', ref, '-o', join(work.path, `big${name}.wasm`), '--no-cache'],
         {
           dir: work.path,
           env: e,
