@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryStore } from './content/memory.js';
 import { readAll } from './content/verify.js';
-import { CopySession, copy, type ProgressEvent } from './copy.js';
+import { CopySession, copy, fetchManifest, type ProgressEvent } from './copy.js';
 import { WasmOciError } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
 import { digestOf } from './oci/digest.js';
@@ -274,5 +274,52 @@ describe('CopySession', () => {
     assert.deepEqual(await copy(counting, packed.desc, dst, 'v9'), packed.desc);
     assert.equal(resolved, 0);
     assert.deepEqual(await dst.resolve('v9'), packed.desc);
+  });
+});
+
+describe('fetchManifest', () => {
+  const manifest = Buffer.from('{"schemaVersion":2,"layers":[]}');
+  const desc: Descriptor = {
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    digest: digestOf(manifest),
+    size: manifest.length,
+  };
+  /** A source that holds `held` and fails any fetch: what fetchManifest reads shows which path it took. */
+  const holding = (held: Buffer | undefined) => ({
+    fetched: 0,
+    bytesOf: () => held,
+    async fetch(): Promise<never> {
+      this.fetched++;
+      throw new WasmOciError('NOT_FOUND', 'fetched');
+    },
+  });
+
+  it('takes the bytes a source holds, without a fetch', async () => {
+    const src = holding(manifest);
+    assert.deepEqual(await fetchManifest(src, desc), manifest);
+    assert.equal(src.fetched, 0);
+  });
+
+  it('checks held bytes again: other bytes of the same length are refused', async () => {
+    const forged = Buffer.from(manifest);
+    forged[forged.length - 2] = 0x20;
+    const src = holding(forged);
+    await assert.rejects(
+      fetchManifest(src, desc),
+      (err) => err instanceof WasmOciError && err.code === 'DIGEST_MISMATCH',
+    );
+    await assert.rejects(
+      fetchManifest(holding(manifest.subarray(1)), desc),
+      (err) => err instanceof WasmOciError && err.code === 'SIZE_MISMATCH',
+    );
+  });
+
+  it('fetches when the source holds nothing for the descriptor', async () => {
+    const src = holding(undefined);
+    await assert.rejects(fetchManifest(src, desc), /fetched/);
+    assert.equal(src.fetched, 1);
+    const store = new MemoryStore();
+    await store.push(desc, manifest);
+    assert.deepEqual(await fetchManifest(store, desc), manifest);
   });
 });

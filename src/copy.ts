@@ -23,7 +23,7 @@ import {
   isLocated,
   STREAM_CHUNK,
 } from './content/types.js';
-import { isVerifiedFor, readVerified, VERIFIED, Verifier, verified } from './content/verify.js';
+import { isVerifiedFor, readVerified, VERIFIED, Verifier, verified, verifyBytes } from './content/verify.js';
 import { throwIfAborted, WasmOciError } from './errors.js';
 import type { Descriptor } from './oci/descriptor.js';
 import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest, successors } from './oci/manifest.js';
@@ -149,6 +149,13 @@ function withProgress(stream: Readable, desc: Descriptor, report?: (event: Progr
 
 /** Fetches a manifest's bytes, verified against its descriptor and capped. */
 export async function fetchManifest(src: Fetcher, desc: Descriptor, signal?: AbortSignal): Promise<Buffer> {
+  // Bytes the source already holds (a manifest it resolved): checked again here, hashing a few hundred
+  // bytes, instead of being streamed through a verifier.
+  const held = holdsBytes(src) ? src.bytesOf(desc) : undefined;
+  if (held !== undefined && held.byteLength <= MAX_MANIFEST_BYTES) {
+    verifyBytes(held, desc);
+    return Buffer.from(held.buffer, held.byteOffset, held.byteLength);
+  }
   return readVerified(await src.fetch(desc, { signal }), desc, MAX_MANIFEST_BYTES);
 }
 

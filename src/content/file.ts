@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../oci/descriptor.js';
 import { MemoryStore } from './memory.js';
-import { outputWriter, writeOutput } from './output.js';
+import { type OutputPlan, outputWriter, writeOutput } from './output.js';
 import {
   type ChunkPusher,
   type ChunkWriter,
@@ -43,15 +43,26 @@ export class FileBackedStore extends MemoryStore {
 export class FileOutputStore extends MemoryStore implements ChunkPusher {
   private readonly outputs = new Map<
     string,
-    { path: string; witness?: OutputWitness | undefined; mode?: number | undefined }
+    {
+      path: string;
+      witness?: OutputWitness | undefined;
+      mode?: number | undefined;
+      prepared?: Promise<OutputPlan> | undefined;
+    }
   >();
 
   /**
    * Writes `desc` to `path` (atomically, once verified) when it is copied here; a witness sees the bytes
-   * and may still refuse them before the rename.
+   * and may still refuse them before the rename. `prepared` is prepareOutput(path), started earlier.
    */
-  expect(desc: Descriptor, path: string, witness?: OutputWitness, mode?: number): void {
-    this.outputs.set(desc.digest, { path, witness, mode });
+  expect(
+    desc: Descriptor,
+    path: string,
+    witness?: OutputWitness,
+    mode?: number,
+    prepared?: Promise<OutputPlan>,
+  ): void {
+    this.outputs.set(desc.digest, { path, witness, mode, prepared });
   }
 
   /**
@@ -70,7 +81,7 @@ export class FileOutputStore extends MemoryStore implements ChunkPusher {
         abort: async () => {},
       };
     }
-    return outputWriter(output.path, output.witness, output.mode);
+    return outputWriter(output.path, output.witness, output.mode, output.prepared);
   }
 
   override async exists(desc: Descriptor): Promise<boolean> {
@@ -87,6 +98,7 @@ export class FileOutputStore extends MemoryStore implements ChunkPusher {
       options.signal,
       output.witness,
       output.mode,
+      output.prepared,
     );
   }
 }

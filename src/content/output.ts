@@ -282,15 +282,28 @@ export function fileWriter(temp: string, target: string, mode = 0o666): ChunkWri
   );
 }
 
-/** A ChunkWriter for a user's output file, written as planOutput decides (see the module comment). */
+/**
+ * Plans an output (planOutput) and, for a file, sweeps its stale parts: what outputWriter does before
+ * it opens anything. A pull starts it while its manifest is on the way and hands it to outputWriter.
+ */
+export async function prepareOutput(path: string): Promise<OutputPlan> {
+  const plan = await planOutput(path);
+  if (!plan.through) await sweepStaleParts(plan.target);
+  return plan;
+}
+
+/**
+ * A ChunkWriter for a user's output file, written as planOutput decides (see the module comment);
+ * `prepared` is prepareOutput(path) when the caller started it earlier.
+ */
 export async function outputWriter(
   path: string,
   witness?: OutputWitness,
   mode = 0o666,
+  prepared?: Promise<OutputPlan>,
 ): Promise<ChunkWriter> {
-  const plan = await planOutput(path);
+  const plan = await (prepared ?? prepareOutput(path));
   if (!plan.through) {
-    await sweepStaleParts(plan.target);
     const temp = temporaryPath(plan.target);
     return tempWriter(
       temp,
@@ -330,8 +343,9 @@ export async function writeOutput(
   signal?: AbortSignal,
   witness?: OutputWitness,
   mode?: number,
+  prepared?: Promise<OutputPlan>,
 ): Promise<void> {
-  const writer = await outputWriter(path, witness, mode);
+  const writer = await outputWriter(path, witness, mode, prepared);
   try {
     for await (const chunk of content) {
       if (signal?.aborted) throw new WasmOciError('ABORTED', 'operation cancelled');

@@ -3,7 +3,7 @@ import { rm, stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import type { BlobCache } from '../cache/cache.js';
 import { FileOutputStore } from '../content/file.js';
-import { outputWriter, privateTempDir } from '../content/output.js';
+import { type OutputPlan, outputWriter, prepareOutput, privateTempDir } from '../content/output.js';
 import type { OutputWitness, ReadOnlyTarget } from '../content/types.js';
 import { copyGraph, fetchManifest, type ProgressEvent } from '../copy.js';
 import { hasCode, throwIfAborted, WasmOciError } from '../errors.js';
@@ -159,10 +159,11 @@ async function pullFromCache(
   output: string,
   options: Pick<PullOptions, 'signal' | 'onProgress' | 'outputMode'>,
   witness: (() => OutputWitness) | undefined,
+  prepared: Promise<OutputPlan> | undefined,
 ): Promise<boolean> {
   if (!(await cache.has(layer))) return false;
   const sink = new FileOutputStore();
-  sink.expect(layer, output, witness?.(), options.outputMode);
+  sink.expect(layer, output, witness?.(), options.outputMode, prepared);
   options.onProgress?.({ type: 'cached', desc: layer });
   try {
     await copyGraph(cache.source, sink, layer, { signal: options.signal, onProgress: options.onProgress });
@@ -186,12 +187,13 @@ async function fetchLayer(
   witness: (() => OutputWitness) | undefined,
   mode: number | undefined,
   options: LayerOptions,
+  prepared: Promise<OutputPlan> | undefined,
 ): Promise<boolean> {
   const { cache, signal } = options;
   const modeOptions = { signal, onProgress: options.onProgress, outputMode: mode };
-  if (cache && (await pullFromCache(cache, layer, output, modeOptions, witness))) return true;
+  if (cache && (await pullFromCache(cache, layer, output, modeOptions, witness, prepared))) return true;
   const sink = new FileOutputStore();
-  sink.expect(layer, output, witness?.(), mode);
+  sink.expect(layer, output, witness?.(), mode, prepared);
   await copyGraph(repo, sink, manifestDesc, {
     signal,
     onProgress: options.onProgress,
@@ -222,6 +224,7 @@ async function unpackWasm(
     output,
     wasmWitness(`${entry.name} in ${what}`, hint),
     options.outputMode,
+    options.outputPlan,
   );
   const digester = new Digester();
   try {
@@ -242,7 +245,10 @@ async function unpackWasm(
 export type LayerOptions = Pick<
   PullOptions,
   'cache' | 'concurrency' | 'onProgress' | 'outputMode' | 'signal'
->;
+> & {
+  /** prepareOutput(output), started earlier (pull starts it before its first request). */
+  outputPlan?: Promise<OutputPlan> | undefined;
+};
 
 /**
  * The core of a pull, on a target already open and a layer already chosen: writes the module the layer
@@ -265,7 +271,16 @@ export async function writeLayer(
   if (!isArchiveLayer(layer)) {
     const witness = () => bothWitnesses(wasmWitness(what, hint), trustWitness?.());
     return {
-      fromCache: await fetchLayer(repo, manifestDesc, layer, output, witness, options.outputMode, options),
+      fromCache: await fetchLayer(
+        repo,
+        manifestDesc,
+        layer,
+        output,
+        witness,
+        options.outputMode,
+        options,
+        options.outputPlan,
+      ),
     };
   }
   // The archive goes to a private file first (verified, and cached like any layer); the wasm in it is
@@ -273,7 +288,16 @@ export async function writeLayer(
   const dir = await privateTempDir('wasm-to-oci-layer-');
   try {
     const archive = join(dir, 'layer');
-    const fromCache = await fetchLayer(repo, manifestDesc, layer, archive, trustWitness, 0o600, options);
+    const fromCache = await fetchLayer(
+      repo,
+      manifestDesc,
+      layer,
+      archive,
+      trustWitness,
+      0o600,
+      options,
+      undefined,
+    );
     return { fromCache, unpacked: await unpackWasm(archive, layer, output, what, hint, options) };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -293,6 +317,11 @@ export async function pull(options: PullOptions): Promise<PullResult> {
   const cosign = options.verifyKey ? await import('./cosign.js') : undefined;
   const keyVerifier = options.verifyKey ? cosign?.openKeyVerifier(options.verifyKey) : undefined;
   const { target: repo, close } = openTarget(spec, 'pull', options);
+  // Where the module goes is looked at (links followed, stale parts swept) while the manifest is on
+  // the way; its errors wait until the module is written, so a failed resolve is still reported first.
+  const output = resolvePath(options.output);
+  const outputPlan = prepareOutput(output);
+  outputPlan.catch(() => {});
   try {
     let manifestDesc = await repo.resolve(targetReference(spec), { signal });
     let cosignVerified: SignatureFound[] | undefined;
@@ -316,8 +345,15 @@ export async function pull(options: PullOptions): Promise<PullResult> {
       layer: options.layer,
       peek: (desc) => peekBlob(repo, desc, signal),
     });
-    const output = resolvePath(options.output);
-    const { fromCache, unpacked } = await writeLayer(repo, spec, manifestDesc, layer, output, options, trust);
+    const { fromCache, unpacked } = await writeLayer(
+      repo,
+      spec,
+      manifestDesc,
+      layer,
+      output,
+      { ...options, outputPlan },
+      trust,
+    );
     return {
       reference: formatTarget(spec),
       defaultedTag: spec.defaultedTag,

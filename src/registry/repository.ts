@@ -5,6 +5,7 @@ import { addReferrer, referrerOf, removeReferrer } from '../content/referrers.js
 import type {
   BlobPushOptions,
   BlobStat,
+  BytesHolder,
   ChunkFetcher,
   ChunkSink,
   Content,
@@ -69,6 +70,7 @@ const MANIFEST_MEMO_SIZE = 16;
 export class RemoteRepository
   implements
     Target,
+    BytesHolder,
     ReferencePusher,
     Ingester,
     ChunkFetcher,
@@ -111,6 +113,15 @@ export class RemoteRepository
       const oldest = this.manifests.keys().next().value;
       if (oldest !== undefined) this.manifests.delete(oldest);
     }
+  }
+
+  /**
+   * A manifest this repository resolved or stored in this process, checked against its digest then
+   * (a pull reads the one it resolved from here, with no stream between); none for blobs.
+   */
+  bytesOf(desc: Descriptor): Buffer | undefined {
+    const bytes = this.manifests.get(desc.digest);
+    return bytes?.length === desc.size ? bytes : undefined;
   }
 
   /** Forgets that a blob is present (the registry said otherwise): the next check asks again. */

@@ -126,6 +126,40 @@ describe('push and pull against the real Distribution registry', () => {
     );
   });
 
+  it('a pull sends one manifest GET and one blob GET, and looks at its output meanwhile', async () => {
+    await push({ file: HELLO_WASM, reference: `${registry.host}/two-gets:v1` });
+    const engine = new CountingEngine();
+    try {
+      for (let run = 0; run < 15; run++) {
+        engine.requests.length = 0;
+        const out = join(dir.path, `two-gets-${run}.wasm`);
+        const pulled = await pull({ reference: `${registry.host}/two-gets:v1`, output: out, engine });
+        // The manifest the resolve fetched is read again from memory, not asked for again.
+        assert.deepEqual(
+          engine.requests.map((r) => `${r.method} ${r.path.includes('/manifests/') ? 'manifest' : 'blob'}`),
+          ['GET manifest', 'GET blob'],
+        );
+        assert.equal(sha256(await readFile(out)), pulled.digest);
+      }
+      // Onto a directory: the output's error comes once the manifest is known, and nothing is written;
+      // for a reference that does not exist, the missing manifest is what is reported.
+      const { mkdir, readdir } = await import('node:fs/promises');
+      const folder = join(dir.path, 'a-folder');
+      await mkdir(folder);
+      await assert.rejects(
+        pull({ reference: `${registry.host}/two-gets:v1`, output: folder, engine }),
+        (err) => hasCode(err, 'FILE'),
+      );
+      await assert.rejects(
+        pull({ reference: `${registry.host}/two-gets:missing`, output: folder, engine }),
+        (err) => hasCode(err, 'NOT_FOUND'),
+      );
+      assert.deepEqual(await readdir(folder), []);
+    } finally {
+      engine.close();
+    }
+  });
+
   it('pulls a CNCF-layout artifact pushed by raw HTTP requests (not through the library)', async () => {
     const module = await readFile(HELLO_WASM);
     const config = Buffer.from(
