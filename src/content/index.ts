@@ -38,6 +38,7 @@ export { isManifestMediaType, MediaType } from '../oci/mediatypes.js';
 export { FileBackedStore, FileOutputStore } from './file.js';
 export { type LayoutOptions, OciLayoutStore } from './layout.js';
 export { MemoryStore } from './memory.js';
+export type { OutputPlan } from './output.js';
 export { type FileRange, isFileRange } from './range.js';
 export {
   addReferrer,
