@@ -210,9 +210,14 @@ class GraphCopier {
     return this.options.findSuccessors?.(desc, parsed) ?? successors(parsed);
   }
 
-  /** Copies the children of a manifest whose bytes are already in hand. */
+  /**
+   * Copies the children of a manifest whose bytes are already in hand, the largest first: it takes the
+   * longest, so it goes first to the registry and first through the concurrency limit (a push's module
+   * starts its requests before the 2-byte config's; measured with bench/phases.mjs).
+   */
   async copyChildren(desc: Descriptor, bytes: Uint8Array): Promise<void> {
-    await Promise.all(this.children(desc, bytes).map((child) => this.copyNode(child)));
+    const children = [...this.children(desc, bytes)].sort((a, b) => b.size - a.size);
+    await Promise.all(children.map((child) => this.copyNode(child)));
   }
 
   /**
