@@ -277,6 +277,20 @@ describe('CopySession', () => {
   });
 });
 
+describe('copy order', () => {
+  it('starts a manifest’s children largest first (the module before its config), then the manifest', async () => {
+    const src = new MemoryStore();
+    const { layer, packed } = await artifact(src, 'v1');
+    assert.ok(layer.size > packed.config.desc.size);
+    for (const concurrency of [1, 4]) {
+      const dst = new CountingStore();
+      await copy(src, 'v1', dst, 'v1', { concurrency });
+      assert.deepEqual(dst.pushed, [layer.digest, packed.config.desc.digest, packed.desc.digest]);
+      assert.equal((await dst.resolve('v1')).digest, packed.desc.digest);
+    }
+  });
+});
+
 describe('fetchManifest', () => {
   const manifest = Buffer.from('{"schemaVersion":2,"layers":[]}');
   const desc: Descriptor = {
