@@ -213,11 +213,15 @@ class GraphCopier {
   /**
    * Copies the children of a manifest whose bytes are already in hand, the largest first: it takes the
    * longest, so it goes first to the registry and first through the concurrency limit (a push's module
-   * starts its requests before the 2-byte config's; measured with bench/phases.mjs).
+   * starts its requests before the 2-byte config's; measured with bench/phases.mjs). When one fails,
+   * the others are let finish or fail before the first failure is thrown, so that none is still
+   * writing (a temporary file in a layout, say) when the caller cleans up or the process exits.
    */
   async copyChildren(desc: Descriptor, bytes: Uint8Array): Promise<void> {
     const children = [...this.children(desc, bytes)].sort((a, b) => b.size - a.size);
-    await Promise.all(children.map((child) => this.copyNode(child)));
+    const results = await Promise.allSettled(children.map((child) => this.copyNode(child)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /**
