@@ -187,9 +187,8 @@ async function fetchLayer(
   witness: (() => OutputWitness) | undefined,
   mode: number | undefined,
   options: LayerOptions,
-  prepared: Promise<OutputPlan> | undefined,
 ): Promise<boolean> {
-  const { cache, signal } = options;
+  const { cache, signal, outputPlan: prepared } = options;
   const modeOptions = { signal, onProgress: options.onProgress, outputMode: mode };
   if (cache && (await pullFromCache(cache, layer, output, modeOptions, witness, prepared))) return true;
   const sink = new FileOutputStore();
@@ -271,16 +270,7 @@ export async function writeLayer(
   if (!isArchiveLayer(layer)) {
     const witness = () => bothWitnesses(wasmWitness(what, hint), trustWitness?.());
     return {
-      fromCache: await fetchLayer(
-        repo,
-        manifestDesc,
-        layer,
-        output,
-        witness,
-        options.outputMode,
-        options,
-        options.outputPlan,
-      ),
+      fromCache: await fetchLayer(repo, manifestDesc, layer, output, witness, options.outputMode, options),
     };
   }
   // The archive goes to a private file first (verified, and cached like any layer); the wasm in it is
@@ -288,6 +278,8 @@ export async function writeLayer(
   const dir = await privateTempDir('wasm-to-oci-layer-');
   try {
     const archive = join(dir, 'layer');
+    // The plan is the output's, not the archive's: it goes to the unpacking below.
+    const archiveOptions = { ...options, outputPlan: undefined };
     const fromCache = await fetchLayer(
       repo,
       manifestDesc,
@@ -295,8 +287,7 @@ export async function writeLayer(
       archive,
       trustWitness,
       0o600,
-      options,
-      undefined,
+      archiveOptions,
     );
     return { fromCache, unpacked: await unpackWasm(archive, layer, output, what, hint, options) };
   } finally {
