@@ -81,7 +81,12 @@ export class FileOutputStore extends MemoryStore implements ChunkPusher {
         abort: async () => {},
       };
     }
-    return outputWriter(output.path, output.witness, output.mode, output.prepared);
+    return outputWriter(output.path, {
+      witness: output.witness,
+      mode: output.mode,
+      prepared: output.prepared,
+      size: desc.size,
+    });
   }
 
   override async exists(desc: Descriptor): Promise<boolean> {

@@ -251,7 +251,7 @@ export class OciLayoutStore
     const path = this.blobPath(desc.digest);
     await this.mkdirs(dirname(path));
     await this.clearFor(path);
-    return fileWriter(this.tempPath(desc.digest), path, this.fileMode);
+    return fileWriter(this.tempPath(desc.digest), path, this.fileMode, desc.size);
   }
 
   /** Stores content of unknown digest, hashing it as it is written. */

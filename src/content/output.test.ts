@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileWriter } from './output.js';
+import { fileWriter, outputWriter, PREFILL_MAX_BYTES } from './output.js';
 
 describe('fileWriter (writes overlapped with the caller)', () => {
   let dir = '';
@@ -101,5 +101,60 @@ describe('fileWriter read regions (bytes taken in place)', () => {
     await writer.commit();
     assert.ok((await readFile(target)).equals(Buffer.concat(expected)));
     assert.equal(Buffer.concat(expected).length, source.length);
+  });
+});
+
+describe('writers told the size lay a small file out before its bytes come', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wasm-to-oci-prefill-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('keeps every byte written at once, however early, at the sizes around the limits', async () => {
+    const sizes = [
+      1,
+      200,
+      64 * 1024 - 1,
+      64 * 1024,
+      64 * 1024 + 1,
+      1_600_000,
+      PREFILL_MAX_BYTES,
+      PREFILL_MAX_BYTES + 1,
+    ];
+    for (const size of sizes) {
+      const bytes = randomBytes(size);
+      const target = join(dir, `sized-${size}`);
+      const writer = await outputWriter(target, { size });
+      // The first bytes go while the zeros may still be on their way: they must not be overwritten.
+      for (let at = 0; at < size; at += 100_000) {
+        const full = writer.write(bytes.subarray(at, at + 100_000));
+        if (full) await full;
+      }
+      await writer.commit();
+      const written = await readFile(target);
+      assert.equal(written.length, size, `size ${size}`);
+      assert.ok(written.equals(bytes), `content at size ${size}`);
+    }
+  });
+
+  it('cuts a file that ends shorter than announced to what was written', async () => {
+    const target = join(dir, 'short');
+    const writer = fileWriter(join(dir, '.short.part'), target, 0o666, 5000);
+    writer.write(Buffer.alloc(3000, 7));
+    await writer.commit();
+    assert.deepEqual(await readFile(target), Buffer.alloc(3000, 7));
+  });
+
+  it('leaves nothing behind when aborted while the zeros are written', async () => {
+    const writer = await outputWriter(join(dir, 'aborted'), { size: 8 * 1024 * 1024 });
+    writer.write(Buffer.alloc(10, 1));
+    await writer.abort();
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.includes('aborted')),
+      [],
+    );
   });
 });

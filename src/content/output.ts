@@ -1,4 +1,13 @@
-import { closeSync, createReadStream, createWriteStream, fchmodSync, openSync, write } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  fchmodSync,
+  ftruncateSync,
+  openSync,
+  write,
+  writev,
+} from 'node:fs';
 import { lstat, mkdtemp, readdir, readlink, rename, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -121,6 +130,28 @@ const SLABS_IN_FLIGHT = 3;
 const MIN_REGION = 64 * 1024;
 
 /**
+ * Outputs up to this size are filled with zeros as soon as the file is open, while the download is still
+ * on its way: the file system's work for new pages (about 2.5 ms per MB on this project's machines,
+ * against 0.1 ms to overwrite pages that exist) is then done before the bytes come, not after the last
+ * one. Larger outputs are written while they arrive anyway, so the zeros would only double the work.
+ */
+export const PREFILL_MAX_BYTES = 16 * 1024 * 1024;
+const ZERO_PIECE = 64 * 1024;
+let zeros: Buffer | undefined;
+
+/** Writes `size` zero bytes from offset 0, in one system call (one 64 KiB buffer, repeated). */
+function writeZeros(fd: number, size: number): Promise<void> {
+  zeros ??= Buffer.alloc(ZERO_PIECE);
+  const pieces: Buffer[] = [];
+  for (let at = 0; at < size; at += ZERO_PIECE)
+    pieces.push(zeros.subarray(0, Math.min(ZERO_PIECE, size - at)));
+  return new Promise((resolve, reject) => {
+    // A short write leaves the rest of the pages to the real writes: only speed is lost.
+    writev(fd, pieces, 0, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+/**
  * Positioned writes of gathered chunks, run by the thread pool while the caller goes on (hashing the
  * next bytes): chunks are copied into 1 MiB slabs (or read straight into one, see `region`), each slab
  * written as it fills, at most three at once
@@ -134,8 +165,31 @@ class SlabWriter {
   private readonly spare: Buffer[] = [];
   private readonly flying = new Set<Promise<void>>();
   private failure: unknown;
+  /** Writes start once this settles (the zeros of a prefill; their failure is the first write's). */
+  private ready: Promise<void> = Promise.resolve();
+  /** The size zeros were written for: a file that ends shorter is cut to what was written. */
+  private readonly prefilled: number | undefined;
 
-  constructor(private readonly fd: number) {}
+  /** `expected`: the size the output will have, when known (see PREFILL_MAX_BYTES). */
+  constructor(
+    private readonly fd: number,
+    expected?: number,
+  ) {
+    if (expected !== undefined && expected > 0 && expected <= PREFILL_MAX_BYTES) {
+      const job = writeZeros(fd, expected).then(
+        () => {
+          this.flying.delete(job);
+        },
+        (err: unknown) => {
+          this.flying.delete(job);
+          this.failure ??= err;
+        },
+      );
+      this.flying.add(job);
+      this.ready = job;
+      this.prefilled = expected;
+    }
+  }
 
   /**
    * The free end of the current slab, for a socket to read into: a chunk written from exactly there is
@@ -171,6 +225,7 @@ class SlabWriter {
     this.flush();
     while (this.flying.size > 0) await Promise.race(this.flying);
     if (this.failure !== undefined) throw this.failure;
+    if (this.prefilled !== undefined && this.position < this.prefilled) ftruncateSync(this.fd, this.position);
   }
 
   private flush(): void {
@@ -181,16 +236,18 @@ class SlabWriter {
     this.position += length;
     this.slab = this.spare.pop() ?? Buffer.allocUnsafe(SLAB_BYTES);
     this.filled = 0;
-    const job = writeAll(this.fd, slab, length, position).then(
-      () => {
-        this.flying.delete(job);
-        this.spare.push(slab);
-      },
-      (err: unknown) => {
-        this.flying.delete(job);
-        this.failure ??= err;
-      },
-    );
+    const job = this.ready
+      .then(() => writeAll(this.fd, slab, length, position))
+      .then(
+        () => {
+          this.flying.delete(job);
+          this.spare.push(slab);
+        },
+        (err: unknown) => {
+          this.flying.delete(job);
+          this.failure ??= err;
+        },
+      );
     this.flying.add(job);
   }
 }
@@ -216,7 +273,12 @@ function writeAll(fd: number, buffer: Buffer, length: number, position: number):
 function tempWriter(
   temp: string,
   shown: string,
-  options: { mode: number; keepMode?: number | undefined; witness?: OutputWitness | undefined },
+  options: {
+    mode: number;
+    keepMode?: number | undefined;
+    witness?: OutputWitness | undefined;
+    size?: number | undefined;
+  },
   finish: () => Promise<void>,
   cleanup: () => Promise<void>,
 ): ChunkWriter {
@@ -228,7 +290,7 @@ function tempWriter(
     throw fileError(err as NodeJS.ErrnoException, shown);
   }
   const { witness } = options;
-  const slabs = new SlabWriter(fd);
+  const slabs = new SlabWriter(fd, options.size);
   let closed = false;
   const close = () => {
     if (!closed) {
@@ -271,12 +333,15 @@ function tempWriter(
   };
 }
 
-/** A writer into `temp`, renamed to `target` on commit (both in one directory the caller owns). */
-export function fileWriter(temp: string, target: string, mode = 0o666): ChunkWriter {
+/**
+ * A writer into `temp`, renamed to `target` on commit (both in one directory the caller owns); `size`
+ * is the size the file will have, when known (a small one is laid out early: PREFILL_MAX_BYTES).
+ */
+export function fileWriter(temp: string, target: string, mode = 0o666, size?: number): ChunkWriter {
   return tempWriter(
     temp,
     target,
-    { mode },
+    { mode, size },
     () => rename(temp, target),
     () => unlink(temp).catch(() => {}),
   );
@@ -292,23 +357,28 @@ export async function prepareOutput(path: string): Promise<OutputPlan> {
   return plan;
 }
 
-/**
- * A ChunkWriter for a user's output file, written as planOutput decides (see the module comment);
- * `prepared` is prepareOutput(path) when the caller started it earlier.
- */
-export async function outputWriter(
-  path: string,
-  witness?: OutputWitness,
-  mode = 0o666,
-  prepared?: Promise<OutputPlan>,
-): Promise<ChunkWriter> {
-  const plan = await (prepared ?? prepareOutput(path));
+/** How outputWriter writes. */
+export interface OutputOptions {
+  /** Sees every byte and may refuse the output at the end (before it is put in place). */
+  witness?: OutputWitness | undefined;
+  /** Mode of a new file (default 0o666, less the umask); a replaced file keeps its own. */
+  mode?: number | undefined;
+  /** prepareOutput(path), when the caller started it earlier. */
+  prepared?: Promise<OutputPlan> | undefined;
+  /** The size the output will have, when known: a small one is laid out early (PREFILL_MAX_BYTES). */
+  size?: number | undefined;
+}
+
+/** A ChunkWriter for a user's output file, written as planOutput decides (see the module comment). */
+export async function outputWriter(path: string, options: OutputOptions = {}): Promise<ChunkWriter> {
+  const { witness, mode = 0o666, size } = options;
+  const plan = await (options.prepared ?? prepareOutput(path));
   if (!plan.through) {
     const temp = temporaryPath(plan.target);
     return tempWriter(
       temp,
       path,
-      { mode, keepMode: plan.mode, witness },
+      { mode, keepMode: plan.mode, witness, size },
       () => rename(temp, plan.target),
       () => unlink(temp).catch(() => {}),
     );
@@ -320,7 +390,7 @@ export async function outputWriter(
     return tempWriter(
       temp,
       path,
-      { mode: 0o600, witness },
+      { mode: 0o600, witness, size },
       async () => {
         await writeThrough(temp, plan);
         await remove();
@@ -345,7 +415,7 @@ export async function writeOutput(
   mode?: number,
   prepared?: Promise<OutputPlan>,
 ): Promise<void> {
-  const writer = await outputWriter(path, witness, mode, prepared);
+  const writer = await outputWriter(path, { witness, mode, prepared });
   try {
     for await (const chunk of content) {
       if (signal?.aborted) throw new WasmOciError('ABORTED', 'operation cancelled');

@@ -219,12 +219,12 @@ async function unpackWasm(
   const { findWasmEntry, extractEntry } = await import('../wasm/archive.js');
   const open = () => createReadStream(archive);
   const entry = await findWasmEntry(open, layer, hint);
-  const writer = await outputWriter(
-    output,
-    wasmWitness(`${entry.name} in ${what}`, hint),
-    options.outputMode,
-    options.outputPlan,
-  );
+  const writer = await outputWriter(output, {
+    witness: wasmWitness(`${entry.name} in ${what}`, hint),
+    mode: options.outputMode,
+    prepared: options.outputPlan,
+    size: entry.size,
+  });
   const digester = new Digester();
   try {
     await extractEntry(open, entry, (chunk) => {
